@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install everything the tests need, then lint, type-check and run the suite on SQLite and PostgreSQL.
+# Usage: bash scripts/test.sh [extra pytest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# PostgreSQL (the production database; the suite runs on it too).
+if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
+  for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
+fi
+# Debian's Chromium for the browser tests (never a downloaded browser build).
+if [ ! -x /usr/bin/chromium ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+
+.venv/bin/ruff check src tests bench
+.venv/bin/mypy
+
+echo "== tests on SQLite =="
+ENTRASYNC_TEST_DB=sqlite .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+echo "== tests on PostgreSQL =="
+ENTRASYNC_TEST_DB=postgresql .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

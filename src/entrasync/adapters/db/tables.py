@@ -1,0 +1,266 @@
+"""The §1 data model as SQLAlchemy Core tables.
+
+Core rather than ORM: the sync writes tens of thousands of rows per run and reads the whole directory
+into plain records for the planner, so bulk statements are the natural unit. Every row carries
+``org_id`` so one deployment serves many organisations; every query filters on it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+TS = DateTime(timezone=True)
+
+organisations = Table(
+    "organisations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("slug", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("time_zone", String(64), nullable=False, default="UTC"),
+    # Bumped by every change to people; a plan records the version it was computed from.
+    Column("directory_version", Integer, nullable=False, default=0),
+    Column("created_at", TS, nullable=False),
+)
+
+people = Table(
+    "people",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("org_id", Integer, ForeignKey("organisations.id"), nullable=False),
+    Column("entra_id", String(64)),
+    Column("email", String(320), nullable=False),
+    Column("email_lower", String(320), nullable=False),
+    Column("user_principal_name", String(320)),
+    Column("display_name", String(256)),
+    Column("given_name", String(128)),
+    Column("surname", String(128)),
+    Column("job_title", String(256)),
+    Column("employee_id", String(64)),
+    Column("office_location", String(256)),
+    Column("manager_id", Integer, ForeignKey("people.id", ondelete="SET NULL")),
+    Column("status", String(16), nullable=False, default="active"),
+    Column("source", String(16), nullable=False, default="manual"),
+    Column("time_zone", String(64)),
+    # JSON list of synced fields changed by hand since the sync last wrote them.
+    Column("manual_fields", JSON, nullable=False, default=list),
+    Column("password_hash", String(256)),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("last_synced_at", TS),
+    Column("archived_at", TS),
+    UniqueConstraint("org_id", "email_lower", name="uq_people_org_email"),
+    UniqueConstraint("org_id", "entra_id", name="uq_people_org_entra"),
+    Index("ix_people_org_status", "org_id", "status", "display_name"),
+    Index("ix_people_manager", "manager_id"),
+)
+
+person_roles = Table(
+    "person_roles",
+    metadata,
+    Column("person_id", Integer, ForeignKey("people.id", ondelete="CASCADE"), primary_key=True),
+    Column("role", String(32), primary_key=True),
+)
+
+departments = Table(
+    "departments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("org_id", Integer, ForeignKey("organisations.id"), nullable=False),
+    Column("name", String(256), nullable=False),
+    UniqueConstraint("org_id", "name", name="uq_departments_org_name"),
+)
+
+person_departments = Table(
+    "person_departments",
+    metadata,
+    Column("person_id", Integer, ForeignKey("people.id", ondelete="CASCADE"), primary_key=True),
+    Column("department_id", Integer, ForeignKey("departments.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_person_departments_department", "department_id"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("org_id", Integer, ForeignKey("organisations.id"), nullable=False),
+    Column("at", TS, nullable=False),
+    Column("actor_person_id", Integer),
+    Column("actor_run_id", Integer),
+    Column("actor", String(320), nullable=False),  # "alice@contoso.com", "sync run 12", "cli"
+    Column("entity", String(32), nullable=False),  # person | settings | connection
+    Column("person_id", Integer),
+    Column("action", String(32), nullable=False),  # create | update | archive | restore | link | set | ...
+    Column("field", String(64)),
+    Column("old", Text),
+    Column("new", Text),
+    Index("ix_audit_org_person", "org_id", "person_id", "id"),
+    Index("ix_audit_org_id", "org_id", "id"),
+)
+
+connections = Table(
+    "connections",
+    metadata,
+    Column("org_id", Integer, ForeignKey("organisations.id"), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("client_id", String(64), nullable=False),
+    Column("secret_enc", LargeBinary),  # Fernet token; never stored or shown in clear
+    Column("certificate_enc", LargeBinary),
+    Column("connected_at", TS, nullable=False),
+    Column("connected_by", String(320), nullable=False),
+    Column("last_error", Text),
+)
+
+sync_state = Table(
+    "sync_state",
+    metadata,
+    Column("org_id", Integer, ForeignKey("organisations.id"), primary_key=True),
+    # Compressed mirror of Entra plus the delta link (see adapters.graph.reader.DeltaCursor).
+    Column("cursor", LargeBinary),
+    Column("graph_filter", Text),  # the filter the cursor was read with
+    Column("updated_at", TS, nullable=False),
+)
+
+sync_settings = Table(
+    "sync_settings",
+    metadata,
+    Column("org_id", Integer, ForeignKey("organisations.id"), primary_key=True),
+    Column("strategy", String(16), nullable=False, default="manual"),  # manual | daily
+    Column("refresh_time", String(5), nullable=False, default="07:00"),
+    Column("time_zone", String(64), nullable=False, default="UTC"),
+    Column("mode", String(16), nullable=False, default="auto"),  # manual | auto
+    Column("notify", Boolean, nullable=False, default=False),
+    Column("recipient_id", Integer, ForeignKey("people.id", ondelete="SET NULL")),
+    Column("graph_filter_on", Boolean, nullable=False, default=False),
+    Column("graph_filter", Text, nullable=False, default=""),
+    Column("email_filter_on", Boolean, nullable=False, default=False),
+    Column("email_include", JSON, nullable=False, default=list),
+    Column("email_exclude", JSON, nullable=False, default=list),
+    Column("group_filter_on", Boolean, nullable=False, default=False),
+    Column("group_ids", JSON, nullable=False, default=list),
+    Column("guard_percent", Float, nullable=False, default=10.0),
+    Column("updated_at", TS, nullable=False),
+    # Slots before this instant never fire: a changed time/zone applies from the save on.
+    Column("effective_from", TS, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("org_id", Integer, ForeignKey("organisations.id"), nullable=False),
+    Column("trigger", String(16), nullable=False),  # button | schedule | cli | api
+    Column("triggered_by", String(320)),
+    Column("started_at", TS, nullable=False),
+    Column("finished_at", TS),
+    Column("outcome", String(20)),  # running | applied | awaiting_review | held | failed | no_changes
+    Column("plan_state", String(16)),  # pending | applied | superseded | none
+    Column("counts", JSON, nullable=False, default=dict),
+    Column("graph_requests", Integer, nullable=False, default=0),
+    Column("read_mode", String(8)),
+    Column("error", Text),
+    Column("hold_reason", Text),
+    Column("base_version", Integer),
+    Column("progress", JSON, nullable=False, default=dict),
+    # A scheduled run's slot instant: unique per org, which makes each slot run exactly once.
+    Column("slot_at", TS),
+    UniqueConstraint("org_id", "slot_at", name="uq_runs_org_slot"),
+    Index("ix_runs_org_id", "org_id", "id"),
+)
+
+refresh_leases = Table(
+    "refresh_leases",
+    metadata,
+    Column("org_id", Integer, ForeignKey("organisations.id"), primary_key=True),
+    Column("run_id", Integer),
+    Column("holder", String(128), nullable=False),
+    Column("expires_at", TS, nullable=False),
+)
+
+plan_changes = Table(
+    "plan_changes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("org_id", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("subject", String(80), nullable=False),
+    Column("person_id", Integer),
+    Column("entra_id", String(64)),
+    Column("reason", String(32), nullable=False),
+    Column("display_name", String(256)),
+    Column("email", String(320)),
+    Column("diffs", JSON, nullable=False, default=list),
+    Column("target", JSON),
+    Column("fingerprint", String(64), nullable=False),
+    # pending | accepted | rejected | overridden (suppressed by an earlier rejection) | kept | conflict
+    Column("decision", String(16), nullable=False, default="pending"),
+    Column("applied", Boolean, nullable=False, default=False),
+    Index("ix_plan_changes_run_kind", "run_id", "kind", "id"),
+)
+
+overrides = Table(
+    "overrides",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("org_id", Integer, ForeignKey("organisations.id"), nullable=False),
+    Column("subject", String(80), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("person_id", Integer),
+    Column("run_id", Integer),
+    Column("created_by", String(320), nullable=False),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("org_id", "subject", "kind", "fingerprint", name="uq_overrides_key"),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("org_id", Integer, ForeignKey("organisations.id"), nullable=False),
+    Column("recipient_id", Integer, ForeignKey("people.id", ondelete="CASCADE"), nullable=False),
+    Column("run_id", Integer),
+    Column("created_at", TS, nullable=False),
+    Column("title", String(256), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("read_at", TS),
+    Index("ix_notifications_recipient", "recipient_id", "read_at"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("org_id", Integer, ForeignKey("organisations.id"), nullable=False),
+    Column("person_id", Integer, ForeignKey("people.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("token_hash", String(128), nullable=False, unique=True),
+    Column("created_at", TS, nullable=False),
+    Column("last_used_at", TS),
+)

@@ -1,0 +1,179 @@
+"""App-only tokens for Microsoft Graph (client-credentials flow through msal).
+
+Why the custom ``http_client``: ``requests`` (msal's default transport) lets ``REQUESTS_CA_BUNDLE`` /
+``CURL_CA_BUNDLE`` override ``verify=``; these machines set both, so msal would reject the emulator's
+certificate even when given its CA (PRODUCT.md Appendix B). A session with ``trust_env = False``
+keeps entrasync's own CA-bundle setting authoritative.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit
+
+import certifi
+import msal
+import requests
+
+from entrasync.adapters.graph.errors import GraphStopError, GraphTransientError
+
+log = logging.getLogger(__name__)
+
+PUBLIC_GRAPH_RESOURCE = "https://graph.microsoft.com"
+PUBLIC_LOGIN_URL = "https://login.microsoftonline.com"
+
+# Graph service roots of the national clouds. For these the `.default` scope MUST use the cloud's own
+# Graph domain: https://learn.microsoft.com/graph/sdks/national-clouds ("Permission scopes") and
+# https://learn.microsoft.com/graph/deployments (service root endpoints).
+_NATIONAL_GRAPH_HOSTS = frozenset(
+    {
+        "graph.microsoft.com",
+        "graph.microsoft.us",
+        "dod-graph.microsoft.us",
+        "microsoftgraph.chinacloudapi.cn",
+    }
+)
+# Hosts of the identity platform msal knows (instance discovery / authority validation works there).
+_KNOWN_LOGIN_HOSTS = frozenset(
+    {
+        "login.microsoftonline.com",
+        "login.microsoftonline.us",
+        "login.partner.microsoftonline.cn",
+        "login.chinacloudapi.cn",
+    }
+)
+
+# msal error codes that mean "an admin must fix the app registration / consent / tenant".
+_STOP_HINTS: dict[str, str] = {
+    "invalid_client": "check the client id and client secret (or certificate) of the app registration",
+    "unauthorized_client": "the app registration is not allowed in this tenant: check the client id and "
+    "that the app is enabled there",
+    "invalid_request": "check the tenant id and the login URL",
+    "invalid_scope": "check the Graph URL (the scope is derived from it)",
+    "consent_required": "grant admin consent for the application permissions",
+    "interaction_required": "grant admin consent for the application permissions",
+    "invalid_grant": "grant admin consent and check the client credentials",
+}
+
+
+@runtime_checkable
+class TokenProvider(Protocol):
+    """Anything that returns a bearer token; ``invalidate`` forces the next call to fetch a new one."""
+
+    def __call__(self) -> str: ...
+
+    def invalidate(self) -> None: ...
+
+
+TokenSource = Callable[[], str] | TokenProvider
+
+
+def graph_scope(graph_url: str) -> str:
+    """The client-credentials scope for ``graph_url``.
+
+    National clouds use their own Graph domain; anything else (the built-in emulator, a test server)
+    is asked for the public Graph resource, which is what such stand-ins accept.
+    """
+    parts = urlsplit(graph_url)
+    host = (parts.hostname or "").lower()
+    if host in _NATIONAL_GRAPH_HOSTS:
+        return f"{parts.scheme}://{host}/.default"
+    return f"{PUBLIC_GRAPH_RESOURCE}/.default"
+
+
+def make_requests_session(ca_bundle: str | None) -> requests.Session:
+    """A ``requests`` session whose CA setting the environment cannot override."""
+    session = requests.Session()
+    session.trust_env = False  # ignore REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE / proxies / .netrc
+    session.verify = ca_bundle or certifi.where()
+    return session
+
+
+class MsalTokenProvider:
+    """Client-credentials tokens from msal; msal caches them in memory until shortly before expiry."""
+
+    def __init__(
+        self,
+        *,
+        login_url: str,
+        tenant_id: str,
+        client_id: str,
+        client_secret: str,
+        graph_url: str = PUBLIC_GRAPH_RESOURCE,
+        ca_bundle: str | None = None,
+        timeout: float = 30.0,
+        scope: str | None = None,
+    ) -> None:
+        self._scopes = [scope or graph_scope(graph_url)]
+        login_host = (urlsplit(login_url).hostname or "").lower()
+        known_cloud = login_host in _KNOWN_LOGIN_HOSTS
+        self._session = make_requests_session(ca_bundle)
+        self._lock = threading.Lock()
+        self._app: msal.ConfidentialClientApplication | None = None
+        self._app_kwargs: dict[str, Any] = {
+            "client_id": client_id,
+            "client_credential": client_secret,
+            "authority": f"{login_url.rstrip('/')}/{tenant_id}",
+            # msal's instance discovery and authority validation call login.microsoftonline.com;
+            # an emulator or private endpoint must not depend on that.
+            "validate_authority": known_cloud,
+            "instance_discovery": known_cloud,
+            "http_client": self._session,
+            "timeout": timeout,
+        }
+
+    def _get_app(self) -> msal.ConfidentialClientApplication:
+        if self._app is None:
+            try:
+                self._app = msal.ConfidentialClientApplication(**self._app_kwargs)
+            except ValueError as exc:  # msal raises ValueError for a bad authority / OIDC discovery
+                raise GraphStopError(
+                    f"Cannot use the sign-in authority: {exc}. Check the tenant id and the login URL."
+                ) from None
+            except requests.RequestException as exc:
+                raise GraphTransientError(
+                    f"Cannot reach the Microsoft identity platform: {type(exc).__name__}"
+                ) from None
+        return self._app
+
+    def __call__(self) -> str:
+        with self._lock:
+            app = self._get_app()
+            try:
+                result = app.acquire_token_for_client(scopes=self._scopes)
+            except requests.RequestException as exc:
+                raise GraphTransientError(
+                    f"Cannot reach the Microsoft identity platform: {type(exc).__name__}"
+                ) from None
+        if not isinstance(result, dict):
+            raise GraphStopError("The Microsoft identity platform returned no token.")
+        token = result.get("access_token")
+        if isinstance(token, str) and token:
+            return token
+        raise token_error(result)
+
+    def invalidate(self) -> None:
+        """Drop cached access tokens so the next call asks the identity platform again (after a 401)."""
+        with self._lock:
+            if self._app is None:
+                return
+            cache = self._app.token_cache
+            for item in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
+                cache.remove_at(item)
+
+
+def token_error(result: dict[str, Any]) -> GraphStopError:
+    """Turn an msal error dict into a :class:`GraphStopError` (error code + description, no secret)."""
+    code = str(result.get("error") or "token_error")
+    description = str(result.get("error_description") or "").strip()
+    # The description's first line is the AADSTS message; the rest is trace/correlation ids.
+    first_line = description.splitlines()[0] if description else ""
+    hint = _STOP_HINTS.get(code, "check the app registration, its secret and admin consent")
+    message = f"Could not get a token for Microsoft Graph ({code}"
+    message += f": {first_line})" if first_line else ")"
+    message += f"; {hint}."
+    log.warning("token request failed: %s", code)
+    return GraphStopError(message, code=code)

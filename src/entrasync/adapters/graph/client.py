@@ -1,0 +1,461 @@
+"""The one choke point for Microsoft Graph HTTP.
+
+Everything entrasync sends to Graph goes through :class:`GraphClient`: one keep-alive
+``httpx.Client`` (HTTP/1.1), bearer tokens from a token provider, retries with ``Retry-After``, paging
+through ``@odata.nextLink`` and delta rounds. Bodies are parsed with orjson into plain dicts; model
+objects are built by the reader, not here, so a 100,000-user read costs little more than the bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import ssl
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import certifi
+import httpx
+import orjson
+
+from entrasync.adapters.graph.auth import (
+    PUBLIC_GRAPH_RESOURCE,
+    PUBLIC_LOGIN_URL,
+    MsalTokenProvider,
+    TokenSource,
+)
+from entrasync.adapters.graph.errors import (
+    DeltaTokenExpiredError,
+    GraphBadRequestError,
+    GraphError,
+    GraphStopError,
+    GraphTransientError,
+)
+
+log = logging.getLogger(__name__)
+
+# Error codes Graph uses when a delta/sync token can no longer be used; the client must resync.
+# https://learn.microsoft.com/graph/delta-query-overview ("Token duration": "a 40X-series error with
+# error codes such as syncStateNotFound") and https://learn.microsoft.com/graph/errors (code property).
+DELTA_EXPIRED_CODES = frozenset({"syncstatenotfound", "resyncrequired", "syncstateinvalid"})
+
+# Retried statuses. 429/503/504 are Graph's throttling / transient answers and may carry Retry-After
+# (https://learn.microsoft.com/graph/throttling, https://learn.microsoft.com/graph/best-practices-concept
+# "Handling expected errors"); other 5xx (but 501 Not Implemented) are retried too: every request
+# here is an idempotent GET.
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 509})
+
+_QUERY_SAFE = "$,'():@/*!~"
+
+_MISSING_PERMISSION_HINT = (
+    "Grant the app registration the Microsoft Graph application permissions User.Read.All and "
+    "GroupMember.Read.All, with admin consent, then refresh again."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GraphConfig:
+    """Where Graph and the identity platform are, and how patient to be with them."""
+
+    graph_url: str = PUBLIC_GRAPH_RESOURCE  # service root; the client appends /v1.0
+    login_url: str = PUBLIC_LOGIN_URL
+    tenant_id: str = ""
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+    ca_bundle: str | None = None
+    timeout: float = 30.0
+    max_retry_seconds: float = 120.0
+    max_attempts: int = 10
+    scope: str | None = None  # override the derived `.default` scope (rarely needed)
+
+    @property
+    def api_root(self) -> str:
+        root = self.graph_url.rstrip("/")
+        return root if root.endswith("/v1.0") else f"{root}/v1.0"
+
+
+def make_ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """TLS verification from entrasync's CA setting only (certifi when unset); env vars don't apply."""
+    return ssl.create_default_context(cafile=ca_bundle or certifi.where())
+
+
+def encode_query(params: Mapping[str, str | int | bool]) -> str:
+    """``$select=a,b&$filter=x eq 'y'`` encoded the way Graph's examples are written.
+
+    ``$``, ``,``, ``'``, ``(``, ``)`` and ``:`` stay readable; spaces become ``%20`` and ``+``/``&``/``#``
+    inside values are escaped so that they reach Graph as data, not syntax.
+    """
+    parts = []
+    for key, value in params.items():
+        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        parts.append(quote(key, safe="$") + "=" + quote(text, safe=_QUERY_SAFE))
+    return "&".join(parts)
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds (integer or fractional) or an
+    HTTP-date (RFC 9110 §10.2.3). ``None`` when absent or unparseable."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if seconds != seconds or seconds == float("inf"):  # NaN / inf
+        return None
+    return max(0.0, seconds)
+
+
+def _error_envelope(body: bytes) -> tuple[str, str, str | None]:
+    """(code, message, request-id) from Graph's ``{"error": {...}}``; tolerant of garbage."""
+    try:
+        data = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        err = data["error"]
+        inner = err.get("innerError") or err.get("innererror") or {}
+        request_id = inner.get("request-id") if isinstance(inner, dict) else None
+        return str(err.get("code") or ""), str(err.get("message") or ""), request_id
+    return "", "", None
+
+
+class _Retry(Exception):
+    """Internal: this attempt failed in a way worth retrying."""
+
+    def __init__(self, reason: str, retry_after: float | None = None, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+        self.status = status
+
+
+class GraphClient:
+    """Synchronous Graph v1.0 client: GETs with retries, paging and delta rounds.
+
+    ``request_count`` counts every HTTP attempt (retries included) so runs can report Graph cost.
+    ``sleep``/``clock``/``rng`` are injectable so tests check the back-off without waiting.
+    """
+
+    def __init__(
+        self,
+        config: GraphConfig,
+        *,
+        token_provider: TokenSource | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.config = config
+        self.api_root = config.api_root
+        root = urlsplit(self.api_root)
+        self._origin = (root.scheme.lower(), (root.hostname or "").lower(), root.port)
+        if token_provider is None:
+            token_provider = MsalTokenProvider(
+                login_url=config.login_url,
+                tenant_id=config.tenant_id,
+                client_id=config.client_id,
+                client_secret=config.client_secret,
+                graph_url=config.graph_url,
+                ca_bundle=config.ca_bundle,
+                timeout=config.timeout,
+                scope=config.scope,
+            )
+        self._token_provider = token_provider
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng
+        self.request_count = 0
+        self._http = httpx.Client(
+            verify=make_ssl_context(config.ca_bundle) if transport is None else True,
+            trust_env=False,
+            http2=False,
+            timeout=httpx.Timeout(config.timeout),
+            transport=transport,
+            headers={"Accept": "application/json", "User-Agent": "entrasync"},
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> GraphClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- URLs ------------------------------------------------------------------------------------
+
+    def url(self, path: str, params: Mapping[str, str | int | bool] | None = None) -> str:
+        """Absolute URL for an API path (``/users``) plus encoded query options."""
+        url = f"{self.api_root}/{path.lstrip('/')}"
+        if params:
+            url += ("&" if "?" in url else "?") + encode_query(params)
+        return url
+
+    def _resolve(self, url_or_path: str, params: Mapping[str, str | int | bool] | None) -> str:
+        if url_or_path.startswith(("https://", "http://")):
+            if params:
+                raise ValueError("params are only allowed with a path; absolute URLs are used verbatim")
+            self.check_origin(url_or_path)
+            return url_or_path
+        return self.url(url_or_path, params)
+
+    def check_origin(self, url: str) -> None:
+        """Never send the bearer token to a host other than the configured Graph service root."""
+        parts = urlsplit(url)
+        origin = (parts.scheme.lower(), (parts.hostname or "").lower(), parts.port)
+        if origin != self._origin:
+            raise GraphTransientError(
+                f"Graph returned a link to an unexpected host ({parts.scheme}://{parts.netloc}); refusing "
+                "to follow it."
+            )
+
+    # -- one request, with retries ---------------------------------------------------------------
+
+    def get(
+        self,
+        url_or_path: str,
+        params: Mapping[str, str | int | bool] | None = None,
+        *,
+        advanced: bool = False,
+        require_value: bool = False,
+    ) -> dict[str, Any]:
+        """GET one resource or page and return its JSON object.
+
+        ``advanced`` sends ``ConsistencyLevel: eventual`` (advanced queries,
+        https://learn.microsoft.com/graph/aad-advanced-queries). ``require_value`` makes a 200 body
+        without a ``value`` array a (retried) protocol error instead of an empty page.
+        """
+        url = self._resolve(url_or_path, params)
+        headers = {"ConsistencyLevel": "eventual"} if advanced else {}
+        return self._get_json(url, headers, require_value=require_value)
+
+    def _get_json(self, url: str, extra_headers: Mapping[str, str], *, require_value: bool) -> dict[str, Any]:
+        cfg = self.config
+        deadline = self._clock() + cfg.max_retry_seconds
+        attempt = 0
+        reauthenticated = False
+        while True:
+            attempt += 1
+            try:
+                return self._attempt(url, extra_headers, require_value=require_value)
+            except _Unauthorized as exc:
+                if reauthenticated:
+                    raise GraphStopError(
+                        "Microsoft Graph rejected the access token"
+                        f"{_describe(exc.code, exc.message)}. Check the tenant id, the client id and "
+                        "secret, and that the Graph and login URLs belong to the same cloud.",
+                        status=401,
+                        code=exc.code or None,
+                        request_id=exc.request_id,
+                    ) from None
+                reauthenticated = True
+                invalidate = getattr(self._token_provider, "invalidate", None)
+                if callable(invalidate):
+                    invalidate()
+                log.info("Graph answered 401; acquiring a new token and retrying once")
+                continue
+            except _Retry as exc:
+                delay = exc.retry_after
+                if delay is None:
+                    # Exponential back-off with jitter: 0.5 s, 1 s, 2 s ... capped at 30 s.
+                    base = min(30.0, 0.5 * (2 ** (attempt - 1)))
+                    delay = base * (0.5 + 0.5 * self._rng())
+                remaining = deadline - self._clock()
+                if attempt >= cfg.max_attempts or delay > remaining:
+                    over = ""
+                    if delay > remaining:
+                        over = f" (a further wait of {delay:.0f} s exceeds the retry budget)"
+                    raise GraphTransientError(
+                        f"Microsoft Graph did not answer successfully after {attempt} attempt(s): "
+                        f"{exc.reason}{over}",
+                        status=exc.status,
+                    ) from None
+                log.warning(
+                    "Graph GET %s failed (%s); retry %d in %.2f s", _path_of(url), exc.reason, attempt, delay
+                )
+                self._sleep(delay)
+
+    def _attempt(self, url: str, extra_headers: Mapping[str, str], *, require_value: bool) -> dict[str, Any]:
+        token = self._token_provider()
+        client_request_id = str(uuid.uuid4())
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "client-request-id": client_request_id,
+            "return-client-request-id": "true",
+            **extra_headers,
+        }
+        self.request_count += 1
+        try:
+            response = self._http.get(url, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise _Retry(f"timeout ({type(exc).__name__})") from None
+        except httpx.TransportError as exc:  # connect/read/write errors, dropped connections
+            raise _Retry(f"connection error ({type(exc).__name__})") from None
+
+        status = response.status_code
+        body = response.content
+        if 200 <= status < 300:
+            try:
+                data = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                raise _Retry(f"truncated or invalid JSON body ({len(body)} bytes)", status=status) from None
+            if not isinstance(data, dict):
+                raise _Retry("response body is not a JSON object", status=status)
+            if require_value and not isinstance(data.get("value"), list):
+                raise _Retry("page without a 'value' array", status=status)
+            return data
+
+        code, message, request_id = _error_envelope(body)
+        request_id = request_id or response.headers.get("request-id")
+        log.warning(
+            "Graph GET %s -> HTTP %d %s (request-id %s, client-request-id %s)",
+            _path_of(url),
+            status,
+            code or "-",
+            request_id or "-",
+            client_request_id,
+        )
+        if status in _RETRY_STATUSES:
+            raise _Retry(
+                f"HTTP {status}{' ' + code if code else ''}",
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                status=status,
+            )
+        if status == 401:
+            raise _Unauthorized(code, message, request_id)
+        if status == 403:
+            raise GraphStopError(
+                f"Microsoft Graph refused access{_describe(code, message)}. {_MISSING_PERMISSION_HINT}",
+                status=403,
+                code=code or None,
+                request_id=request_id,
+            )
+        if status == 410 or code.lower() in DELTA_EXPIRED_CODES:
+            # 410 Gone = "Synchronization reset": https://learn.microsoft.com/graph/delta-query-overview
+            raise DeltaTokenExpiredError(
+                status,
+                code or "syncStateNotFound",
+                message or "The delta token is no longer valid.",
+                request_id=request_id,
+            )
+        raise GraphBadRequestError(
+            status,
+            code or f"HTTP{status}",
+            message or response.reason_phrase or "Request failed",
+            request_id=request_id,
+        )
+
+    # -- paging ----------------------------------------------------------------------------------
+
+    def iter_pages(
+        self,
+        path: str,
+        params: Mapping[str, str | int | bool] | None = None,
+        *,
+        advanced: bool = False,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Yield each page's ``value`` until no ``@odata.nextLink`` is left.
+
+        The nextLink is absolute and opaque; it is requested exactly as Graph wrote it
+        (https://learn.microsoft.com/graph/paging). With ``advanced``, ``$count=true`` is added to the
+        first request and ``ConsistencyLevel: eventual`` is sent on *every* page: the header is not part
+        of the nextLink.
+        """
+        if advanced and not path.startswith(("https://", "http://")):
+            params = {**(params or {})}
+            params.setdefault("$count", "true")
+        url: str | None = self._resolve(path, params)
+        headers = {"ConsistencyLevel": "eventual"} if advanced else {}
+        while url is not None:
+            page = self._get_json(url, headers, require_value=True)
+            yield page["value"]
+            next_link = page.get("@odata.nextLink")
+            if next_link is not None and not isinstance(next_link, str):
+                raise GraphTransientError("Graph returned a malformed @odata.nextLink")
+            if next_link is not None:
+                self.check_origin(next_link)
+            url = next_link
+
+    def iter_delta_pages(self, url_or_path: str) -> Iterator[tuple[list[dict[str, Any]], str | None]]:
+        """One delta round: yield ``(items, delta_link)`` per page; ``delta_link`` only on the last.
+
+        Pages are chained by ``@odata.nextLink`` until a page carries ``@odata.deltaLink``
+        (https://learn.microsoft.com/graph/delta-query-overview). Query options live inside the links.
+        """
+        url: str | None = self._resolve(url_or_path, None)
+        while url is not None:
+            page = self._get_json(url, {}, require_value=True)
+            next_link = page.get("@odata.nextLink")
+            delta_link = page.get("@odata.deltaLink")
+            if isinstance(next_link, str):
+                self.check_origin(next_link)
+                yield page["value"], None
+                url = next_link
+            elif isinstance(delta_link, str):
+                self.check_origin(delta_link)
+                yield page["value"], delta_link
+                url = None
+            else:
+                raise GraphTransientError(
+                    "Graph ended a delta page with neither @odata.nextLink nor @odata.deltaLink"
+                )
+
+    def delta(self, url_or_path: str) -> tuple[list[dict[str, Any]], str]:
+        """A whole delta round: all changed items and the deltaLink for the next round."""
+        items: list[dict[str, Any]] = []
+        delta_link = ""
+        for page, link in self.iter_delta_pages(url_or_path):
+            items.extend(page)
+            if link is not None:
+                delta_link = link
+        return items, delta_link
+
+
+class _Unauthorized(GraphError):
+    def __init__(self, code: str, message: str, request_id: str | None) -> None:
+        super().__init__(message or "Unauthorized", status=401, code=code, request_id=request_id)
+        self.code = code
+        self.message = message
+
+
+def _describe(code: str | None, message: str | None) -> str:
+    if code and message:
+        return f" ({code}: {message})"
+    if code or message:
+        return f" ({code or message})"
+    return ""
+
+
+def _path_of(url: str) -> str:
+    """URL path for logs: no query string (it may be long) and never credentials."""
+    return urlsplit(url).path
+
+
+__all__ = [
+    "DELTA_EXPIRED_CODES",
+    "GraphClient",
+    "GraphConfig",
+    "encode_query",
+    "make_ssl_context",
+    "parse_retry_after",
+]

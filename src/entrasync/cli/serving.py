@@ -1,0 +1,23 @@
+"""``entrasync serve``: the web app and the scheduler in one process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def run_server(*, host: str, port: int, scheduler: bool, ctx: Any = None) -> None:
+    import uvicorn
+
+    from entrasync.services.context import AppContext
+    from entrasync.services.scheduler import Scheduler
+    from entrasync.web.app import create_app
+
+    ctx = ctx or AppContext.create()
+    sched = Scheduler(ctx) if scheduler else None
+    if sched:
+        sched.start()
+    try:
+        uvicorn.run(create_app(ctx), host=host, port=port, log_level="info", access_log=False)
+    finally:
+        if sched:
+            sched.stop()

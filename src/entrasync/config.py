@@ -1,0 +1,58 @@
+"""Deployment configuration from ``ENTRASYNC_*`` environment variables (documented in the README)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Config(BaseSettings):
+    """What a deployment sets; everything an admin chooses in the product lives in the database."""
+
+    model_config = SettingsConfigDict(env_prefix="ENTRASYNC_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("entrasync-data"), description="SQLite file, keys, emulator certs")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir")
+    graph_url: str = "https://graph.microsoft.com"
+    login_url: str = "https://login.microsoftonline.com"
+    client_id: str | None = None
+    client_secret: str | None = None
+    client_certificate: Path | None = Field(default=None, description="PEM with private key and certificate")
+    ca_bundle: Path | None = None
+    secret_key: str | None = Field(default=None, description="Encrypts stored secrets; generated if unset")
+    public_base_url: str = "http://127.0.0.1:8000"
+    org: str = Field(default="default", description="Organisation the CLI acts on")
+    graph_timeout: float = 30.0
+    graph_max_retry_seconds: float = 120.0
+    lease_seconds: float = 120.0
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgresql://") or url.startswith("postgres://"):
+                url = "postgresql+psycopg://" + url.split("://", 1)[1]
+            return url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.data_dir / 'entrasync.sqlite3').resolve()}"
+
+    @cached_property
+    def effective_secret_key(self) -> str:
+        """The key that encrypts stored secrets. Without ``ENTRASYNC_SECRET_KEY`` one is generated
+        once into the data folder (mode 0600), which suits the embedded default only."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret.key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+        return key

@@ -1,0 +1,207 @@
+"""Connecting and disconnecting Microsoft Entra ID (§2), and building the Graph client for an org."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from entrasync.adapters.db import tables as t
+from entrasync.adapters.graph.client import GraphClient, GraphConfig
+from entrasync.adapters.graph.errors import GraphError
+from entrasync.adapters.graph.reader import check_groups, count_users
+from entrasync.services import audit
+from entrasync.services.audit import AuditEntry
+from entrasync.services.context import Actor, AppContext
+from entrasync.services.errors import NotConnectedError, ValidationError
+from entrasync.services.sync_settings import SyncSettings
+
+GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+DOMAIN_RE = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+CONNECTED_MESSAGE = "Microsoft Entra ID is connected to entrasync."
+PERMISSIONS = (
+    ("User.Read.All", "Read every user's profile and manager, to create and update people."),
+    ("GroupMember.Read.All", "Read group memberships, for the Group filter."),
+)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    tenant_id: str
+    client_id: str
+    client_secret: str
+
+
+@dataclass(frozen=True)
+class ConnectionStatus:
+    connected: bool
+    tenant_id: str | None = None
+    client_id: str | None = None
+    connected_at: Any = None
+    connected_by: str | None = None
+    last_error: str | None = None
+
+    @property
+    def message(self) -> str:
+        if self.last_error:
+            return self.last_error
+        return CONNECTED_MESSAGE if self.connected else "Not connected"
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "connected": self.connected,
+            "status": self.message,
+            "tenant_id": self.tenant_id,
+            "client_id": self.client_id,
+            "connected_at": self.connected_at.isoformat() if self.connected_at else None,
+            "connected_by": self.connected_by,
+            "last_error": self.last_error,
+        }
+
+
+def status(ctx: AppContext, org_id: int) -> ConnectionStatus:
+    with ctx.engine.connect() as conn:
+        row = conn.execute(sa.select(t.connections).where(t.connections.c.org_id == org_id)).first()
+    if row is None:
+        return ConnectionStatus(connected=False)
+    m = row._mapping
+    return ConnectionStatus(True, m["tenant_id"], m["client_id"], m["connected_at"], m["connected_by"], m["last_error"])
+
+
+def graph_config(ctx: AppContext, creds: Credentials) -> GraphConfig:
+    c = ctx.config
+    return GraphConfig(
+        graph_url=c.graph_url,
+        login_url=c.login_url,
+        tenant_id=creds.tenant_id,
+        client_id=creds.client_id,
+        client_secret=creds.client_secret,
+        ca_bundle=str(c.ca_bundle) if c.ca_bundle else None,
+        timeout=c.graph_timeout,
+        max_retry_seconds=c.graph_max_retry_seconds,
+    )
+
+
+def credentials(ctx: AppContext, org_id: int) -> Credentials:
+    with ctx.engine.connect() as conn:
+        row = conn.execute(sa.select(t.connections).where(t.connections.c.org_id == org_id)).first()
+    if row is None:
+        raise NotConnectedError(
+            "Microsoft Entra ID is not connected. Connect it first (Integrations, or `entrasync connect`)."
+        )
+    m = row._mapping
+    secret = ctx.box.open(m["secret_enc"]) if m["secret_enc"] else (ctx.config.client_secret or "")
+    return Credentials(m["tenant_id"], m["client_id"], secret)
+
+
+def graph_client(ctx: AppContext, org_id: int) -> GraphClient:
+    return GraphClient(graph_config(ctx, credentials(ctx, org_id)))
+
+
+class ClientProbe:
+    """The settings dialog's checks, asked of Graph through the org's client."""
+
+    def __init__(self, client: GraphClient) -> None:
+        self.client = client
+
+    def count_users(self, graph_filter: str) -> int:
+        return count_users(self.client, graph_filter)
+
+    def missing_groups(self, group_ids: list[str]) -> list[str]:
+        return check_groups(self.client, group_ids)
+
+
+def probe_for(ctx: AppContext, org_id: int) -> ClientProbe | None:
+    if not status(ctx, org_id).connected:
+        return None
+    return ClientProbe(graph_client(ctx, org_id))
+
+
+def validate_credentials(tenant_id: str, client_id: str, client_secret: str) -> Credentials:
+    errors: dict[str, str] = {}
+    tenant_id, client_id = (tenant_id or "").strip(), (client_id or "").strip()
+    if not (GUID_RE.match(tenant_id) or DOMAIN_RE.match(tenant_id)):
+        errors["tenant_id"] = "Tenant id is a GUID (or a domain such as contoso.onmicrosoft.com)."
+    if not GUID_RE.match(client_id):
+        errors["client_id"] = "Client id is the app registration's Application (client) ID, a GUID."
+    if not client_secret:
+        errors["client_secret"] = "Give the client secret (ENTRASYNC_CLIENT_SECRET or the prompt)."
+    if errors:
+        raise ValidationError(errors)
+    return Credentials(tenant_id.lower(), client_id.lower(), client_secret)
+
+
+def connect(ctx: AppContext, org_id: int, actor: Actor, creds: Credentials, *, verify: bool = True) -> ConnectionStatus:
+    """Store the connection after proving it works: a token and one small Graph read.
+
+    A failure leaves the org disconnected and says what Microsoft answered. On success the §2
+    defaults apply (all users, Manual refresh, Auto-sync, no notification, no filters).
+    """
+    if verify:
+        client = GraphClient(graph_config(ctx, creds))
+        try:
+            client.get("/v1.0/users", params={"$top": "1", "$select": "id"})
+        except GraphError as exc:
+            raise ValidationError({"connection": f"Microsoft Entra ID refused the connection: {exc}"}) from exc
+        finally:
+            client.close()
+    now = ctx.now()
+    defaults = SyncSettings()
+    with ctx.engine.begin() as conn:
+        conn.execute(sa.delete(t.connections).where(t.connections.c.org_id == org_id))
+        conn.execute(sa.delete(t.sync_state).where(t.sync_state.c.org_id == org_id))
+        conn.execute(
+            sa.insert(t.connections).values(
+                org_id=org_id,
+                tenant_id=creds.tenant_id,
+                client_id=creds.client_id,
+                secret_enc=ctx.box.seal(creds.client_secret),
+                connected_at=now,
+                connected_by=actor.label,
+            )
+        )
+        values = defaults.public()
+        values.pop("time_zone")
+        values.pop("refresh_time")
+        conn.execute(
+            sa.update(t.sync_settings)
+            .where(t.sync_settings.c.org_id == org_id)
+            .values(**values, updated_at=now, effective_from=now)
+        )
+        audit.write(
+            conn,
+            org_id,
+            actor,
+            now,
+            [
+                AuditEntry("connection", "connect", None, "tenant_id", None, creds.tenant_id),
+                AuditEntry("connection", "connect", None, "client_id", None, creds.client_id),
+            ],
+        )
+    return status(ctx, org_id)
+
+
+def disconnect(ctx: AppContext, org_id: int, actor: Actor) -> ConnectionStatus:
+    """Forget tenant, secret and delta state; stop the schedule. Archives nobody, changes no person."""
+    now = ctx.now()
+    with ctx.engine.begin() as conn:
+        row = conn.execute(sa.select(t.connections.c.tenant_id).where(t.connections.c.org_id == org_id)).first()
+        if row is None:
+            raise NotConnectedError("Microsoft Entra ID is not connected.")
+        conn.execute(sa.delete(t.connections).where(t.connections.c.org_id == org_id))
+        conn.execute(sa.delete(t.sync_state).where(t.sync_state.c.org_id == org_id))
+        conn.execute(
+            sa.update(t.runs)
+            .where(t.runs.c.org_id == org_id, t.runs.c.plan_state == "pending")
+            .values(plan_state="superseded")
+        )
+        audit.write(conn, org_id, actor, now, [AuditEntry("connection", "disconnect", None, "tenant_id", row[0], None)])
+    return status(ctx, org_id)
+
+
+def record_error(ctx: AppContext, org_id: int, message: str | None) -> None:
+    """A failed refresh shows on the Integrations row whatever the notification setting (§6)."""
+    with ctx.engine.begin() as conn:
+        conn.execute(sa.update(t.connections).where(t.connections.c.org_id == org_id).values(last_error=message))
