@@ -858,3 +858,25 @@ def test_empty_snapshot_with_many_people_is_held() -> None:
     p = plan(EntraSnapshot(users={}), people, DEFAULT)
     assert p.count(ChangeKind.ARCHIVE) == 200 and p.held
     assert p.hold_reason is not None and "200 of 200 synced people (100.0%)" in p.hold_reason
+
+
+def test_collision_with_a_linked_person_is_reported_whatever_the_user_order() -> None:
+    # Ann (person 1, linked to "ann") moved to a new address; "new" took her old one.
+    ann_old = user("ann", "ann@contoso.com")
+    ann_new, newcomer = replace(ann_old, mail="ann.lee@contoso.com"), user("new", "ann@contoso.com")
+    people = [person_for(ann_old, 1)]
+    plans = [plan(snap(*order), people, DEFAULT) for order in ((ann_new, newcomer), (newcomer, ann_new))]
+    assert plans[0] == plans[1]
+    p = plans[0]
+    assert [(c.kind, c.person_id) for c in p.changes] == [(ChangeKind.UPDATE, 1)]
+    assert [(c.entra_ids, c.person_id) for c in p.conflicts] == [(("new",), 1)]
+    # Once Ann's new address is applied, the newcomer is created on the next run.
+    p2 = plan(snap(ann_new, newcomer), apply_plan(people, p), DEFAULT)
+    assert [(c.kind, c.entra_id) for c in p2.changes] == [(ChangeKind.CREATE, "new")] and not p2.conflicts
+
+
+def test_a_user_who_is_their_own_manager_has_no_manager() -> None:
+    u = user("u1", manager_id="u1")
+    c = only(plan(snap(u), [], DEFAULT))
+    assert c.target is not None and c.target.manager_id is None
+    assert plan(snap(u), [person_for(u, 1)], DEFAULT).matched_ids == [1]

@@ -45,9 +45,7 @@ TRANSITIONS_2026: dict[str, tuple[date, ...]] = {
 }
 # Every zone gets two "interesting" days: its transitions, or two ordinary days for Kolkata.
 SIM_DAYS: list[tuple[str, date]] = [
-    (zone, day)
-    for zone in ZONES
-    for day in (TRANSITIONS_2026[zone] or (date(2026, 3, 29), date(2026, 10, 25)))
+    (zone, day) for zone in ZONES for day in (TRANSITIONS_2026[zone] or (date(2026, 3, 29), date(2026, 10, 25)))
 ]
 SIM_TIMES = ("00:00", "01:00", "01:30", "02:00", "02:30", "23:30")
 
@@ -269,9 +267,7 @@ def test_slot_instant_is_the_expected_utc_instant(zone: str, day: date, hhmm: st
         (LORD_HOWE, date(2026, 10, 4), time(2, 29), "02:30+11:00"),
     ],
 )
-def test_nonexistent_time_runs_at_the_next_valid_minute(
-    zone: str, day: date, at: time, expected_local: str
-) -> None:
+def test_nonexistent_time_runs_at_the_next_valid_minute(zone: str, day: date, at: time, expected_local: str) -> None:
     tz = ZoneInfo(zone)
     got = slot_instant(day, at, tz)
     local = got.astimezone(tz)
@@ -282,10 +278,21 @@ def test_nonexistent_time_runs_at_the_next_valid_minute(
 
 
 def test_repeated_time_resolves_to_first_occurrence_even_if_fold_is_1() -> None:
+    # A day no other test uses, asked with fold=1 first: time equality ignores fold, so a cached
+    # fold=0 answer must not be what makes this pass.
     tz = ZoneInfo(NEW_YORK)
-    day = date(2026, 11, 1)
-    assert slot_instant(day, time(1, 30, fold=1), tz) == utc("2026-11-01 05:30")
-    assert slot_instant(day, time(1, 30), tz) == utc("2026-11-01 05:30")
+    day = date(2027, 11, 7)  # fall-back: 01:xx EDT then 01:xx EST
+    assert slot_instant(day, time(1, 30, fold=1), tz) == utc("2027-11-07 05:30")
+    assert slot_instant(day, time(1, 30), tz) == utc("2027-11-07 05:30")
+
+
+def test_gap_ending_off_the_minute_runs_at_the_next_whole_minute() -> None:
+    # Liberia left Monrovia Mean Time (-00:44:30) for GMT on 7 Jan 1972: local 00:00-00:44:29 never
+    # happened, and the first existing *minute* is 00:45 GMT.
+    tz = ZoneInfo("Africa/Monrovia")
+    assert slot_instant(date(1972, 1, 7), time(0), tz) == utc("1972-01-07 00:45")
+    assert slot_instant(date(1972, 1, 7), time(0, 30), tz) == utc("1972-01-07 00:45")
+    assert slot_instant(date(1972, 1, 7), time(1), tz) == utc("1972-01-07 01:00")
 
 
 def test_slot_instant_is_deterministic_across_zoneinfo_instances() -> None:
@@ -369,9 +376,7 @@ def test_started_25h_late_skips_the_missed_slot(zone: str, day: date, hhmm: str)
     following = slot_instant(day + timedelta(days=1), at, tz)
     up_at = missed + timedelta(hours=25)
     assert due_slot(up_at, at, tz, last_slot=missed - timedelta(hours=24)) == following
-    clock = ticks(
-        up_at, slot_instant(day + timedelta(days=2), at, tz) + timedelta(hours=1), timedelta(minutes=5)
-    )
+    clock = ticks(up_at, slot_instant(day + timedelta(days=2), at, tz) + timedelta(hours=1), timedelta(minutes=5))
     runs = run_loop(clock, at, tz, last_slot=slot_instant(day - timedelta(days=1), at, tz))
     assert [s for _, s in runs] == [following, slot_instant(day + timedelta(days=2), at, tz)]
     assert runs[0][0] == up_at
@@ -514,9 +519,7 @@ def test_slot_instant_properties(zone: str, day: date, hhmm: str) -> None:
 @settings(max_examples=200, deadline=None)
 @given(
     zone=st.sampled_from(ZONE_NAMES),
-    after=st.datetimes(
-        min_value=datetime(1995, 1, 1), max_value=datetime(2037, 12, 31), timezones=st.just(UTC)
-    ),
+    after=st.datetimes(min_value=datetime(1995, 1, 1), max_value=datetime(2037, 12, 31), timezones=st.just(UTC)),
     hhmm=st.sampled_from(REFRESH_TIMES),
 )
 def test_next_and_due_slot_properties(zone: str, after: datetime, hhmm: str) -> None:

@@ -147,9 +147,7 @@ class FakeGraph:
             if request.headers.get("ConsistencyLevel") != "eventual":
                 return graph_error(400, "Request_UnsupportedQuery", "cast needs ConsistencyLevel")
             members = [
-                {"@odata.type": "#microsoft.graph.user", "id": mid}
-                for kind, mid in self.groups[gid]
-                if kind == "user"
+                {"@odata.type": "#microsoft.graph.user", "id": mid} for kind, mid in self.groups[gid] if kind == "user"
             ]
             return self._page(members, q, path)
         return graph_error(404, "Request_ResourceNotFound", "nope")
@@ -213,7 +211,7 @@ class FakeGraph:
 
 def sample_graph() -> FakeGraph:
     """Four users (one disabled, one guest managed by an orgContact), a deleted user, one group."""
-    users = [
+    users: list[dict[str, Any]] = [
         {
             "id": guid(1),
             "userPrincipalName": "ceo@contoso.test",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 
 import httpx
 import pytest
+from graph_fakes import API, TOKEN, graph_error, make_client, query
 
 from entrasync.adapters.graph.client import encode_query, parse_retry_after
 from entrasync.adapters.graph.errors import (
@@ -18,10 +19,8 @@ from entrasync.adapters.graph.errors import (
     GraphTransientError,
 )
 
-from graph_fakes import API, TOKEN, graph_error, make_client, query
 
-
-def ok(body: dict[str, object]) -> httpx.Response:
+def ok(body: Mapping[str, object]) -> httpx.Response:
     return httpx.Response(200, json=body)
 
 
@@ -124,9 +123,7 @@ def test_next_link_to_another_host_is_refused() -> None:
     [("3", 3.0), ("0.25", 0.25), ("1.5", 1.5)],
 )
 def test_429_honours_retry_after(retry_after: str, expected: float) -> None:
-    answers = iter(
-        [graph_error(429, "TooManyRequests", "slow down", {"Retry-After": retry_after}), ok({"value": []})]
-    )
+    answers = iter([graph_error(429, "TooManyRequests", "slow down", {"Retry-After": retry_after}), ok({"value": []})])
     h = make_client(lambda r: next(answers))
     assert h.client.get("/users") == {"value": []}
     assert h.clock.sleeps == [expected]

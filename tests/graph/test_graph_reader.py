@@ -178,7 +178,11 @@ def test_delta_round_merges_changes(fake_graph: FakeGraph) -> None:
                 # renamed; other properties absent = unchanged
                 {"id": guid(1), "displayName": "Chief Exec"},
                 # job title cleared; manager moved to the CEO... then see page 2
-                {"id": guid(3), "jobTitle": None, "manager@delta": [{"@odata.type": "#microsoft.graph.user", "id": guid(1)}]},
+                {
+                    "id": guid(3),
+                    "jobTitle": None,
+                    "manager@delta": [{"@odata.type": "#microsoft.graph.user", "id": guid(1)}],
+                },
                 {"id": guid(4), "@removed": {"reason": "changed"}},
             ],
             "@odata.nextLink": f"{API}/users/delta?$skiptoken=S1",
@@ -186,7 +190,12 @@ def test_delta_round_merges_changes(fake_graph: FakeGraph) -> None:
         {
             "value": [
                 # manager removed
-                {"id": guid(2), "manager@delta": [{"@odata.type": "#microsoft.graph.user", "id": guid(1), "@removed": {"reason": "deleted"}}]},
+                {
+                    "id": guid(2),
+                    "manager@delta": [
+                        {"@odata.type": "#microsoft.graph.user", "id": guid(1), "@removed": {"reason": "deleted"}}
+                    ],
+                },
                 # new user
                 {"id": guid(5), "userPrincipalName": "new@contoso.test", "displayName": "New", "accountEnabled": True},
                 # the previously deleted user is restored (no annotation)
@@ -252,7 +261,11 @@ def test_cursor_is_ignored_when_a_graph_filter_is_on(fake_graph: FakeGraph) -> N
 
 def test_apply_delta_semantics() -> None:
     base = EntraUser(id="a", user_principal_name="a@x", mail="a@x", job_title="Dev", department="R&D", manager_id="m")
-    users = {"a": base, "b": EntraUser(id="b", user_principal_name="b@x"), "c": EntraUser(id="c", user_principal_name="c@x")}
+    users = {
+        "a": base,
+        "b": EntraUser(id="b", user_principal_name="b@x"),
+        "c": EntraUser(id="c", user_principal_name="c@x"),
+    }
     soft = {"r"}
     apply_delta(
         users,
@@ -274,7 +287,9 @@ def test_apply_delta_semantics() -> None:
 
 def test_manager_delta_to_an_org_contact_is_no_manager() -> None:
     users = {"a": EntraUser(id="a", user_principal_name="a@x", manager_id="m")}
-    apply_delta(users, set(), [{"id": "a", "manager@delta": [{"@odata.type": "#microsoft.graph.orgContact", "id": "k"}]}])
+    apply_delta(
+        users, set(), [{"id": "a", "manager@delta": [{"@odata.type": "#microsoft.graph.orgContact", "id": "k"}]}]
+    )
     assert users["a"].manager_id is None
 
 
@@ -325,9 +340,56 @@ def test_mapping_100k_users_is_fast() -> None:
         for i in range(100_000)
     ]
     body = orjson.dumps({"value": rows})
-    start = time.perf_counter()
-    page = orjson.loads(body)["value"]
-    users = {d["id"]: user_from_graph(d) for d in page}
-    elapsed = time.perf_counter() - start
+
+    def bare() -> float:
+        start = time.perf_counter()
+        orjson.loads(body)["value"]
+        return time.perf_counter() - start
+
+    def ours() -> tuple[float, dict[str, EntraUser]]:
+        start = time.perf_counter()
+        users = {d["id"]: user_from_graph(d) for d in orjson.loads(body)["value"]}
+        return time.perf_counter() - start, users
+
+    floor = min(bare() for _ in range(3))
+    runs = [ours() for _ in range(3)]
+    elapsed = min(t for t, _ in runs)
+    users = runs[0][1]
     assert len(users) == 100_000
-    assert elapsed < 1.0, f"parsing + mapping 100k users took {elapsed:.2f}s"
+    # Building the model must cost about what parsing the JSON costs, not the 10-100x an object-model
+    # SDK costs (§9: the whole read within 1.5x of a bare httpx + orjson loop, HTTP time included;
+    # here there is no HTTP time, and the machine may be busy, hence the looser bound).
+    assert elapsed < 2.5 * floor, f"parse+map {elapsed:.2f}s vs bare parse {floor:.2f}s"
+    first = users["00000000-0000-0000-0000-000000000000"]
+    assert first == EntraUser(
+        id="00000000-0000-0000-0000-000000000000",
+        user_principal_name="user0@contoso.test",
+        mail="user0@contoso.test",
+        display_name="User 0",
+        given_name="U",
+        surname="0",
+        job_title="Engineer",
+        employee_id="0",
+        office_location="HQ",
+        department="R&D",
+        account_enabled=True,
+        user_type="Member",
+        manager_id="m",
+    )
+    assert hash(first) == hash(EntraUser(**{f: getattr(first, f) for f in first.__dataclass_fields__}))
+
+
+def test_count_users_counts_pages_when_graph_gives_no_count() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        q = query(request)
+        if q.get("$top") == "1":
+            return httpx.Response(200, json={"value": [{"id": "a"}]})
+        if "$skiptoken" in q:
+            return httpx.Response(200, json={"value": [{"id": "c"}]})
+        return httpx.Response(
+            200, json={"value": [{"id": "a"}, {"id": "b"}], "@odata.nextLink": f"{API}/users?$skiptoken=1"}
+        )
+
+    h = make_client(handler)
+    assert count_users(h.client, "department eq 'Sales'") == 3
+    assert all(r.headers["ConsistencyLevel"] == "eventual" for r in h.requests)

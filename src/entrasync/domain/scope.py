@@ -64,9 +64,7 @@ def email_matches(email: str, include: Sequence[str], exclude: Sequence[str]) ->
     return _matcher(include, exclude)(email)
 
 
-def scope_predicate(
-    settings: ScopeSettings, group_member_ids: frozenset[str] | None
-) -> Callable[[EntraUser], bool]:
+def scope_predicate(settings: ScopeSettings, group_member_ids: frozenset[str] | None) -> Callable[[EntraUser], bool]:
     """Build the §3 scope test once, so checking 100k users costs one call each.
 
     With the group filter on, ``group_member_ids`` is the transitive union of the listed groups'

@@ -63,19 +63,35 @@ def admin_routes(state: EmulatorState) -> list[Route]:
         for uid in tenant.admins:
             user = tenant.users.get(uid)
             if user is not None:
-                admins.append({"id": uid, "displayName": user.displayName, "userPrincipalName":
-                               user.userPrincipalName, "globalAdministrator": GLOBAL_ADMIN_ROLE in user.wids,
-                               "wids": list(user.wids)})  # fmt: skip
-        return _json({
-            "tenantId": tenant.tenant_id, "domain": tenant.domain, "initialDomain": tenant.initial_domain,
-            "userCount": len(tenant.users), "deletedUserCount": len(tenant.deleted_users),
-            "admins": admins, "departments": tenant.departments,
-            "groups": [{"id": g.id, "displayName": g.displayName, "memberCount": len(g.members)}
-                       for g in tenant.groups.values()],
-            "devices": [{"id": d.id, "displayName": d.displayName} for d in tenant.devices.values()],
-            "contacts": [{"id": c.id, "displayName": c.displayName} for c in tenant.contacts.values()],
-            "clientId": state.client_id, "appRoles": state.app_roles, "changeSeq": tenant.seq,
-        })  # fmt: skip
+                admins.append(
+                    {
+                        "id": uid,
+                        "displayName": user.displayName,
+                        "userPrincipalName": user.userPrincipalName,
+                        "globalAdministrator": GLOBAL_ADMIN_ROLE in user.wids,
+                        "wids": list(user.wids),
+                    }
+                )
+        return _json(
+            {
+                "tenantId": tenant.tenant_id,
+                "domain": tenant.domain,
+                "initialDomain": tenant.initial_domain,
+                "userCount": len(tenant.users),
+                "deletedUserCount": len(tenant.deleted_users),
+                "admins": admins,
+                "departments": tenant.departments,
+                "groups": [
+                    {"id": g.id, "displayName": g.displayName, "memberCount": len(g.members)}
+                    for g in tenant.groups.values()
+                ],
+                "devices": [{"id": d.id, "displayName": d.displayName} for d in tenant.devices.values()],
+                "contacts": [{"id": c.id, "displayName": c.displayName} for c in tenant.contacts.values()],
+                "clientId": state.client_id,
+                "appRoles": state.app_roles,
+                "changeSeq": tenant.seq,
+            }
+        )
 
     async def list_users(request: Request) -> Response:
         return _json([user_record(u) for u in tenant.live_users()])
@@ -160,9 +176,15 @@ def admin_routes(state: EmulatorState) -> list[Route]:
         if kind not in FAULT_KINDS:
             return _error(400, f"kind must be one of {', '.join(FAULT_KINDS)}")
         ra = body.get("retry_after")
-        state.faults.add(Fault(path=str(body.get("path", "*")), kind=kind, count=int(body.get("count", 1)),
-                               retry_after=None if ra is None else str(ra),
-                               delay=float(body.get("delay") or 0.0)))  # fmt: skip
+        state.faults.add(
+            Fault(
+                path=str(body.get("path", "*")),
+                kind=kind,
+                count=int(body.get("count", 1)),
+                retry_after=None if ra is None else str(ra),
+                delay=float(body.get("delay") or 0.0),
+            )
+        )
         return _json(state.faults.pending(), 201)
 
     async def expire(request: Request) -> Response:
@@ -203,17 +225,31 @@ def admin_routes(state: EmulatorState) -> list[Route]:
                 state.token_lifetime = int(body["token_lifetime"])
             if "redirect_uris" in body:
                 state.redirect_uris = [str(u) for u in body["redirect_uris"]]
-        return _json({"delta_expiry_mode": state.delta_expiry_mode, "delta_page_size": state.delta_page_size,
-                      "token_lifetime": state.token_lifetime, "redirect_uris": state.redirect_uris})  # fmt: skip
+        return _json(
+            {
+                "delta_expiry_mode": state.delta_expiry_mode,
+                "delta_page_size": state.delta_page_size,
+                "token_lifetime": state.token_lifetime,
+                "redirect_uris": state.redirect_uris,
+            }
+        )
 
     async def app_token(request: Request) -> Response:
         body = await _body(request)
-        claims = {"aud": body.get("aud", "https://graph.microsoft.com"), "iss": state.issuer(),
-                  "tid": body.get("tid", tenant.tenant_id), "appid": state.client_id,
-                  "roles": body.get("roles", state.app_roles), "idtyp": "app"}  # fmt: skip
+        claims = {
+            "aud": body.get("aud", "https://graph.microsoft.com"),
+            "iss": state.issuer(),
+            "tid": body.get("tid", tenant.tenant_id),
+            "appid": state.client_id,
+            "roles": body.get("roles", state.app_roles),
+            "idtyp": "app",
+        }
         lifetime = int(body.get("lifetime", state.token_lifetime))
-        token = state.sign(claims, lifetime=lifetime) if lifetime > 0 else state.sign(
-            {**claims, "iat": 1, "nbf": 1, "exp": 2})  # fmt: skip
+        token = (
+            state.sign(claims, lifetime=lifetime)
+            if lifetime > 0
+            else state.sign({**claims, "iat": 1, "nbf": 1, "exp": 2})
+        )
         return _json({"access_token": token})
 
     return [

@@ -81,15 +81,19 @@ class DeltaEngine:
                     continue
                 prop = by_lower.get(name.lower())
                 if prop is None:
-                    raise GraphError(400, "BadRequest", "Parsing OData Select and Expand failed: Could not find a "
-                                     f"property named '{name}' on type 'microsoft.graph.{kind[:-1]}'.")  # fmt: skip
+                    raise GraphError(
+                        400,
+                        "BadRequest",
+                        "Parsing OData Select and Expand failed: Could not find a "
+                        f"property named '{name}' on type 'microsoft.graph.{kind[:-1]}'.",
+                    )
                 if prop not in select:
                     select.append(prop)
         expand = q.get("$expand")
         if expand:
-            if kind == "users" and expand.strip().lower().startswith("manager"):
-                track_nav = True
-            elif kind == "groups" and expand.strip().lower().startswith("members"):
+            if (kind == "users" and expand.strip().lower().startswith("manager")) or (
+                kind == "groups" and expand.strip().lower().startswith("members")
+            ):
                 track_nav = True
             else:
                 raise GraphError(400, "Request_UnsupportedQuery", "Unsupported Query.")
@@ -100,9 +104,18 @@ class DeltaEngine:
         if select is None:
             select = list(DEFAULT_USER_SELECT) if kind == "users" else list(GROUP_PROPERTIES)
         params = {k: v for k, v in q.params.items() if k in ("$select", "$expand", "$filter")}
-        return {"k": kind, "ph": "init", "sel": select, "nav": track_nav, "ids": ids, "p": params,
-                "s": self.state.tenant.seq, "e": self.state.tenant.delta_epoch, "iat": int(time.time()),
-                "after": ""}  # fmt: skip
+        return {
+            "k": kind,
+            "ph": "init",
+            "sel": select,
+            "nav": track_nav,
+            "ids": ids,
+            "p": params,
+            "s": self.state.tenant.seq,
+            "e": self.state.tenant.delta_epoch,
+            "iat": int(time.time()),
+            "after": "",
+        }
 
     def _decode(self, token: str, kind: str) -> dict[str, Any]:
         try:
@@ -122,10 +135,17 @@ class DeltaEngine:
             query = "&".join(f"{k}={quote(v, safe='$,()')}" for k, v in params.items())
             location = f"{self.state.graph_root}/{kind}/delta?" + (query + "&" if query else "") + "$deltatoken="
             # delta-query-overview "Synchronization reset": 410 + Location with an empty $deltaToken
-            return GraphError(410, "resyncRequired", "The delta token is no longer valid; the application must "
-                              "restart with a full synchronization.", {"Location": location})  # fmt: skip
-        return GraphError(400, "syncStateNotFound", "The sync state generation is not found. The delta token is "
-                          "expired and data must be synchronized again.")  # fmt: skip
+            return GraphError(
+                410,
+                "resyncRequired",
+                "The delta token is no longer valid; the application must restart with a full synchronization.",
+                {"Location": location},
+            )
+        return GraphError(
+            400,
+            "syncStateNotFound",
+            "The sync state generation is not found. The delta token is expired and data must be synchronized again.",
+        )
 
     # -- pages -----------------------------------------------------------------------------------
     def _initial_page(self, request: Request, kind: str, st: dict[str, Any]) -> Response:
@@ -174,18 +194,23 @@ class DeltaEngine:
         return self._next(request, kind, {**st, "off": off + size}, rows)
 
     def _next(self, request: Request, kind: str, st: dict[str, Any], rows: list[dict[str, Any]]) -> Response:
-        body = {"@odata.context": f"{self.state.graph_root}/$metadata#{kind}",
-                "@odata.nextLink": f"{self.state.graph_root}/{kind}/delta?$skiptoken={self.codec.encode(st)}",
-                "value": rows}  # fmt: skip
+        body = {
+            "@odata.context": f"{self.state.graph_root}/$metadata#{kind}",
+            "@odata.nextLink": f"{self.state.graph_root}/{kind}/delta?$skiptoken={self.codec.encode(st)}",
+            "value": rows,
+        }
         return json_response(request, body)
 
-    def _finish(self, request: Request, kind: str, st: dict[str, Any], rows: list[dict[str, Any]],
-                seq: int) -> Response:  # fmt: skip
+    def _finish(
+        self, request: Request, kind: str, st: dict[str, Any], rows: list[dict[str, Any]], seq: int
+    ) -> Response:
         token = {k: st[k] for k in ("k", "sel", "nav", "ids", "p", "e")}
         token.update({"ph": "dl", "s": seq, "iat": int(time.time())})
-        body = {"@odata.context": f"{self.state.graph_root}/$metadata#{kind}",
-                "@odata.deltaLink": f"{self.state.graph_root}/{kind}/delta?$deltatoken={self.codec.encode(token)}",
-                "value": rows}  # fmt: skip
+        body = {
+            "@odata.context": f"{self.state.graph_root}/$metadata#{kind}",
+            "@odata.deltaLink": f"{self.state.graph_root}/{kind}/delta?$deltatoken={self.codec.encode(token)}",
+            "value": rows,
+        }
         return json_response(request, body)
 
     # -- representations -------------------------------------------------------------------------
@@ -199,8 +224,10 @@ class DeltaEngine:
         row = {p: group.get(p) for p in st["sel"]}
         if st["nav"]:
             tenant = self.state.tenant
-            row["members@delta"] = [{"@odata.type": f"#microsoft.graph.{tenant.object_type(m)}", "id": m}
-                                    for m in tenant.live_members(group)]  # fmt: skip
+            row["members@delta"] = [
+                {"@odata.type": f"#microsoft.graph.{tenant.object_type(m)}", "id": m}
+                for m in tenant.live_members(group)
+            ]
         return row
 
     def _collect(self, kind: str, st: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -211,8 +238,9 @@ class DeltaEngine:
         for ch in self.state.tenant.changes[st["s"] : st["t"]]:
             if ch.kind != want or (ids is not None and ch.object_id not in ids):
                 continue
-            info = infos.setdefault(ch.object_id, {"props": set(), "full": False, "old_mgr": None, "mgr": False,
-                                                   "members": {}})  # fmt: skip
+            info = infos.setdefault(
+                ch.object_id, {"props": set(), "full": False, "old_mgr": None, "mgr": False, "members": {}}
+            )
             if ch.op in ("create", "restore"):
                 info["full"] = True
             elif ch.op == "update":
@@ -228,8 +256,9 @@ class DeltaEngine:
                     info["members"][m] = False
         return list(infos.items())
 
-    def _change_row(self, kind: str, oid: str, info: dict[str, Any], st: dict[str, Any],
-                    minimal: bool) -> dict[str, Any] | None:  # fmt: skip
+    def _change_row(
+        self, kind: str, oid: str, info: dict[str, Any], st: dict[str, Any], minimal: bool
+    ) -> dict[str, Any] | None:
         tenant = self.state.tenant
         if kind == "users":
             user = tenant.users.get(oid)
@@ -252,8 +281,9 @@ class DeltaEngine:
                 if mgr and mgr in tenant.users:
                     row["manager@delta"] = [{"@odata.type": USER_T, "id": mgr}]
                 elif info["old_mgr"]:
-                    row["manager@delta"] = [{"@odata.type": USER_T, "id": info["old_mgr"],
-                                             "@removed": {"reason": "deleted"}}]  # fmt: skip
+                    row["manager@delta"] = [
+                        {"@odata.type": USER_T, "id": info["old_mgr"], "@removed": {"reason": "deleted"}}
+                    ]
                 else:
                     row["manager@delta"] = []
             return row

@@ -7,6 +7,8 @@ error envelope.
 
 from __future__ import annotations
 
+import bisect
+import operator
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -39,15 +41,39 @@ from entrasync.emulator.store import (
 
 USER_READ = ("User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All")
 USER_WRITE = ("User.ReadWrite.All", "Directory.ReadWrite.All")
-GROUP_READ = ("GroupMember.Read.All", "Group.Read.All", "Group.ReadWrite.All", "Directory.Read.All",
-              "Directory.ReadWrite.All")  # fmt: skip
+GROUP_READ = (
+    "GroupMember.Read.All",
+    "Group.Read.All",
+    "Group.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+)
 DEFAULT_TOP = 100
 MAX_TOP = 999
 ADVANCED_DOC = "Refer to https://aka.ms/graph-docs/advanced-queries for more information"
-SEARCHABLE_USER = ("displayName", "givenName", "surname", "mail", "mailNickname", "userPrincipalName",
-                   "jobTitle", "department", "employeeId")  # fmt: skip
-ORDERABLE_USER = ("displayName", "userPrincipalName", "givenName", "surname", "mail", "createdDateTime",
-                  "department", "jobTitle", "employeeId", "id")  # fmt: skip
+SEARCHABLE_USER = (
+    "displayName",
+    "givenName",
+    "surname",
+    "mail",
+    "mailNickname",
+    "userPrincipalName",
+    "jobTitle",
+    "department",
+    "employeeId",
+)
+ORDERABLE_USER = (
+    "displayName",
+    "userPrincipalName",
+    "givenName",
+    "surname",
+    "mail",
+    "createdDateTime",
+    "department",
+    "jobTitle",
+    "employeeId",
+    "id",
+)
 _EXPAND = re.compile(r"^\s*manager\s*(?:\(\s*\$select\s*=\s*([^)]*)\))?\s*$", re.IGNORECASE)
 _SEARCH_CLAUSE = re.compile(r'"([A-Za-z]+):([^"]*)"')
 
@@ -77,8 +103,9 @@ def _check_roles(claims: dict[str, Any], allowed: Iterable[str]) -> None:
         raise GraphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
 
 
-def _parse_select(raw: str | None, by_lower: dict[str, str], type_name: str,
-                  extra: tuple[str, ...] = ()) -> list[str] | None:  # fmt: skip
+def _parse_select(
+    raw: str | None, by_lower: dict[str, str], type_name: str, extra: tuple[str, ...] = ()
+) -> list[str] | None:
     """Return Graph property names (``id`` first) or None when no $select was given."""
     if raw is None or not raw.strip():
         return None
@@ -135,18 +162,22 @@ class GraphApi:
     def _authenticate(self, request: Request) -> dict[str, Any]:
         """https://learn.microsoft.com/graph/errors: 401 InvalidAuthenticationToken for bad bearer tokens."""
         auth = request.headers.get("authorization", "")
-        www = {"WWW-Authenticate": f'Bearer realm="", authorization_uri="{self.state.base_url}/common/oauth2/'
-               f'authorize", client_id="00000003-0000-0000-c000-000000000000"'}  # fmt: skip
+        www = {
+            "WWW-Authenticate": f'Bearer realm="", authorization_uri="{self.state.base_url}/common/oauth2/'
+            f'authorize", client_id="00000003-0000-0000-c000-000000000000"'
+        }
         if not auth.lower().startswith("bearer ") or not auth[7:].strip():
             raise GraphError(401, "InvalidAuthenticationToken", "Access token is empty.", www)
         try:
             return self.state.verify_graph_token(auth[7:].strip())
         except jwt.ExpiredSignatureError as exc:
-            raise GraphError(401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.",
-                             www) from exc  # fmt: skip
+            raise GraphError(
+                401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.", www
+            ) from exc
         except jwt.InvalidAudienceError as exc:
-            raise GraphError(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.",
-                             www) from exc  # fmt: skip
+            raise GraphError(
+                401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.", www
+            ) from exc
         except jwt.PyJWTError as exc:
             raise GraphError(401, "InvalidAuthenticationToken", "Access token validation failure.", www) from exc
 
@@ -179,7 +210,10 @@ class GraphApi:
             raise not_found(first)
         if len(rest) == 1:
             select = _parse_select(q.get("$select"), USER_PROPERTY_BY_LOWER, "user") or list(DEFAULT_USER_SELECT)
-            body = {"@odata.context": f"{self.state.graph_root}/$metadata#users/$entity", **user.as_dict(select)}
+            body = {
+                "@odata.context": f"{self.state.graph_root}/$metadata#users/$entity",
+                **user.as_dict(select),
+            }
             mgr_select = self._expand(q)
             if mgr_select is not None:
                 mgr = tenant.manager_of(user)
@@ -192,8 +226,11 @@ class GraphApi:
             if mgr is None:
                 raise not_found("manager")
             select = _parse_select(q.get("$select"), USER_PROPERTY_BY_LOWER, "user") or list(DEFAULT_USER_SELECT)
-            body = {"@odata.context": f"{self.state.graph_root}/$metadata#directoryObjects/$entity",
-                    "@odata.type": _type_name("user"), **mgr.as_dict(select)}  # fmt: skip
+            body = {
+                "@odata.context": f"{self.state.graph_root}/$metadata#directoryObjects/$entity",
+                "@odata.type": _type_name("user"),
+                **mgr.as_dict(select),
+            }
             return json_response(request, body)
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{rest[1]}'.")
 
@@ -204,8 +241,12 @@ class GraphApi:
         m = _EXPAND.match(raw)
         if m is None:
             name = raw.split("(")[0].strip()
-            raise GraphError(400, "BadRequest", f"Parsing OData Select and Expand failed: Could not find a property "
-                             f"named '{name}' on type 'microsoft.graph.user'.")  # fmt: skip
+            raise GraphError(
+                400,
+                "BadRequest",
+                f"Parsing OData Select and Expand failed: Could not find a property "
+                f"named '{name}' on type 'microsoft.graph.user'.",
+            )
         inner = m.group(1)
         return _parse_select(inner, USER_PROPERTY_BY_LOWER, "user") if inner else list(DEFAULT_USER_SELECT)
 
@@ -228,26 +269,38 @@ class GraphApi:
         except ValueError:
             top = -1
         if not 1 <= top <= MAX_TOP:
-            raise GraphError(400, "Request_UnsupportedQuery",
-                             f"Invalid page size specified: '{raw}'. Must be between 1 and 999 inclusive.")  # fmt: skip
+            raise GraphError(
+                400,
+                "Request_UnsupportedQuery",
+                f"Invalid page size specified: '{raw}'. Must be between 1 and 999 inclusive.",
+            )
         return top
 
-    def _advanced_checks(self, q: Query, flt: Filter | None, search: str | None, orderby: str | None,
-                         expand: bool) -> bool:  # fmt: skip
+    def _advanced_checks(
+        self, q: Query, flt: Filter | None, search: str | None, orderby: str | None, expand: bool
+    ) -> bool:
         """Enforce https://learn.microsoft.com/graph/aad-advanced-queries; return whether it is advanced."""
         count = (q.get("$count") or "").lower() == "true"
         advanced = False
         if search is not None:
             if not q.eventual:
-                raise GraphError(400, "Request_UnsupportedQuery", "Request with $search query parameter only works "
-                                 "through MSGraph with a special request header: 'ConsistencyLevel: eventual'")  # fmt: skip
+                raise GraphError(
+                    400,
+                    "Request_UnsupportedQuery",
+                    "Request with $search query parameter only works "
+                    "through MSGraph with a special request header: 'ConsistencyLevel: eventual'",
+                )
             advanced = True
         if flt is not None and flt.needs_advanced:
             op = flt.first_advanced or "ne"
             label = "null" if op == "null" else op
             if not q.eventual:
-                raise GraphError(400, "Request_UnsupportedQuery", f"Operator '{label}' is not supported because the "
-                                 f"'ConsistencyLevel:eventual' header is missing. {ADVANCED_DOC}")  # fmt: skip
+                raise GraphError(
+                    400,
+                    "Request_UnsupportedQuery",
+                    f"Operator '{label}' is not supported because the "
+                    f"'ConsistencyLevel:eventual' header is missing. {ADVANCED_DOC}",
+                )
             if not count:
                 raise GraphError(400, "Request_UnsupportedQuery", "Unsupported Query.")
             advanced = True
@@ -269,8 +322,12 @@ class GraphApi:
             st = self._decode_page(token, "users")
             if st.get("adv") and not q.eventual:
                 # The ConsistencyLevel header is not part of the nextLink; each page needs it.
-                raise GraphError(400, "Request_UnsupportedQuery", f"Operator '{st.get('op') or 'ne'}' is not supported "
-                                 f"because the 'ConsistencyLevel:eventual' header is missing. {ADVANCED_DOC}")  # fmt: skip
+                raise GraphError(
+                    400,
+                    "Request_UnsupportedQuery",
+                    f"Operator '{st.get('op') or 'ne'}' is not supported "
+                    f"because the 'ConsistencyLevel:eventual' header is missing. {ADVANCED_DOC}",
+                )
             params: dict[str, str] = st["q"]
             sub = Query.__new__(Query)
             sub.params, sub.eventual, sub.minimal = dict(params), q.eventual, q.minimal
@@ -301,8 +358,11 @@ class GraphApi:
         next_state: dict[str, Any] = {}
         if orderby is not None:
             key, desc = self._orderby(orderby)
-            matching = sorted((u for u in tenant.live_users() if keep(u)),
-                              key=lambda u: (str(getattr(u, key) or "").lower(), u.id), reverse=desc)  # fmt: skip
+            matching = sorted(
+                (u for u in tenant.live_users() if keep(u)),
+                key=lambda u: (str(getattr(u, key) or "").lower(), u.id),
+                reverse=desc,
+            )
             off = int(st.get("off", 0))
             page = matching[off : off + top]
             more = off + top < len(matching)
@@ -310,8 +370,6 @@ class GraphApi:
             total = len(matching)
         else:
             order = tenant.order
-            import bisect
-
             start = bisect.bisect_right(order, st["after"]) if "after" in st else 0
             users = tenant.users
             i = start
@@ -337,27 +395,36 @@ class GraphApi:
         if count:
             body["@odata.count"] = total
         if more:
-            tok = self.codec.encode({"k": "users", "q": params, "adv": advanced,
-                                     "op": flt.first_advanced if flt else None, **next_state})  # fmt: skip
+            tok = self.codec.encode(
+                {"k": "users", "q": params, "adv": advanced, "op": flt.first_advanced if flt else None, **next_state}
+            )
             body["@odata.nextLink"] = self._next_link("users", params, tok)
         body["value"] = rows
         return json_response(request, body)
 
     def _rows(self, page: list[User], props: list[str], mgr_select: list[str] | None) -> list[dict[str, Any]]:
+        """Hot path of a 100k listing: attrgetter + zip is about twice as fast as a dict comprehension."""
         tenant_users = self.state.tenant.users
+        get = operator.attrgetter(*props)
+        if len(props) == 1:
+            return [{props[0]: get(u)} for u in page]
         if mgr_select is None:
-            return [{p: getattr(u, p) for p in props} for u in page]
+            return [dict(zip(props, get(u), strict=True)) for u in page]
         rows = []
         mtype = _type_name("user")
         only_id = mgr_select == ["id"]
+        mget = operator.attrgetter(*mgr_select)
         for u in page:
-            row = {p: getattr(u, p) for p in props}
+            row = dict(zip(props, get(u), strict=True))
             mid = u._manager
             if mid is not None:
                 mgr = tenant_users.get(mid)
                 if mgr is not None:
-                    row["manager"] = {"@odata.type": mtype, "id": mid} if only_id else {
-                        "@odata.type": mtype, **{p: getattr(mgr, p) for p in mgr_select}}  # fmt: skip
+                    if only_id:
+                        row["manager"] = {"@odata.type": mtype, "id": mid}
+                    else:
+                        mv = mget(mgr) if len(mgr_select) > 1 else (mget(mgr),)
+                        row["manager"] = {"@odata.type": mtype, **dict(zip(mgr_select, mv, strict=True))}
             rows.append(row)
         return rows
 
@@ -370,18 +437,27 @@ class GraphApi:
         try:
             st = self.codec.decode(token)
         except BadToken as exc:
-            raise GraphError(400, "Directory_ExpiredPageToken", "The specified page token value has expired and "
-                             "can no longer be included in your request.") from exc  # fmt: skip
+            raise GraphError(
+                400,
+                "Directory_ExpiredPageToken",
+                "The specified page token value has expired and can no longer be included in your request.",
+            ) from exc
         if st.get("k") != kind:
-            raise GraphError(400, "Directory_ExpiredPageToken", "The specified page token value has expired and "
-                             "can no longer be included in your request.")  # fmt: skip
+            raise GraphError(
+                400,
+                "Directory_ExpiredPageToken",
+                "The specified page token value has expired and can no longer be included in your request.",
+            )
         return st
 
     def _orderby(self, raw: str) -> tuple[str, bool]:
         parts = raw.strip().split()
         prop = USER_PROPERTY_BY_LOWER.get(parts[0].lower()) if parts else None
-        if prop is None or prop not in ORDERABLE_USER or len(parts) > 2 or (
-            len(parts) == 2 and parts[1].lower() not in ("asc", "desc")
+        if (
+            prop is None
+            or prop not in ORDERABLE_USER
+            or len(parts) > 2
+            or (len(parts) == 2 and parts[1].lower() not in ("asc", "desc"))
         ):
             raise GraphError(400, "Request_UnsupportedQuery", "Sorting not supported for current query.")
         return prop, len(parts) == 2 and parts[1].lower() == "desc"
@@ -392,15 +468,20 @@ class GraphApi:
         clauses = _SEARCH_CLAUSE.findall(text)
         rest = _SEARCH_CLAUSE.sub("", text).replace("AND", "").replace("OR", "").strip()
         if not clauses or rest:
-            raise GraphError(400, "Request_UnsupportedQuery", "Syntax error: character '\"' is not valid at position 0 "
-                             f"in '{raw}'.")  # fmt: skip
+            raise GraphError(
+                400, "Request_UnsupportedQuery", f"Syntax error: character '\"' is not valid at position 0 in '{raw}'."
+            )
         use_or = " OR " in text
         tests: list[Callable[[User], bool]] = []
         for prop_name, value in clauses:
             prop = USER_PROPERTY_BY_LOWER.get(prop_name.lower())
             if prop is None or prop not in SEARCHABLE_USER:
-                raise GraphError(400, "Request_UnsupportedQuery", f"Unsupported or invalid query filter clause "
-                                 f"specified for property '{prop_name}' of resource 'User'.")  # fmt: skip
+                raise GraphError(
+                    400,
+                    "Request_UnsupportedQuery",
+                    f"Unsupported or invalid query filter clause "
+                    f"specified for property '{prop_name}' of resource 'User'.",
+                )
             needle = value.lower()
 
             def test(u: User, prop: str = prop, needle: str = needle) -> bool:
@@ -416,8 +497,7 @@ class GraphApi:
         return lambda u: all(t(u) for t in tests)
 
     # -- groups ----------------------------------------------------------------------------------
-    def _groups(self, request: Request, q: Query, rest: list[str], method: str,
-                claims: dict[str, Any]) -> Response:  # fmt: skip
+    def _groups(self, request: Request, q: Query, rest: list[str], method: str, claims: dict[str, Any]) -> Response:
         tenant = self.state.tenant
         self._method(method, "GET")
         if not rest:
@@ -429,8 +509,10 @@ class GraphApi:
             raise not_found(rest[0])
         if len(rest) == 1:
             select = _parse_select(q.get("$select"), GROUP_PROPERTY_BY_LOWER, "group") or list(GROUP_PROPERTIES)
-            body = {"@odata.context": f"{self.state.graph_root}/$metadata#groups/$entity",
-                    **{p: group.get(p) for p in select}}  # fmt: skip
+            body = {
+                "@odata.context": f"{self.state.graph_root}/$metadata#groups/$entity",
+                **{p: group.get(p) for p in select},
+            }
             return json_response(request, body)
         rel = rest[1].lower()
         if rel not in ("members", "transitivemembers") or len(rest) > 3:
@@ -438,8 +520,12 @@ class GraphApi:
         cast = None
         if len(rest) == 3:
             cast = rest[2].lower()
-            if cast not in ("microsoft.graph.user", "microsoft.graph.group", "microsoft.graph.device",
-                            "microsoft.graph.orgcontact"):  # fmt: skip
+            if cast not in (
+                "microsoft.graph.user",
+                "microsoft.graph.group",
+                "microsoft.graph.device",
+                "microsoft.graph.orgcontact",
+            ):
                 raise GraphError(400, "BadRequest", f"Resource not found for the segment '{rest[2]}'.")
         return self._members(request, q, group, rel == "transitivemembers", cast, rest[1])
 
@@ -477,8 +563,9 @@ class GraphApi:
         body["value"] = [{p: g.get(p) for p in select} for g in page]
         return json_response(request, body)
 
-    def _members(self, request: Request, q: Query, group: Group, transitive: bool, cast: str | None,
-                 segment: str) -> Response:  # fmt: skip
+    def _members(
+        self, request: Request, q: Query, group: Group, transitive: bool, cast: str | None, segment: str
+    ) -> Response:
         """https://learn.microsoft.com/graph/api/group-list-members and group-list-transitivemembers."""
         tenant = self.state.tenant
         token = q.get("$skiptoken")
@@ -494,15 +581,20 @@ class GraphApi:
         top = self._top(pq)
         raw_select = params.get("$select")
         ids = tenant.transitive_members(group) if transitive else tenant.live_members(group)
-        type_filter = {"microsoft.graph.user": "user", "microsoft.graph.group": "group",
-                       "microsoft.graph.device": "device", "microsoft.graph.orgcontact": "orgContact"}.get(cast or "")  # fmt: skip
+        type_filter = {
+            "microsoft.graph.user": "user",
+            "microsoft.graph.group": "group",
+            "microsoft.graph.device": "device",
+            "microsoft.graph.orgcontact": "orgContact",
+        }.get(cast or "")
         typed = [(m, tenant.object_type(m)) for m in ids]
         if type_filter:
             typed = [(m, t) for m, t in typed if t == type_filter]
         off = int(st.get("off", 0))
         page = typed[off : off + top]
-        user_select = (_parse_select(raw_select, USER_PROPERTY_BY_LOWER, "user") if type_filter == "user"
-                       else None) or list(DEFAULT_USER_SELECT)  # fmt: skip
+        user_select = (
+            _parse_select(raw_select, USER_PROPERTY_BY_LOWER, "user") if type_filter == "user" else None
+        ) or list(DEFAULT_USER_SELECT)
         generic_select = [s.strip() for s in raw_select.split(",")] if raw_select else None
         rows = []
         for oid, otype in page:
@@ -516,8 +608,9 @@ class GraphApi:
         body["value"] = rows
         return json_response(request, body)
 
-    def _member_row(self, oid: str, otype: str, user_select: list[str], generic: list[str] | None,
-                    casted: bool) -> dict[str, Any]:  # fmt: skip
+    def _member_row(
+        self, oid: str, otype: str, user_select: list[str], generic: list[str] | None, casted: bool
+    ) -> dict[str, Any]:
         tenant = self.state.tenant
         row: dict[str, Any] = {"@odata.type": _type_name(otype)}
         if otype == "user":
@@ -525,8 +618,13 @@ class GraphApi:
             if casted or generic is None:
                 row.update(user.as_dict(user_select))
             else:
-                row.update({p: user.get(USER_PROPERTY_BY_LOWER[p.lower()]) for p in ["id", *generic]
-                            if p.lower() in USER_PROPERTY_BY_LOWER})  # fmt: skip
+                row.update(
+                    {
+                        p: user.get(USER_PROPERTY_BY_LOWER[p.lower()])
+                        for p in ["id", *generic]
+                        if p.lower() in USER_PROPERTY_BY_LOWER
+                    }
+                )
             return row
         obj: Any = tenant.groups.get(oid) or tenant.devices.get(oid) or tenant.contacts.get(oid)
         fields = ["id", *generic] if generic else [k for k in vars(obj) if k != "members"]
@@ -537,8 +635,9 @@ class GraphApi:
         return row
 
     # -- deleted items ---------------------------------------------------------------------------
-    def _deleted_items(self, request: Request, q: Query, rest: list[str], method: str,
-                       claims: dict[str, Any]) -> Response:  # fmt: skip
+    def _deleted_items(
+        self, request: Request, q: Query, rest: list[str], method: str, claims: dict[str, Any]
+    ) -> Response:
         """https://learn.microsoft.com/graph/api/directory-deleteditems-list and -restore."""
         tenant = self.state.tenant
         if not rest:
@@ -554,8 +653,9 @@ class GraphApi:
             off = 0
             if q.get("$skiptoken"):
                 off = int(self._decode_page(q.get("$skiptoken") or "", "deleted").get("off", 0))
-            body: dict[str, Any] = {"@odata.context": f"{self.state.graph_root}/$metadata#directory/deletedItems/"
-                                    "microsoft.graph.user"}  # fmt: skip
+            body: dict[str, Any] = {
+                "@odata.context": f"{self.state.graph_root}/$metadata#directory/deletedItems/microsoft.graph.user"
+            }
             if off + top < len(users):
                 params = {k: v for k, v in q.params.items() if k != "$skiptoken"}
                 tok = self.codec.encode({"k": "deleted", "off": off + top})
@@ -569,18 +669,28 @@ class GraphApi:
             _check_roles(claims, USER_READ)
             if user is None:
                 raise not_found(oid)
-            return json_response(request, {"@odata.context": f"{self.state.graph_root}/$metadata#directoryObjects/"
-                                           "$entity", "@odata.type": _type_name("user"),
-                                           **user.as_dict([*DEFAULT_USER_SELECT, "deletedDateTime"])})  # fmt: skip
+            return json_response(
+                request,
+                {
+                    "@odata.context": f"{self.state.graph_root}/$metadata#directoryObjects/$entity",
+                    "@odata.type": _type_name("user"),
+                    **user.as_dict([*DEFAULT_USER_SELECT, "deletedDateTime"]),
+                },
+            )
         if len(rest) == 2 and rest[1].lower() in ("restore", "microsoft.graph.restore"):
             self._method(method, "POST")
             _check_roles(claims, USER_WRITE)
             if user is None:
                 raise not_found(oid)
             restored = tenant.restore_user(oid)
-            return json_response(request, {"@odata.context": f"{self.state.graph_root}/$metadata#directoryObjects/"
-                                           "$entity", "@odata.type": _type_name("user"),
-                                           **restored.as_dict(DEFAULT_USER_SELECT)})  # fmt: skip
+            return json_response(
+                request,
+                {
+                    "@odata.context": f"{self.state.graph_root}/$metadata#directoryObjects/$entity",
+                    "@odata.type": _type_name("user"),
+                    **restored.as_dict(DEFAULT_USER_SELECT),
+                },
+            )
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{rest[-1]}'.")
 
 

@@ -81,19 +81,28 @@ class Identity:
             user = tenant.users.get(uid)
             if user is not None:
                 role = "Global Administrator" if GLOBAL_ADMIN_ROLE in user.wids else "User"
-                out.append({"id": uid, "name": user.displayName or "", "role": role,
-                            "upn": user.userPrincipalName})  # fmt: skip
+                out.append({"id": uid, "name": user.displayName or "", "role": role, "upn": user.userPrincipalName})
         return out
 
     def _front_channel_check(self, params: dict[str, str]) -> Response | None:
         if params.get("client_id") != self.state.client_id:
-            return self._page("error.html", 400, title="Error", message=f"AADSTS700016: Application with identifier "
-                              f"'{params.get('client_id')}' was not found in the directory.")  # fmt: skip
+            return self._page(
+                "error.html",
+                400,
+                title="Error",
+                message=f"AADSTS700016: Application with identifier "
+                f"'{params.get('client_id')}' was not found in the directory.",
+            )
         redirect_uri = params.get("redirect_uri", "")
         if not redirect_uri or not self._redirect_ok(redirect_uri):
-            return self._page("error.html", 400, title="Error", message="AADSTS50011: The redirect URI "
-                              f"'{redirect_uri}' specified in the request does not match the redirect URIs "
-                              "configured for the application.")  # fmt: skip
+            return self._page(
+                "error.html",
+                400,
+                title="Error",
+                message="AADSTS50011: The redirect URI "
+                f"'{redirect_uri}' specified in the request does not match the redirect URIs "
+                "configured for the application.",
+            )
         return None
 
     # -- discovery -------------------------------------------------------------------------------
@@ -107,7 +116,11 @@ class Identity:
         issuer = f"{base}/{{tenantid}}/v2.0" if path_tenant != tid else self.state.issuer()
         doc = {
             "token_endpoint": f"{base}/{path_tenant}/oauth2/v2.0/token",
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_post",
+                "private_key_jwt",
+                "client_secret_basic",
+            ],
             "jwks_uri": f"{base}/{path_tenant}/discovery/v2.0/keys",
             "response_modes_supported": ["query", "fragment", "form_post"],
             "subject_types_supported": ["pairwise"],
@@ -122,8 +135,23 @@ class Identity:
             "http_logout_supported": True,
             "frontchannel_logout_supported": True,
             "end_session_endpoint": f"{base}/{path_tenant}/oauth2/v2.0/logout",
-            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "nonce",
-                                 "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],  # fmt: skip
+            "claims_supported": [
+                "sub",
+                "iss",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "acr",
+                "nonce",
+                "preferred_username",
+                "name",
+                "tid",
+                "ver",
+                "at_hash",
+                "c_hash",
+                "email",
+            ],
             "code_challenge_methods_supported": ["plain", "S256"],
             "tenant_region_scope": "EU",
             "cloud_instance_name": urlsplit(base).netloc,
@@ -147,26 +175,49 @@ class Identity:
         redirect_uri = params["redirect_uri"]
         mode = params.get("response_mode", "query")
         if params.get("response_type", "code") != "code":
-            return self._respond(redirect_uri, mode, {"error": "unsupported_response_type", "error_description":
-                                 "AADSTS700054: response_type is not enabled for the application.",
-                                 "state": params.get("state", "")})  # fmt: skip
+            return self._respond(
+                redirect_uri,
+                mode,
+                {
+                    "error": "unsupported_response_type",
+                    "error_description": "AADSTS700054: response_type is not enabled for the application.",
+                    "state": params.get("state", ""),
+                },
+            )
         method = params.get("code_challenge_method")
         if params.get("code_challenge") and method not in (None, "S256", "plain"):
-            return self._respond(redirect_uri, mode, {"error": "invalid_request", "error_description":
-                                 "AADSTS501491: Invalid code_challenge_method.", "state": params.get("state", "")})  # fmt: skip
+            return self._respond(
+                redirect_uri,
+                mode,
+                {
+                    "error": "invalid_request",
+                    "error_description": "AADSTS501491: Invalid code_challenge_method.",
+                    "state": params.get("state", ""),
+                },
+            )
         account = params.pop("account", None)
         user = self.state.tenant.users.get(account) if account else None
         if user is None:
             hidden = [(k, v) for k, v in params.items() if k != "account"]
-            return self._page("signin.html", title="Sign in", action=request.url.path, hidden=hidden,
-                              accounts=self._accounts(), purpose="Sign in to continue to the application.")  # fmt: skip
+            return self._page(
+                "signin.html",
+                title="Sign in",
+                action=request.url.path,
+                hidden=hidden,
+                accounts=self._accounts(),
+                purpose="Sign in to continue to the application.",
+            )
         code = secrets.token_urlsafe(32)
         self.state.auth_codes[code] = AuthCode(
-            client_id=params["client_id"], redirect_uri=redirect_uri, scope=params.get("scope", "openid"),
-            user_id=user.id, nonce=params.get("nonce"), code_challenge=params.get("code_challenge"),
+            client_id=params["client_id"],
+            redirect_uri=redirect_uri,
+            scope=params.get("scope", "openid"),
+            user_id=user.id,
+            nonce=params.get("nonce"),
+            code_challenge=params.get("code_challenge"),
             code_challenge_method=method or ("plain" if params.get("code_challenge") else None),
             expires=time.time() + 600,
-        )  # fmt: skip
+        )
         out = {"code": code, "session_state": str(uuid.uuid4())}
         if "state" in params:
             out["state"] = params["state"]
@@ -191,38 +242,71 @@ class Identity:
             except ValueError:
                 pass
         if client_id != self.state.client_id:
-            return self._oauth_error(400, "unauthorized_client", 700016, f"Application with identifier "
-                                     f"'{client_id}' was not found in the directory.")  # fmt: skip
+            return self._oauth_error(
+                400,
+                "unauthorized_client",
+                700016,
+                f"Application with identifier '{client_id}' was not found in the directory.",
+            )
         if secret is None:
-            return self._oauth_error(401, "invalid_client", 7000218, "The request body must contain the following "
-                                     "parameter: 'client_assertion' or 'client_secret'.")  # fmt: skip
+            return self._oauth_error(
+                401,
+                "invalid_client",
+                7000218,
+                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+            )
         if not secrets.compare_digest(secret, self.state.client_secret):
-            return self._oauth_error(401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the "
-                                     "secret being sent in the request is the client secret value, not the client "
-                                     "secret ID.")  # fmt: skip
+            return self._oauth_error(
+                401,
+                "invalid_client",
+                7000215,
+                "Invalid client secret provided. Ensure the "
+                "secret being sent in the request is the client secret value, not the client "
+                "secret ID.",
+            )
         grant = form.get("grant_type")
         if grant == "client_credentials":
             scope = form.get("scope", "")
             if scope.strip() not in (f"{GRAPH_AUDIENCE}/.default", f"{GRAPH_APP_ID}/.default"):
-                return self._oauth_error(400, "invalid_scope", 1002012, f"The provided value for scope {scope} is "
-                                         "not valid. Client credential flows must have a scope value with /.default "
-                                         "suffixed to the resource identifier (application ID URI).")  # fmt: skip
-            return self._token_json({"token_type": "Bearer", "expires_in": self.state.token_lifetime,
-                                     "ext_expires_in": self.state.token_lifetime,
-                                     "access_token": self.state.app_token()})  # fmt: skip
+                return self._oauth_error(
+                    400,
+                    "invalid_scope",
+                    1002012,
+                    f"The provided value for scope {scope} is "
+                    "not valid. Client credential flows must have a scope value with /.default "
+                    "suffixed to the resource identifier (application ID URI).",
+                )
+            return self._token_json(
+                {
+                    "token_type": "Bearer",
+                    "expires_in": self.state.token_lifetime,
+                    "ext_expires_in": self.state.token_lifetime,
+                    "access_token": self.state.app_token(),
+                }
+            )
         if grant == "authorization_code":
             return self._code_grant(form)
-        return self._oauth_error(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant "
-                                 f"type '{grant}'.")  # fmt: skip
+        return self._oauth_error(
+            400, "unsupported_grant_type", 70003, f"The app requested an unsupported grant type '{grant}'."
+        )
 
     def _code_grant(self, form: dict[str, str]) -> Response:
         code = self.state.auth_codes.pop(form.get("code", ""), None)
         if code is None or code.expires < time.time():
-            return self._oauth_error(400, "invalid_grant", 70008, "The provided authorization code or refresh token "
-                                     "has expired due to inactivity or was already redeemed.")  # fmt: skip
+            return self._oauth_error(
+                400,
+                "invalid_grant",
+                70008,
+                "The provided authorization code or refresh token "
+                "has expired due to inactivity or was already redeemed.",
+            )
         if form.get("redirect_uri") != code.redirect_uri:
-            return self._oauth_error(400, "invalid_grant", 50148, "The redirect_uri does not match the one used in "
-                                     "the authorization request.")  # fmt: skip
+            return self._oauth_error(
+                400,
+                "invalid_grant",
+                50148,
+                "The redirect_uri does not match the one used in the authorization request.",
+            )
         if code.code_challenge:
             verifier = form.get("code_verifier", "")
             if code.code_challenge_method == "S256":
@@ -231,8 +315,12 @@ class Identity:
             else:
                 computed = verifier
             if not verifier or not secrets.compare_digest(computed, code.code_challenge):
-                return self._oauth_error(400, "invalid_grant", 501481, "The Code_Verifier does not match the "
-                                         "code_challenge supplied in the authorization request.")  # fmt: skip
+                return self._oauth_error(
+                    400,
+                    "invalid_grant",
+                    501481,
+                    "The Code_Verifier does not match the code_challenge supplied in the authorization request.",
+                )
         user = self.state.tenant.users.get(code.user_id)
         if user is None:
             return self._oauth_error(400, "invalid_grant", 50034, "The user account does not exist.")
@@ -243,12 +331,22 @@ class Identity:
             "scope": " ".join(scopes),
             "expires_in": self.state.token_lifetime,
             "ext_expires_in": self.state.token_lifetime,
-            "access_token": self.state.sign({
-                "aud": GRAPH_AUDIENCE, "iss": self.state.issuer(), "tid": self.state.tenant.tenant_id,
-                "oid": user.id, "sub": user.id, "appid": code.client_id, "scp": " ".join(resource_scopes or
-                ["User.Read"]), "upn": user.userPrincipalName, "name": user.displayName, "wids": list(user.wids),
-                "idtyp": "user", "ver": "2.0",
-            }),  # fmt: skip
+            "access_token": self.state.sign(
+                {
+                    "aud": GRAPH_AUDIENCE,
+                    "iss": self.state.issuer(),
+                    "tid": self.state.tenant.tenant_id,
+                    "oid": user.id,
+                    "sub": user.id,
+                    "appid": code.client_id,
+                    "scp": " ".join(resource_scopes or ["User.Read"]),
+                    "upn": user.userPrincipalName,
+                    "name": user.displayName,
+                    "wids": list(user.wids),
+                    "idtyp": "user",
+                    "ver": "2.0",
+                }
+            ),
         }
         if "openid" in scopes:
             body["id_token"] = self.id_token(user, code.client_id, code.nonce)
@@ -258,11 +356,17 @@ class Identity:
 
     def id_token(self, user: User, client_id: str, nonce: str | None) -> str:
         claims: dict[str, Any] = {
-            "aud": client_id, "iss": self.state.issuer(), "tid": self.state.tenant.tenant_id, "oid": user.id,
+            "aud": client_id,
+            "iss": self.state.issuer(),
+            "tid": self.state.tenant.tenant_id,
+            "oid": user.id,
             "sub": hashlib.sha256(f"{user.id}:{client_id}".encode()).hexdigest()[:43],
-            "preferred_username": user.userPrincipalName, "name": user.displayName, "ver": "2.0",
-            "wids": list(user.wids), "auth_time": int(time.time()),
-        }  # fmt: skip
+            "preferred_username": user.userPrincipalName,
+            "name": user.displayName,
+            "ver": "2.0",
+            "wids": list(user.wids),
+            "auth_time": int(time.time()),
+        }
         if user.mail:
             claims["email"] = user.mail
         if nonce:
@@ -270,8 +374,11 @@ class Identity:
         return self.state.sign(claims)
 
     def _token_json(self, body: dict[str, Any]) -> Response:
-        return Response(orjson.dumps(body), media_type="application/json; charset=utf-8",
-                        headers={"Cache-Control": "no-store", "Pragma": "no-cache"})  # fmt: skip
+        return Response(
+            orjson.dumps(body),
+            media_type="application/json; charset=utf-8",
+            headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+        )
 
     # -- admin consent -----------------------------------------------------------------------------
     async def adminconsent(self, request: Request) -> Response:
@@ -288,24 +395,47 @@ class Identity:
         user = self.state.tenant.users.get(account) if account else None
         hidden = list(params.items())
         if user is None:
-            return self._page("signin.html", title="Sign in", action=request.url.path, hidden=hidden,
-                              accounts=self._accounts(),
-                              purpose="Sign in with an administrator account to grant consent.")  # fmt: skip
+            return self._page(
+                "signin.html",
+                title="Sign in",
+                action=request.url.path,
+                hidden=hidden,
+                accounts=self._accounts(),
+                purpose="Sign in with an administrator account to grant consent.",
+            )
         if GLOBAL_ADMIN_ROLE not in user.wids:
             # Only an administrator can grant tenant-wide consent (v2-admin-consent "Error response").
-            return self._consent_redirect(redirect_uri, {"error": "permission_denied", "error_description":
-                                          "AADSTS90093: This operation can only be performed by an administrator. "
-                                          "Sign out and sign in as an administrator or contact one of your "
-                                          "organization's administrators.", "state": state})  # fmt: skip
+            return self._consent_redirect(
+                redirect_uri,
+                {
+                    "error": "permission_denied",
+                    "error_description": "AADSTS90093: This operation can only be performed by an administrator. "
+                    "Sign out and sign in as an administrator or contact one of your "
+                    "organization's administrators.",
+                    "state": state,
+                },
+            )
         if decision is None:
             perms = [{"name": p, "description": PERMISSION_TEXT.get(p, p)} for p in self.state.app_roles]
-            return self._page("consent.html", title="Permissions requested", action=request.url.path,
-                              hidden=[*hidden, ("account", user.id)], account_name=user.displayName,
-                              app_name="entrasync", permissions=perms)  # fmt: skip
+            return self._page(
+                "consent.html",
+                title="Permissions requested",
+                action=request.url.path,
+                hidden=[*hidden, ("account", user.id)],
+                account_name=user.displayName,
+                app_name="entrasync",
+                permissions=perms,
+            )
         if decision != "accept":
-            return self._consent_redirect(redirect_uri, {"error": "access_denied", "error_subcode": "cancel",
-                                          "error_description": "AADSTS65004: User declined to consent to access "
-                                          "the app.", "state": state})  # fmt: skip
+            return self._consent_redirect(
+                redirect_uri,
+                {
+                    "error": "access_denied",
+                    "error_subcode": "cancel",
+                    "error_description": "AADSTS65004: User declined to consent to access the app.",
+                    "state": state,
+                },
+            )
         self.state.consented = True
         fields = {"tenant": self.state.tenant.tenant_id, "state": state, "admin_consent": "True"}
         if params.get("scope"):

@@ -206,7 +206,7 @@ class _Parser:
         return _compare(rule.name, op, value)
 
     def function(self) -> Predicate:
-        kind, fname, pos = self.take()
+        _kind, fname, pos = self.take()
         name = {"startswith": "startsWith", "endswith": "endsWith"}.get(fname.lower())
         if name is None:
             if fname.lower() in ("contains", "substringof"):

@@ -102,8 +102,13 @@ class GraphMiddleware:
                 await self._throttle(send, fault.kind, fault.retry_after, rid, crid)
             elif fault.kind == "reset":
                 body = b'{"@odata.context":"' + b"x" * 64
-                await send({"type": "http.response.start", "status": 200,
-                            "headers": [(b"content-type", GRAPH_JSON.encode()), (b"content-length", b"100000")]})  # fmt: skip
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [(b"content-type", GRAPH_JSON.encode()), (b"content-length", b"100000")],
+                    }
+                )
                 await send({"type": "http.response.body", "body": body, "more_body": True})
                 raise _ResetConnection(path)
             else:
@@ -117,10 +122,21 @@ class GraphMiddleware:
             body = error_body("InternalServerError", "An internal server error occurred.", rid, crid)
             await self._send(send, 500, body, rid, crid)
 
-    async def _send(self, send: Send, status: int, body: bytes, rid: str, crid: str | None,
-                    extra: list[tuple[bytes, bytes]] | None = None) -> None:  # fmt: skip
-        headers = [(b"content-type", GRAPH_JSON.encode()), (b"content-length", str(len(body)).encode()),
-                   (b"request-id", rid.encode()), *(extra or [])]  # fmt: skip
+    async def _send(
+        self,
+        send: Send,
+        status: int,
+        body: bytes,
+        rid: str,
+        crid: str | None,
+        extra: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        headers = [
+            (b"content-type", GRAPH_JSON.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"request-id", rid.encode()),
+            *(extra or []),
+        ]
         if crid:
             headers.append((b"client-request-id", crid.encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -129,7 +145,10 @@ class GraphMiddleware:
     async def _throttle(self, send: Send, kind: str, retry_after: str | None, rid: str, crid: str | None) -> None:
         # https://learn.microsoft.com/graph/throttling : 429 with Retry-After; 503/504 may carry it too.
         code, message = {
-            "429": ("TooManyRequests", "Too many requests. Please retry after the time in the Retry-After header."),
+            "429": (
+                "TooManyRequests",
+                "Too many requests. Please retry after the time in the Retry-After header.",
+            ),
             "503": ("serviceNotAvailable", "The service is temporarily unavailable. Please try again later."),
             "504": ("UnknownError", "The gateway timed out waiting for the service."),
         }[kind]
@@ -177,8 +196,14 @@ def build_app(state: EmulatorState) -> ASGIApp:
             return error_response(request, err)
 
     async def not_found(request: Request) -> Response:
-        return error_response(request, GraphError(404, "Request_ResourceNotFound", "Resource not found for the "
-                                                  f"segment '{request.url.path.strip('/').split('/')[0]}'."))  # fmt: skip
+        return error_response(
+            request,
+            GraphError(
+                404,
+                "Request_ResourceNotFound",
+                f"Resource not found for the segment '{request.url.path.strip('/').split('/')[0]}'.",
+            ),
+        )
 
     all_methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     routes = [
@@ -196,8 +221,9 @@ def build_app(state: EmulatorState) -> ASGIApp:
     app = Starlette(routes=routes)
 
     async def method_not_allowed(request: Request, exc: Exception) -> Response:
-        return error_response(request, GraphError(405, "Request_BadRequest",
-                                                  "Specified HTTP method is not allowed for the request uri."))  # fmt: skip
+        return error_response(
+            request, GraphError(405, "Request_BadRequest", "Specified HTTP method is not allowed for the request uri.")
+        )
 
     app.add_exception_handler(405, method_not_allowed)
     return GraphMiddleware(app, state)
@@ -217,8 +243,9 @@ def _listen(host: str, port: int) -> socket.socket:
 class RunningEmulator:
     """A started emulator: ``info`` for clients, ``tenant`` to inspect, ``stop()`` to shut down."""
 
-    def __init__(self, info: EmulatorInfo, state: EmulatorState, server: uvicorn.Server,
-                 thread: threading.Thread) -> None:  # fmt: skip
+    def __init__(
+        self, info: EmulatorInfo, state: EmulatorState, server: uvicorn.Server, thread: threading.Thread
+    ) -> None:
         self.info = info
         self.state = state
         self.tenant: Tenant = state.tenant
@@ -226,7 +253,9 @@ class RunningEmulator:
         self._thread = thread
 
     def stop(self) -> None:
+        # Idle keep-alive clients (tests, the demo) must not hold the shutdown for the graceful timeout.
         self._server.should_exit = True
+        self._server.force_exit = True
         self._thread.join(timeout=10)
 
     def __enter__(self) -> RunningEmulator:
@@ -236,8 +265,9 @@ class RunningEmulator:
         self.stop()
 
 
-def start_in_thread(*, users: int = 200, seed: int = 1, data_dir: Path, host: str = "127.0.0.1",
-                    port: int = 0) -> RunningEmulator:  # fmt: skip
+def start_in_thread(
+    *, users: int = 200, seed: int = 1, data_dir: Path, host: str = "127.0.0.1", port: int = 0
+) -> RunningEmulator:
     """Generate the tenant, certificates and keys, and serve in a daemon thread until ``stop()``."""
     data_dir = Path(data_dir)
     tls = generate_tls(data_dir, hosts=tuple(dict.fromkeys((host, "127.0.0.1", "localhost", "::1"))))
@@ -258,6 +288,7 @@ def start_in_thread(*, users: int = 200, seed: int = 1, data_dir: Path, host: st
         log_level="warning",
         access_log=False,
         timeout_keep_alive=30,
+        timeout_graceful_shutdown=1,
     )
     server = uvicorn.Server(config)
     failure: list[BaseException] = []
@@ -308,8 +339,9 @@ def serve(*, users: int, seed: int, host: str, port: int, data_dir: Path) -> Non
         running.stop()
 
 
-def main_cli(users: int = 1000, seed: int = 1, host: str = "127.0.0.1", port: int = 8443,
-             data_dir: Path | None = None) -> None:  # fmt: skip
+def main_cli(
+    users: int = 1000, seed: int = 1, host: str = "127.0.0.1", port: int = 8443, data_dir: Path | None = None
+) -> None:
     """Entry point for ``entrasync emulator [--users N] [--seed S] [--host] [--port] [--data-dir]``."""
     serve(users=users, seed=seed, host=host, port=port, data_dir=Path(data_dir or Path.cwd() / "emulator-data"))
 

@@ -83,8 +83,16 @@ class EmulatorState:
         def b64(n: int) -> str:
             return base64.urlsafe_b64encode(n.to_bytes((n.bit_length() + 7) // 8, "big")).decode().rstrip("=")
 
-        key = {"kty": "RSA", "use": "sig", "kid": self._kid, "x5t": self._kid, "n": b64(pub.n), "e": b64(pub.e),
-               "alg": "RS256", "issuer": self.issuer()}  # fmt: skip
+        key = {
+            "kty": "RSA",
+            "use": "sig",
+            "kid": self._kid,
+            "x5t": self._kid,
+            "n": b64(pub.n),
+            "e": b64(pub.e),
+            "alg": "RS256",
+            "issuer": self.issuer(),
+        }
         return {"keys": [key]}
 
     def sign(self, claims: dict[str, Any], lifetime: int | None = None) -> str:
@@ -93,11 +101,20 @@ class EmulatorState:
         return jwt.encode(body, self._key, algorithm="RS256", headers={"kid": self._kid, "typ": "JWT"})
 
     def app_token(self) -> str:
-        return self.sign({
-            "aud": GRAPH_AUDIENCE, "iss": self.issuer(), "tid": self.tenant.tenant_id,
-            "appid": self.client_id, "azp": self.client_id, "oid": new_uuid(random.Random(self.client_id)),
-            "sub": self.client_id, "idtyp": "app", "roles": list(self.app_roles), "ver": "2.0",
-        })  # fmt: skip
+        return self.sign(
+            {
+                "aud": GRAPH_AUDIENCE,
+                "iss": self.issuer(),
+                "tid": self.tenant.tenant_id,
+                "appid": self.client_id,
+                "azp": self.client_id,
+                "oid": new_uuid(random.Random(self.client_id)),
+                "sub": self.client_id,
+                "idtyp": "app",
+                "roles": list(self.app_roles),
+                "ver": "2.0",
+            }
+        )
 
     def verify_graph_token(self, token: str) -> dict[str, Any]:
         """Validate signature, audience, issuer tenant and lifetime; raise jwt errors on failure."""

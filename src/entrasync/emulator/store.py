@@ -103,15 +103,37 @@ class User:
         "wids",
     )
 
+    id: str
+    accountEnabled: bool
+    businessPhones: tuple[str, ...]
+    city: str | None
+    companyName: str | None
+    country: str | None
+    createdDateTime: str | None
+    department: str | None
+    displayName: str | None
+    employeeId: str | None
+    givenName: str | None
+    jobTitle: str | None
+    mail: str | None
+    mailNickname: str | None
+    mobilePhone: str | None
+    officeLocation: str | None
+    preferredLanguage: str | None
+    surname: str | None
+    usageLocation: str | None
+    userPrincipalName: str
+    userType: str
+
     def __init__(self, id: str, **props: Any) -> None:
         self.id = id
         for name in USER_PROPERTIES:
             setattr(self, name, props.get(name))
-        if self.businessPhones is None:
+        if props.get("businessPhones") is None:
             self.businessPhones = ()
-        if self.accountEnabled is None:
+        if props.get("accountEnabled") is None:
             self.accountEnabled = True
-        if self.userType is None:
+        if props.get("userType") is None:
             self.userType = "Member"
         self._manager: str | None = None
         self.deletedDateTime: str | None = None

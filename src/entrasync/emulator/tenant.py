@@ -21,31 +21,151 @@ DOMAIN = "contoso.com"
 INITIAL_DOMAIN = "contoso.onmicrosoft.com"
 
 DEPARTMENTS = (
-    "Engineering", "Sales", "Marketing", "Finance", "Human Resources", "IT", "Legal", "Operations",
-    "Customer Success", "Product", "Research", "Procurement", "Facilities", "Security", "Support",
+    "Engineering",
+    "Sales",
+    "Marketing",
+    "Finance",
+    "Human Resources",
+    "IT",
+    "Legal",
+    "Operations",
+    "Customer Success",
+    "Product",
+    "Research",
+    "Procurement",
+    "Facilities",
+    "Security",
+    "Support",
     "Data & Analytics",
-)  # fmt: skip
+)
 FIRST = (
-    "Adele", "Alex", "Zoë", "José", "Łukasz", "Amélie", "Søren", "Chloé", "Björn", "Renée", "Mohammed",
-    "Priya", "Wei", "Yuki", "Olga", "Jürgen", "Siobhán", "Seán", "Ana", "John", "Mary", "Patricia",
-    "Robert", "Jennifer", "Michael", "Linda", "David", "Elizabeth", "James", "Susan", "Ngozi", "Kwame",
-    "Ines", "Mateo", "Aarav", "Fatima", "Hiroshi", "Emma", "Noah", "Olivia", "Liam", "Ava", "Lucas",
-    "Mia", "François", "Dvořák", "Ewa", "Nuño", "Ólafur", "Gráinne",
-)  # fmt: skip
+    "Adele",
+    "Alex",
+    "Zoë",
+    "José",
+    "Łukasz",
+    "Amélie",
+    "Søren",
+    "Chloé",
+    "Björn",
+    "Renée",
+    "Mohammed",
+    "Priya",
+    "Wei",
+    "Yuki",
+    "Olga",
+    "Jürgen",
+    "Siobhán",
+    "Seán",
+    "Ana",
+    "John",
+    "Mary",
+    "Patricia",
+    "Robert",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "David",
+    "Elizabeth",
+    "James",
+    "Susan",
+    "Ngozi",
+    "Kwame",
+    "Ines",
+    "Mateo",
+    "Aarav",
+    "Fatima",
+    "Hiroshi",
+    "Emma",
+    "Noah",
+    "Olivia",
+    "Liam",
+    "Ava",
+    "Lucas",
+    "Mia",
+    "François",
+    "Dvořák",
+    "Ewa",
+    "Nuño",
+    "Ólafur",
+    "Gráinne",
+)
 LAST = (
-    "Smith", "Johnson", "O'Brien", "D'Angelo", "García", "Müller", "Kowalski", "Nowak", "Nguyen",
-    "Kim", "Patel", "Okafor", "Rossi", "Dubois", "Søndergaard", "Håkansson", "Ó Súilleabháin",
-    "Brown", "Jones", "Miller", "Davis", "Wilson", "Anderson", "Taylor", "Thomas", "Moore", "Martin",
-    "Jackson", "White", "Harris", "López", "González", "Fernández", "Schröder", "Weiß", "Yılmaz",
-    "Novák", "Horváth", "Ivanova", "Petrović", "MacDonald", "O'Neill", "Van der Berg", "Lefèvre",
-    "Zieliński", "Achterberg", "Kapoor", "Chen", "Wang", "Singh",
-)  # fmt: skip
+    "Smith",
+    "Johnson",
+    "O'Brien",
+    "D'Angelo",
+    "García",
+    "Müller",
+    "Kowalski",
+    "Nowak",
+    "Nguyen",
+    "Kim",
+    "Patel",
+    "Okafor",
+    "Rossi",
+    "Dubois",
+    "Søndergaard",
+    "Håkansson",
+    "Ó Súilleabháin",
+    "Brown",
+    "Jones",
+    "Miller",
+    "Davis",
+    "Wilson",
+    "Anderson",
+    "Taylor",
+    "Thomas",
+    "Moore",
+    "Martin",
+    "Jackson",
+    "White",
+    "Harris",
+    "López",
+    "González",
+    "Fernández",
+    "Schröder",
+    "Weiß",
+    "Yılmaz",
+    "Novák",
+    "Horváth",
+    "Ivanova",
+    "Petrović",
+    "MacDonald",
+    "O'Neill",
+    "Van der Berg",
+    "Lefèvre",
+    "Zieliński",
+    "Achterberg",
+    "Kapoor",
+    "Chen",
+    "Wang",
+    "Singh",
+)
 CJK = (("太郎", "田中"), ("花子", "山田"), ("伟", "王"), ("秀英", "李"), ("民準", "김"))
 CITIES = ("Seattle", "London", "Paris", "Berlin", "Tokyo", "São Paulo", "Sydney", "Kraków", "Dublin")
-USAGE = {"Seattle": "US", "London": "GB", "Paris": "FR", "Berlin": "DE", "Tokyo": "JP",
-         "São Paulo": "BR", "Sydney": "AU", "Kraków": "PL", "Dublin": "IE"}  # fmt: skip
-LANGS = {"US": "en-US", "GB": "en-GB", "FR": "fr-FR", "DE": "de-DE", "JP": "ja-JP", "BR": "pt-BR",
-         "AU": "en-AU", "PL": "pl-PL", "IE": "en-IE"}  # fmt: skip
+USAGE = {
+    "Seattle": "US",
+    "London": "GB",
+    "Paris": "FR",
+    "Berlin": "DE",
+    "Tokyo": "JP",
+    "São Paulo": "BR",
+    "Sydney": "AU",
+    "Kraków": "PL",
+    "Dublin": "IE",
+}
+LANGS = {
+    "US": "en-US",
+    "GB": "en-GB",
+    "FR": "fr-FR",
+    "DE": "de-DE",
+    "JP": "ja-JP",
+    "BR": "pt-BR",
+    "AU": "en-AU",
+    "PL": "pl-PL",
+    "IE": "en-IE",
+}
 GUEST_DOMAINS = ("fabrikam.com", "northwind.example", "adatum.com", "litware.example")
 FANOUT = 6
 
@@ -77,8 +197,10 @@ def generate(users: int, seed: int) -> Tenant:
     base = datetime(2019, 1, 1, 9, 0, tzinfo=UTC)
     dates = [intern((base + timedelta(days=d)).strftime("%Y-%m-%dT%H:%M:%SZ")) for d in range(2000)]
     used_nicks: dict[str, int] = {}
-    titles = {d: (intern(f"VP {d}"), intern(f"{d} Manager"), intern(f"Senior {d} Specialist"),
-                  intern(f"{d} Specialist")) for d in departments}  # fmt: skip
+    titles = {
+        d: (intern(f"VP {d}"), intern(f"{d} Manager"), intern(f"Senior {d} Specialist"), intern(f"{d} Specialist"))
+        for d in departments
+    }
 
     def nickname(given: str, surname: str, i: int) -> str:
         nick = f"{_ascii(given)}.{_ascii(surname)}".strip(".")
@@ -181,11 +303,13 @@ def generate(users: int, seed: int) -> Tenant:
     return tenant
 
 
-def _make_groups(tenant: Tenant, rng: random.Random, departments: list[str],
-                 dept_members: dict[str, list[str]]) -> None:  # fmt: skip
+def _make_groups(
+    tenant: Tenant, rng: random.Random, departments: list[str], dept_members: dict[str, list[str]]
+) -> None:
     def group(name: str, desc: str, members: list[str]) -> Group:
-        g = Group(id=new_uuid(rng), displayName=name, description=desc,
-                  mailNickname=_ascii(name.replace(" ", "")) or "group")  # fmt: skip
+        g = Group(
+            id=new_uuid(rng), displayName=name, description=desc, mailNickname=_ascii(name.replace(" ", "")) or "group"
+        )
         g.members = dict.fromkeys(members)
         tenant.groups[g.id] = g
         return g
@@ -193,7 +317,7 @@ def _make_groups(tenant: Tenant, rng: random.Random, departments: list[str],
     dept_groups = [group(f"{d} Team", f"Security group for {d}", dept_members[d]) for d in departments]
     everyone = [u for u in tenant.order if tenant.users[u].userType == "Member"]
     group("All Staff", "Every employee (members, not guests)", everyone)
-    ceo = tenant.order[0] if False else next(u.id for u in tenant.users.values() if u._manager is None)
+    ceo = next(u.id for u in tenant.users.values() if u._manager is None)
     heads = [ceo, *sorted(tenant.reports.get(ceo, set()))]
     leadership = group("Leadership", "The CEO and department heads", heads)
     group("All Departments", "Nested: every department team group", [g.id for g in dept_groups])
@@ -202,8 +326,9 @@ def _make_groups(tenant: Tenant, rng: random.Random, departments: list[str],
     for k in range(3):
         d = Device(id=new_uuid(rng), displayName=f"CONTOSO-LAPTOP-{k + 1:03d}", deviceId=new_uuid(rng))
         tenant.devices[d.id] = d
-    for k, (name, mail) in enumerate((("Fabrikam Support", "support@fabrikam.com"),
-                                      ("Northwind Sales Desk", "sales@northwind.example"))):  # fmt: skip
+    for k, (name, mail) in enumerate(
+        (("Fabrikam Support", "support@fabrikam.com"), ("Northwind Sales Desk", "sales@northwind.example"))
+    ):
         c = OrgContact(id=new_uuid(rng), displayName=name, mail=mail)
         tenant.contacts[c.id] = c
         del k

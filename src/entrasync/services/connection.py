@@ -142,7 +142,7 @@ def connect(ctx: AppContext, org_id: int, actor: Actor, creds: Credentials, *, v
     if verify:
         client = GraphClient(graph_config(ctx, creds))
         try:
-            client.get("/v1.0/users", params={"$top": "1", "$select": "id"})
+            client.get("/users", params={"$top": "1", "$select": "id"})
         except GraphError as exc:
             raise ValidationError({"connection": f"Microsoft Entra ID refused the connection: {exc}"}) from exc
         finally:

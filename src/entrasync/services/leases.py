@@ -8,6 +8,7 @@ behaves the same on PostgreSQL and SQLite and needs no extra infrastructure.
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import datetime, timedelta
 
@@ -16,8 +17,11 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from entrasync.adapters.db import tables as t
+from entrasync.services import notifications, sync_settings
 from entrasync.services.context import AppContext
 from entrasync.services.errors import RefreshRunningError
+
+log = logging.getLogger(__name__)
 
 DEAD_RUN_MESSAGE = "The refresh stopped unexpectedly (its process ended); nothing was changed by it."
 
@@ -26,12 +30,20 @@ class SlotTakenError(Exception):
     """Another process already claimed this scheduled slot."""
 
 
-def _fail_run(conn: Connection, run_id: int, now: datetime) -> None:
-    conn.execute(
+def _fail_run(conn: Connection, org_id: int, run_id: int, now: datetime) -> bool:
+    """Mark a dead run failed (only if it is still running) and tell the Recipient, as for any failure."""
+    res = conn.execute(
         sa.update(t.runs)
         .where(t.runs.c.id == run_id, t.runs.c.outcome == "running")
-        .values(outcome="failed", finished_at=now, error=DEAD_RUN_MESSAGE, plan_state="none")
+        .values(
+            outcome="failed", finished_at=now, error=DEAD_RUN_MESSAGE, plan_state="none", progress={"phase": "failed"}
+        )
     )
+    if not res.rowcount:
+        return False
+    settings = sync_settings.load(conn, org_id)
+    notifications.on_refresh(conn, org_id, settings, run_id, "failed", {}, now, error=DEAD_RUN_MESSAGE)
+    return True
 
 
 def start_run(
@@ -47,15 +59,12 @@ def start_run(
             ).first()
             if lease is not None:
                 lm = lease._mapping
-                lease_exp = lm["expires_at"]
-                if lease_exp.tzinfo is None:
-                    lease_exp = lease_exp.replace(tzinfo=now.tzinfo)
-                if lease_exp > now:
+                if lm["expires_at"] > now:
                     raise RefreshRunningError(
                         f"A refresh is already running (run {lm['run_id']}). Wait for it to finish, then try again."
                     )
                 if lm["run_id"] is not None:
-                    _fail_run(conn, lm["run_id"], now)
+                    _fail_run(conn, org_id, lm["run_id"], now)
             version = conn.execute(
                 sa.select(t.organisations.c.directory_version).where(t.organisations.c.id == org_id)
             ).scalar_one()
@@ -97,6 +106,7 @@ def start_run(
 
 
 def renew(ctx: AppContext, org_id: int, run_id: int) -> bool:
+    """Push the lease's expiry out by ``lease_seconds``; False when the run no longer holds it."""
     expires = ctx.now() + timedelta(seconds=ctx.config.lease_seconds)
     with ctx.engine.begin() as conn:
         res = conn.execute(
@@ -107,6 +117,18 @@ def renew(ctx: AppContext, org_id: int, run_id: int) -> bool:
         return bool(res.rowcount)
 
 
+def holds(conn: Connection, org_id: int, run_id: int) -> bool:
+    """Whether ``run_id`` still holds its org's lease, read inside the caller's transaction.
+
+    A run that lost its lease (its process stalled past the expiry and was swept as dead) must not
+    apply: call this in the apply transaction, after locking the directory.
+    """
+    holder = conn.execute(
+        sa.select(t.refresh_leases.c.run_id).where(t.refresh_leases.c.org_id == org_id)
+    ).scalar_one_or_none()
+    return holder == run_id
+
+
 def release(ctx: AppContext, org_id: int, run_id: int) -> None:
     with ctx.engine.begin() as conn:
         conn.execute(
@@ -115,7 +137,11 @@ def release(ctx: AppContext, org_id: int, run_id: int) -> None:
 
 
 def sweep_dead_runs(ctx: AppContext) -> int:
-    """Mark runs whose lease expired (or vanished) as failed. Returns how many."""
+    """Mark running runs whose lease expired (or is gone, or belongs to another run) failed; how many.
+
+    Safe to run concurrently from every process: the UPDATE only touches rows still ``running``, so a
+    run that finished meanwhile is left alone and each dead run is failed (and notified) once.
+    """
     now = ctx.now()
     n = 0
     with ctx.engine.begin() as conn:
@@ -126,22 +152,29 @@ def sweep_dead_runs(ctx: AppContext) -> int:
                     t.refresh_leases.c.org_id == org_id
                 )
             ).first()
-            exp = lease[1] if lease else None
-            if exp is not None and exp.tzinfo is None:
-                exp = exp.replace(tzinfo=now.tzinfo)
-            if lease is None or lease[0] != run_id or (exp is not None and exp <= now):
-                _fail_run(conn, run_id, now)
-                if lease is not None and lease[0] == run_id:
-                    conn.execute(sa.delete(t.refresh_leases).where(t.refresh_leases.c.org_id == org_id))
+            if lease is not None and lease.run_id == run_id and lease.expires_at > now:
+                continue  # alive: its process keeps renewing
+            if _fail_run(conn, org_id, run_id, now):
                 n += 1
+            if lease is not None and lease.run_id == run_id:
+                conn.execute(
+                    sa.delete(t.refresh_leases).where(
+                        t.refresh_leases.c.org_id == org_id, t.refresh_leases.c.run_id == run_id
+                    )
+                )
     return n
 
 
 class LeaseKeeper:
-    """Renews a lease in the background while a long refresh works."""
+    """Renews a lease in the background while a long refresh works.
+
+    ``lost`` is set when a renewal finds the lease gone (the run was swept as dead, e.g. after the
+    process stalled longer than the lease): the refresh should then stop rather than apply.
+    """
 
     def __init__(self, ctx: AppContext, org_id: int, run_id: int) -> None:
         self.ctx, self.org_id, self.run_id = ctx, org_id, run_id
+        self.lost = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"lease-{run_id}", daemon=True)
 
@@ -149,9 +182,11 @@ class LeaseKeeper:
         interval = max(0.5, self.ctx.config.lease_seconds / 3)
         while not self._stop.wait(interval):
             try:
-                renew(self.ctx, self.org_id, self.run_id)
-            except Exception:
-                continue
+                if not renew(self.ctx, self.org_id, self.run_id):
+                    self.lost.set()
+                    return
+            except Exception:  # a database hiccup: try again at the next interval, before the expiry
+                log.warning("renewing the lease of run %s failed; retrying", self.run_id, exc_info=True)
 
     def __enter__(self) -> LeaseKeeper:
         self._thread.start()

@@ -6,83 +6,162 @@ with its slot instant, and ``runs`` has a UNIQUE (org_id, slot_at) constraint, s
 (services.leases) keeps a scheduled run from overlapping a button press, and an expired lease marks a
 dead run failed so it never blocks later refreshes. Settings are read from the database on every tick,
 so changed times, zones and strategies apply without a restart.
+
+``python -m entrasync.services.scheduler`` runs the scheduler alone (no web app), e.g. as a dedicated
+process next to ``entrasync serve --no-scheduler`` web processes.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
 from entrasync.adapters.db import tables as t
-from entrasync.domain.schedule import due_slot, parse_refresh_time, parse_time_zone
+from entrasync.domain.schedule import due_slot, next_slot, parse_refresh_time, parse_time_zone
 from entrasync.services import leases, sync
 from entrasync.services.context import Actor, AppContext
 from entrasync.services.errors import EntrasyncError
 
 log = logging.getLogger(__name__)
 
+INTERVAL_ENV = "ENTRASYNC_SCHEDULER_INTERVAL"
+DEFAULT_INTERVAL = 20.0
+
+
+def interval_from_env() -> float:
+    """Seconds between scheduler passes: ``ENTRASYNC_SCHEDULER_INTERVAL`` (default 20)."""
+    raw = os.environ.get(INTERVAL_ENV, "").strip()
+    if not raw:
+        return DEFAULT_INTERVAL
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{INTERVAL_ENV} must be a number of seconds, got {raw!r}") from None
+    if not 0 < value <= 3600:
+        raise ValueError(f"{INTERVAL_ENV} must be more than 0 and at most 3600 seconds, got {raw!r}")
+    return value
+
 
 def last_slot(ctx: AppContext, org_id: int) -> datetime | None:
+    """The latest slot already run (or claimed) for an org."""
     with ctx.engine.connect() as conn:
-        value = conn.execute(sa.select(sa.func.max(t.runs.c.slot_at)).where(t.runs.c.org_id == org_id)).scalar()
-    if value is not None and value.tzinfo is None:
-        from datetime import UTC
-
-        value = value.replace(tzinfo=UTC)
+        value: datetime | None = conn.execute(
+            sa.select(sa.func.max(t.runs.c.slot_at)).where(t.runs.c.org_id == org_id)
+        ).scalar()
     return value
+
+
+def _daily_orgs(ctx: AppContext) -> list[tuple[int, str, str, datetime | None, datetime | None]]:
+    """(org, refresh time, zone, effective from, last slot) of connected orgs on Daily refresh."""
+    s, r = t.sync_settings, t.runs
+    last = (
+        sa.select(r.c.org_id, sa.func.max(r.c.slot_at).label("last_slot"))
+        .where(r.c.slot_at.is_not(None))
+        .group_by(r.c.org_id)
+        .subquery()
+    )
+    with ctx.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(s.c.org_id, s.c.refresh_time, s.c.time_zone, s.c.effective_from, last.c.last_slot)
+            .join(t.connections, t.connections.c.org_id == s.c.org_id)
+            .outerjoin(last, last.c.org_id == s.c.org_id)
+            .where(s.c.strategy == "daily")
+            .order_by(s.c.org_id)
+        ).all()
+    return [(int(o), str(a), str(z), ef, ls) for o, a, z, ef, ls in rows]
 
 
 def due_orgs(ctx: AppContext, now: datetime) -> list[tuple[int, datetime]]:
     """(org, slot) pairs due now: connected orgs on Daily refresh whose slot has not run yet."""
-    s = t.sync_settings
-    with ctx.engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(s.c.org_id, s.c.refresh_time, s.c.time_zone, s.c.effective_from)
-            .join(t.connections, t.connections.c.org_id == s.c.org_id)
-            .where(s.c.strategy == "daily")
-        ).all()
     due: list[tuple[int, datetime]] = []
-    for org_id, at, zone, effective_from in rows:
+    for org_id, at, zone, effective_from, last in _daily_orgs(ctx):
         try:
             tz, when = parse_time_zone(zone), parse_refresh_time(at)
         except ValueError:
             log.error("org %s has invalid schedule settings (%s %s); skipped", org_id, at, zone)
             continue
-        if effective_from is not None and effective_from.tzinfo is None:
-            from datetime import UTC
-
-            effective_from = effective_from.replace(tzinfo=UTC)
-        slot = due_slot(now, when, tz, last_slot(ctx, org_id), not_before=effective_from)
+        slot = due_slot(now, when, tz, last, not_before=effective_from)
         if slot is not None:
             due.append((org_id, slot))
     return due
 
 
+def next_due(ctx: AppContext, now: datetime) -> datetime | None:
+    """The earliest upcoming slot instant of any org on Daily refresh (when the scheduler should wake)."""
+    soonest: datetime | None = None
+    for org_id, at, zone, _effective_from, _last in _daily_orgs(ctx):
+        try:
+            slot = next_slot(now, parse_refresh_time(at), parse_time_zone(zone))
+        except ValueError:
+            log.debug("org %s has invalid schedule settings; no wake-up", org_id)
+            continue
+        if soonest is None or slot < soonest:
+            soonest = slot
+    return soonest
+
+
 def tick(ctx: AppContext) -> list[int]:
-    """One scheduler pass: sweep dead runs, then run every due slot this process manages to claim."""
-    leases.sweep_dead_runs(ctx)
+    """One scheduler pass: sweep dead runs, then run every due slot this process manages to claim.
+
+    Returns the ids of the runs this process started (and finished: refreshes run in this thread).
+    """
+    swept = leases.sweep_dead_runs(ctx)
+    if swept:
+        log.warning("marked %d dead refresh run(s) failed (their lease expired)", swept)
     started: list[int] = []
     for org_id, slot in due_orgs(ctx, ctx.now()):
         try:
-            result = sync.refresh(ctx, org_id, trigger="schedule", actor=Actor(label="schedule"), slot_at=slot)
+            result = sync.refresh(
+                ctx,
+                org_id,
+                trigger="schedule",
+                actor=Actor(label="schedule"),
+                slot_at=slot,
+                on_progress=_log_claim(ctx, org_id, slot),
+            )
         except leases.SlotTakenError:
             continue  # another process runs this slot
         except EntrasyncError as exc:  # e.g. a button-pressed refresh is running: retry next tick
             log.info("scheduled refresh for org %s deferred: %s", org_id, exc)
             continue
+        log.info("scheduled refresh run %s of org %s ended: %s", result.run_id, org_id, result.outcome)
         started.append(result.run_id)
     return started
 
 
-class Scheduler:
-    """Ticks every ``interval`` seconds in a daemon thread of ``entrasync serve``."""
+def _log_claim(ctx: AppContext, org_id: int, slot: datetime) -> sync.Progress:
+    """A progress callback that logs once, at the first report: right after this process won the slot."""
+    claimed = threading.Event()
 
-    def __init__(self, ctx: AppContext, interval: float = 20.0) -> None:
+    def report(_phase: str, _data: dict[str, Any]) -> None:
+        if not claimed.is_set():
+            claimed.set()
+            log.info("scheduled refresh of org %s for slot %s started (%s)", org_id, slot.isoformat(), ctx.holder_id)
+
+    return report
+
+
+class Scheduler:
+    """Ticks in a daemon thread of ``entrasync serve``: every ``interval`` seconds, and at each slot.
+
+    ``interval`` defaults to ``ENTRASYNC_SCHEDULER_INTERVAL`` (20 s). Between passes it sleeps until the
+    next slot of any org if that comes sooner, so a refresh starts on time rather than up to one
+    interval late. ``ticks`` and ``last_tick`` (wall-clock UTC) say the loop is alive.
+    """
+
+    def __init__(self, ctx: AppContext, interval: float | None = None) -> None:
         self.ctx = ctx
-        self.interval = interval
+        self.interval = interval_from_env() if interval is None else interval
+        if self.interval <= 0:
+            raise ValueError("the scheduler interval must be positive")
+        self.ticks = 0
+        self.last_tick: datetime | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="entrasync-scheduler", daemon=True)
 
@@ -90,13 +169,51 @@ class Scheduler:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop after the current pass (a refresh in progress finishes first, up to 10 s is awaited)."""
         self._stop.set()
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def run_forever(self) -> None:
+        """Tick in the calling thread until :meth:`stop` (for a scheduler-only process)."""
+        self._loop()
 
     def _loop(self) -> None:
+        log.info("scheduler started (%s, every %.3g s)", self.ctx.holder_id, self.interval)
         while not self._stop.is_set():
             try:
                 tick(self.ctx)
             except Exception:
                 log.exception("scheduler tick failed")
-            self._stop.wait(self.interval)
+            self.ticks += 1
+            self.last_tick = datetime.now(UTC)
+            self._stop.wait(self._sleep_seconds())
+
+    def _sleep_seconds(self) -> float:
+        try:
+            now = self.ctx.now()
+            upcoming = next_due(self.ctx, now)
+        except Exception:
+            log.exception("scheduler could not compute the next slot")
+            return self.interval
+        if upcoming is None:
+            return self.interval
+        # Wake just after the slot instant (never busy-loop; never sleep past the interval).
+        return min(self.interval, max(0.05, (upcoming - now).total_seconds() + 0.05))
+
+
+def main() -> None:
+    """Run the scheduler alone until SIGINT/SIGTERM: ``python -m entrasync.services.scheduler``."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    sched = Scheduler(AppContext.create())
+
+    def _on_signal(_signum: int, _frame: object) -> None:
+        sched.stop()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    sched.run_forever()
+
+
+if __name__ == "__main__":
+    main()

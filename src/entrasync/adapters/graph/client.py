@@ -225,8 +225,7 @@ class GraphClient:
         origin = (parts.scheme.lower(), (parts.hostname or "").lower(), parts.port)
         if origin != self._origin:
             raise GraphTransientError(
-                f"Graph returned a link to an unexpected host ({parts.scheme}://{parts.netloc}); refusing "
-                "to follow it."
+                f"Graph returned a link to an unexpected host ({parts.scheme}://{parts.netloc}); refusing to follow it."
             )
 
     # -- one request, with retries ---------------------------------------------------------------
@@ -286,13 +285,10 @@ class GraphClient:
                     if delay > remaining:
                         over = f" (a further wait of {delay:.0f} s exceeds the retry budget)"
                     raise GraphTransientError(
-                        f"Microsoft Graph did not answer successfully after {attempt} attempt(s): "
-                        f"{exc.reason}{over}",
+                        f"Microsoft Graph did not answer successfully after {attempt} attempt(s): {exc.reason}{over}",
                         status=exc.status,
                     ) from None
-                log.warning(
-                    "Graph GET %s failed (%s); retry %d in %.2f s", _path_of(url), exc.reason, attempt, delay
-                )
+                log.warning("Graph GET %s failed (%s); retry %d in %.2f s", _path_of(url), exc.reason, attempt, delay)
                 self._sleep(delay)
 
     def _attempt(self, url: str, extra_headers: Mapping[str, str], *, require_value: bool) -> dict[str, Any]:
@@ -416,9 +412,7 @@ class GraphClient:
                 yield page["value"], delta_link
                 url = None
             else:
-                raise GraphTransientError(
-                    "Graph ended a delta page with neither @odata.nextLink nor @odata.deltaLink"
-                )
+                raise GraphTransientError("Graph ended a delta page with neither @odata.nextLink nor @odata.deltaLink")
 
     def delta(self, url_or_path: str) -> tuple[list[dict[str, Any]], str]:
         """A whole delta round: all changed items and the deltaLink for the next round."""

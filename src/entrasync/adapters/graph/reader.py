@@ -218,9 +218,7 @@ def merge_delta_user(old: EntraUser | None, item: Mapping[str, Any]) -> EntraUse
     )
 
 
-def apply_delta(
-    users: dict[str, EntraUser], soft_deleted: set[str], items: Iterable[Mapping[str, Any]]
-) -> None:
+def apply_delta(users: dict[str, EntraUser], soft_deleted: set[str], items: Iterable[Mapping[str, Any]]) -> None:
     """Merge delta items into ``users``/``soft_deleted`` in place (callers pass copies).
 
     ``@removed`` reason ``changed`` = deleted but restorable (soft delete), ``deleted`` = gone for good;
@@ -341,13 +339,17 @@ def _full_read(
 
     all_ids: frozenset[str] | None = None
     if graph_filter is None:
-        users = _list_users(
-            client, None, advanced=False, expand_manager=True, managers=None, on_progress=on_progress
-        )
+        users = _list_users(client, None, advanced=False, expand_manager=True, managers=None, on_progress=on_progress)
     elif needs_advanced_query(graph_filter):
         # $expand is not allowed with advanced queries: take managers from the unfiltered id listing.
         managers: dict[str, str | None] = {}
-        params: dict[str, str | int | bool] = {"$select": "id", "$expand": MANAGER_EXPAND, "$top": PAGE_SIZE}
+        # accountEnabled rides along so rows are never id-only: a stand-in Graph (our emulator, at the
+        # time of writing) dropped the expansion on id-only rows. It costs a few bytes per user.
+        params: dict[str, str | int | bool] = {
+            "$select": "id,accountEnabled",
+            "$expand": MANAGER_EXPAND,
+            "$top": PAGE_SIZE,
+        }
         for page in client.iter_pages("/users", params):
             for d in page:
                 managers[d["id"]] = _manager_id(d.get("manager"))
@@ -444,7 +446,7 @@ def count_users(client: GraphClient, graph_filter: str | None) -> int:
     "Error handling"). Graph's own 400 (e.g. an unsupported filter) surfaces as
     :class:`GraphBadRequestError` carrying Graph's message.
     """
-    params: dict[str, str | int | bool] = {"$select": "id", "$top": PAGE_SIZE, "$count": "true"}
+    params: dict[str, str | int | bool] = {"$select": "id", "$top": 1, "$count": "true"}
     graph_filter = (graph_filter or "").strip()
     if graph_filter:
         params["$filter"] = graph_filter
@@ -452,13 +454,9 @@ def count_users(client: GraphClient, graph_filter: str | None) -> int:
     count = first.get("@odata.count")
     if isinstance(count, int) and not isinstance(count, bool):
         return count
-    # No count in the answer: count the pages ourselves.
-    total = len(first["value"])
-    next_link = first.get("@odata.nextLink")
-    if isinstance(next_link, str):
-        for page in client.iter_pages(next_link, advanced=True):
-            total += len(page)
-    return total
+    # No count in the answer: count the ids ourselves, in full pages.
+    params["$top"] = PAGE_SIZE
+    return sum(len(page) for page in client.iter_pages("/users", params, advanced=True))
 
 
 def check_groups(client: GraphClient, ids: Sequence[str]) -> list[str]:

@@ -1,0 +1,129 @@
+"""The web app: server-rendered pages, the REST API under /api/v1, security headers and error mapping."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import RedirectResponse, Response
+
+from entrasync.services.context import AppContext
+from entrasync.services.errors import EntrasyncError
+from entrasync.web import api, pages
+from entrasync.web.auth import NotSignedInError, SessionCodec, SignInLimiter, write_session
+from entrasync.web.render import render_error
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _csp(login_url: str) -> str:
+    parts = urlsplit(login_url)
+    login_origin = f"{parts.scheme}://{parts.netloc}" if parts.netloc else ""
+    # form-action covers redirects after a form post (Continue to Microsoft redirects to the login host).
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"form-action 'self' {login_origin}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+    ).replace("  ", " ")
+
+
+def create_app(ctx: AppContext) -> FastAPI:
+    """Build the app for one AppContext (``entrasync serve`` and the tests call this)."""
+    app = FastAPI(
+        title="entrasync",
+        version="1",
+        description="A people directory kept in sync with Microsoft Entra ID. Authenticate with the session "
+        "cookie (plus an X-CSRF-Token header on writes) or `Authorization: Bearer <personal API token>`.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.state.ctx = ctx
+    app.state.codec = SessionCodec(ctx.config.effective_secret_key)
+    app.state.limiter = SignInLimiter()
+    app.state.secure_cookies = ctx.config.public_base_url.lower().startswith("https://")
+    app.state.default_org_id = ctx.org_id()
+    csp = _csp(ctx.config.login_url)
+
+    @app.middleware("http")
+    async def session_and_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        write_session(request, response)
+        h = response.headers
+        h.setdefault("X-Content-Type-Options", "nosniff")
+        h.setdefault("X-Frame-Options", "DENY")
+        h.setdefault("Referrer-Policy", "no-referrer")
+        h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if not request.url.path.startswith("/api/v1/docs"):
+            h.setdefault("Content-Security-Policy", csp)
+        if app.state.secure_cookies:
+            h.setdefault("Strict-Transport-Security", "max-age=31536000")
+        if not request.url.path.startswith("/static/"):
+            h.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.exception_handler(EntrasyncError)
+    async def service_error(request: Request, exc: EntrasyncError) -> Response:
+        if _is_api(request):
+            body: dict[str, object] = {"detail": exc.message}
+            errors = getattr(exc, "errors", None)
+            if isinstance(errors, dict):
+                body["errors"] = errors
+            return JSONResponse(body, status_code=exc.status)
+        if isinstance(exc, NotSignedInError):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/signin?next={quote(target, safe='')}", status_code=303)
+        return render_error(request, exc.status, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
+        errors = {".".join(str(p) for p in e.get("loc", ()) if p != "body"): str(e.get("msg")) for e in exc.errors()}
+        if _is_api(request):
+            return JSONResponse({"detail": "The request is not valid.", "errors": errors}, status_code=422)
+        detail = "; ".join(f"{k}: {v}" for k, v in errors.items())
+        return render_error(request, 400, f"The request is not valid: {detail}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if _is_api(request) or request.url.path.startswith("/static/"):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        message = "There is no such page." if exc.status_code == 404 else str(exc.detail)
+        return render_error(request, exc.status_code, message)
+
+    @app.exception_handler(DataError)
+    async def db_input_error(request: Request, exc: DataError) -> Response:
+        # Input the database cannot represent (e.g. NUL bytes on PostgreSQL): the client's fault, not ours.
+        log.warning("database refused input on %s: %s", request.url.path, exc)
+        message = "The database could not store or search for that value."
+        if _is_api(request):
+            return JSONResponse({"detail": message}, status_code=400)
+        return render_error(request, 400, message)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> JSONResponse:
+        """For load balancers and the production docs: the process is up and the database answers."""
+        try:
+            with ctx.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except Exception as exc:  # any database failure means "not healthy"
+            log.warning("health check failed: %s", exc)
+            return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    return app

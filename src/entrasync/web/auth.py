@@ -1,0 +1,290 @@
+"""Who is asking: encrypted session cookies, personal API tokens, CSRF tokens, role checks, and a
+sign-in rate limit.
+
+The session lives in the cookie itself, encrypted and authenticated (Fernet with a key derived from
+the deployment secret), so several server processes share sessions without a table. The cookie holds
+ids only; roles and status are re-read from the database on every request, so a demoted or archived
+person loses access at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from cryptography.fernet import Fernet, InvalidToken
+from fastapi import Request
+from starlette.responses import Response
+
+from entrasync.adapters.db import tables as t
+from entrasync.domain.model import Role
+from entrasync.services import api_tokens
+from entrasync.services.context import Actor, AppContext
+from entrasync.services.errors import EntrasyncError, PermissionDeniedError
+
+COOKIE = "entrasync_session"
+SESSION_TTL = 12 * 3600
+GLOBAL_ADMIN_ROLE = "62e90394-69f5-4237-9190-012177145e10"
+
+
+class NotSignedInError(EntrasyncError):
+    status = 401
+
+
+class RateLimitedError(EntrasyncError):
+    status = 429
+
+
+class CsrfError(EntrasyncError):
+    status = 403
+
+
+@dataclass
+class Session:
+    """The decrypted cookie. ``dirty`` marks it for re-sending with the response."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    dirty: bool = False
+
+    @property
+    def csrf(self) -> str:
+        token = self.data.get("csrf")
+        if not isinstance(token, str):
+            token = secrets.token_urlsafe(24)
+            self.data["csrf"] = token
+            self.dirty = True
+        return token
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        self.data[key] = value
+        self.dirty = True
+
+    def pop(self, key: str, default: Any = None) -> Any:
+        if key in self.data:
+            self.dirty = True
+        return self.data.pop(key, default)
+
+    def rotate(self, **values: Any) -> None:
+        """A fresh session (new id and CSRF token) at sign-in: a fixated pre-login cookie is useless."""
+        self.data = {"sid": secrets.token_urlsafe(16), "csrf": secrets.token_urlsafe(24), "iat": int(time.time())}
+        self.data.update(values)
+        self.dirty = True
+
+    def clear(self) -> None:
+        self.data = {}
+        self.dirty = True
+
+
+class SessionCodec:
+    def __init__(self, secret_key: str) -> None:
+        digest = hashlib.sha256(b"entrasync:web-session:v1:" + secret_key.encode()).digest()
+        self._fernet = Fernet(base64.urlsafe_b64encode(digest))
+
+    def dumps(self, data: dict[str, Any]) -> str:
+        return self._fernet.encrypt(orjson.dumps(data)).decode()
+
+    def loads(self, token: str) -> dict[str, Any]:
+        try:
+            data = orjson.loads(self._fernet.decrypt(token.encode(), ttl=SESSION_TTL))
+        except (InvalidToken, orjson.JSONDecodeError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+
+def session_of(request: Request) -> Session:
+    sess = getattr(request.state, "session", None)
+    if isinstance(sess, Session):
+        return sess
+    codec: SessionCodec = request.app.state.codec
+    raw = request.cookies.get(COOKIE)
+    sess = Session(codec.loads(raw) if raw else {})
+    request.state.session = sess
+    return sess
+
+
+def write_session(request: Request, response: Response) -> None:
+    sess = getattr(request.state, "session", None)
+    if not isinstance(sess, Session) or not sess.dirty:
+        return
+    secure = bool(request.app.state.secure_cookies)
+    if not sess.data:
+        response.delete_cookie(COOKIE, path="/", secure=secure, httponly=True, samesite="lax")
+        return
+    codec: SessionCodec = request.app.state.codec
+    response.set_cookie(
+        COOKIE, codec.dumps(sess.data), max_age=SESSION_TTL, path="/", secure=secure, httponly=True, samesite="lax"
+    )
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The signed-in person, as the role checks see them."""
+
+    person_id: int
+    org_id: int
+    email: str
+    name: str
+    roles: frozenset[str]
+    global_admin: bool  # signed in at Microsoft, in this session, as a Global Administrator
+    via: str  # "session" or "token"
+    time_zone: str
+
+    @property
+    def is_super_admin(self) -> bool:
+        return Role.SUPER_ADMIN.value in self.roles
+
+    @property
+    def is_it_admin(self) -> bool:
+        return Role.IT_ADMIN.value in self.roles
+
+    @property
+    def is_admin(self) -> bool:
+        return self.is_super_admin or self.is_it_admin
+
+    @property
+    def can_integrate(self) -> bool:
+        """Spec §2: an IT admin, or a Super admin who signed in at Microsoft as a Global Administrator."""
+        return self.is_it_admin or (self.is_super_admin and self.global_admin)
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(label=self.email, person_id=self.person_id)
+
+
+def load_principal(ctx: AppContext, org_id: int, person_id: int, *, global_admin: bool, via: str) -> Principal | None:
+    p = t.people
+    with ctx.engine.connect() as conn:
+        row = conn.execute(
+            sa.select(p.c.email, p.c.display_name, p.c.status, p.c.time_zone).where(
+                p.c.id == person_id, p.c.org_id == org_id
+            )
+        ).first()
+        if row is None or row[2] == "archived":
+            return None
+        roles = frozenset(
+            conn.execute(sa.select(t.person_roles.c.role).where(t.person_roles.c.person_id == person_id)).scalars()
+        )
+        org_tz = conn.execute(sa.select(t.organisations.c.time_zone).where(t.organisations.c.id == org_id)).scalar()
+    return Principal(
+        person_id=person_id,
+        org_id=org_id,
+        email=row[0],
+        name=row[1] or row[0],
+        roles=roles,
+        global_admin=global_admin,
+        via=via,
+        time_zone=row[3] or org_tz or "UTC",
+    )
+
+
+def current_principal(request: Request) -> Principal | None:
+    """The principal from a Bearer token, else from the session cookie; None when anonymous."""
+    if hasattr(request.state, "principal"):
+        cached: Principal | None = request.state.principal
+        return cached
+    ctx: AppContext = request.app.state.ctx
+    principal: Principal | None = None
+    auth = request.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        found = api_tokens.resolve(ctx, auth[7:].strip())
+        if found is None:
+            raise NotSignedInError("The API token is not valid (deleted or mistyped).")
+        principal = load_principal(ctx, found[0], found[1], global_admin=False, via="token")
+        if principal is None:
+            raise NotSignedInError("The API token's owner can no longer sign in.")
+    else:
+        sess = session_of(request)
+        pid, oid = sess.get("pid"), sess.get("org")
+        if isinstance(pid, int) and isinstance(oid, int):
+            principal = load_principal(ctx, oid, pid, global_admin=bool(sess.get("ga")), via="session")
+            if principal is None:
+                sess.clear()
+    request.state.principal = principal
+    return principal
+
+
+def require_user(request: Request) -> Principal:
+    principal = current_principal(request)
+    if principal is None:
+        raise NotSignedInError("Sign in first.")
+    return principal
+
+
+def require_super_admin(request: Request) -> Principal:
+    principal = require_user(request)
+    if not principal.is_super_admin:
+        raise PermissionDeniedError("Only a Super admin can change people.")
+    return principal
+
+
+def require_admin(request: Request) -> Principal:
+    principal = require_user(request)
+    if not principal.is_admin:
+        raise PermissionDeniedError("Only a Super admin or an IT admin can see this.")
+    return principal
+
+
+INTEGRATION_DENIED = (
+    "Only an IT admin, or a Super admin signed in at Microsoft as a Global Administrator, can set up or "
+    "change the Microsoft Entra ID sync."
+)
+
+
+def require_integration(request: Request) -> Principal:
+    principal = require_user(request)
+    if not principal.can_integrate:
+        raise PermissionDeniedError(INTEGRATION_DENIED)
+    return principal
+
+
+def check_csrf(request: Request, submitted: str | None) -> None:
+    """Every state-changing request made with the session cookie carries the session's CSRF token."""
+    principal = getattr(request.state, "principal", None)
+    if isinstance(principal, Principal) and principal.via == "token":
+        return
+    expected = session_of(request).get("csrf")
+    if not isinstance(expected, str) or not submitted or not secrets.compare_digest(expected, submitted):
+        raise CsrfError("The form expired or did not come from this site. Reload the page and try again.")
+
+
+class SignInLimiter:
+    """At most ``limit`` failed sign-ins per (e-mail, client address) within ``window`` seconds."""
+
+    def __init__(self, limit: int = 10, window: float = 300.0) -> None:
+        self.limit = limit
+        self.window = window
+        self._fails: dict[tuple[str, str], deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
+        q = self._fails.setdefault(key, deque())
+        while q and q[0] < now - self.window:
+            q.popleft()
+        return q
+
+    def check(self, email: str, ip: str) -> None:
+        with self._lock:
+            if len(self._recent((email.strip().lower(), ip), time.monotonic())) >= self.limit:
+                raise RateLimitedError("Too many failed sign-ins. Wait a few minutes, then try again.")
+
+    def failed(self, email: str, ip: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self._recent((email.strip().lower(), ip), now).append(now)
+            if len(self._fails) > 100_000:  # bound memory under a spray of e-mails
+                self._fails.clear()
+
+    def succeeded(self, email: str, ip: str) -> None:
+        with self._lock:
+            self._fails.pop((email.strip().lower(), ip), None)

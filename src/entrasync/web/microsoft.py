@@ -1,0 +1,103 @@
+"""Sign-in at Microsoft (OpenID Connect authorization code + PKCE, through msal) and the admin-consent URL.
+
+msal gets its own ``requests.Session`` with ``trust_env = False`` so that ``REQUESTS_CA_BUNDLE`` /
+``CURL_CA_BUNDLE`` cannot override entrasync's CA-bundle setting (PRODUCT.md Appendix B).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import msal
+import requests
+
+from entrasync.config import Config
+from entrasync.services.errors import EntrasyncError
+
+# msal's flow dict keys we keep in the session between the redirect and the callback.
+_FLOW_KEYS = ("state", "redirect_uri", "scope", "code_verifier", "nonce", "claims_challenge")
+
+
+class MicrosoftSignInError(EntrasyncError):
+    status = 400
+
+
+@dataclass(frozen=True)
+class MicrosoftIdentity:
+    tenant_id: str
+    object_id: str
+    username: str  # preferred_username
+    email: str | None
+    name: str
+    wids: tuple[str, ...]
+
+
+def _http(config: Config) -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = str(config.ca_bundle) if config.ca_bundle else True
+    return session
+
+
+def _app(config: Config, tenant: str) -> msal.ConfidentialClientApplication:
+    if not config.client_id or not config.client_secret:
+        raise MicrosoftSignInError(
+            "This deployment has no app registration: set ENTRASYNC_CLIENT_ID and ENTRASYNC_CLIENT_SECRET."
+        )
+    return msal.ConfidentialClientApplication(
+        config.client_id,
+        client_credential=config.client_secret,
+        authority=f"{config.login_url.rstrip('/')}/{tenant}",
+        instance_discovery=False,
+        http_client=_http(config),
+    )
+
+
+def start(config: Config, tenant: str, redirect_uri: str) -> tuple[str, dict[str, Any]]:
+    """The Microsoft sign-in URL and the flow to keep (in the session) for the callback."""
+    try:
+        flow = _app(config, tenant).initiate_auth_code_flow(scopes=[], redirect_uri=redirect_uri)
+    except (requests.RequestException, ValueError) as exc:
+        raise MicrosoftSignInError(f"Could not reach the Microsoft sign-in service: {exc}") from exc
+    kept = {k: flow[k] for k in _FLOW_KEYS if k in flow}
+    kept["tenant"] = tenant
+    return str(flow["auth_uri"]), kept
+
+
+def finish(config: Config, flow: dict[str, Any], params: dict[str, str]) -> MicrosoftIdentity:
+    """Redeem the code (msal checks state and nonce, and sends the PKCE verifier); return who signed in."""
+    if params.get("error"):
+        raise MicrosoftSignInError(
+            f"Microsoft sign-in failed: {params.get('error_description') or params['error']}"
+        )
+    if not params.get("state") or params.get("state") != flow.get("state"):
+        raise MicrosoftSignInError("The Microsoft sign-in answer did not match this browser session. Try again.")
+    tenant = str(flow.get("tenant", "organizations"))
+    msal_flow = {k: v for k, v in flow.items() if k != "tenant"}
+    try:
+        result = _app(config, tenant).acquire_token_by_auth_code_flow(msal_flow, params)
+    except (requests.RequestException, ValueError) as exc:
+        raise MicrosoftSignInError(f"Microsoft sign-in failed: {exc}") from exc
+    if "error" in result:
+        raise MicrosoftSignInError(
+            f"Microsoft sign-in failed: {result.get('error_description') or result.get('error')}"
+        )
+    claims: dict[str, Any] = result.get("id_token_claims") or {}
+    if claims.get("aud") != config.client_id or not claims.get("tid") or not claims.get("oid"):
+        raise MicrosoftSignInError("Microsoft returned an ID token that is not for this application.")
+    wids = claims.get("wids") or []
+    return MicrosoftIdentity(
+        tenant_id=str(claims["tid"]).lower(),
+        object_id=str(claims["oid"]),
+        username=str(claims.get("preferred_username") or ""),
+        email=str(claims["email"]) if claims.get("email") else None,
+        name=str(claims.get("name") or claims.get("preferred_username") or ""),
+        wids=tuple(str(w) for w in wids if isinstance(w, str)),
+    )
+
+
+def admin_consent_url(config: Config, tenant: str, redirect_uri: str, state: str) -> str:
+    query = urlencode({"client_id": config.client_id or "", "redirect_uri": redirect_uri, "state": state})
+    return f"{config.login_url.rstrip('/')}/{tenant}/adminconsent?{query}"

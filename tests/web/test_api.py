@@ -1,0 +1,211 @@
+"""The REST API and the web security basics, through FastAPI's TestClient (no browser)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from entrasync.adapters.db import tables as t
+from entrasync.services import api_tokens, connection, leases, people
+from entrasync.services.context import Actor, AppContext, ensure_org
+from tests.web.conftest import PASSWORD, add_account, csrf_of, sign_in_client
+
+
+def bearer(ctx: AppContext, person_id: int) -> dict[str, str]:
+    _rec, token = api_tokens.create(ctx, ctx.org_id(), person_id, "test")
+    return {"Authorization": f"Bearer {token}"}
+
+
+def connect(ctx: AppContext, emulator: Any) -> None:
+    info = emulator.info
+    creds = connection.Credentials(info.tenant_id, info.client_id, info.client_secret)
+    connection.connect(ctx, ctx.org_id(), Actor.cli(), creds)
+
+
+def test_health_headers_and_cookie_flags(client: TestClient, app_ctx: AppContext) -> None:
+    assert client.get("/healthz").json() == {"status": "ok", "database": "ok"}
+    r = client.get("/signin")
+    assert r.headers["x-frame-options"] == "DENY"
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    assert r.headers["x-content-type-options"] == "nosniff"
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie and "secure" not in cookie
+    assert client.get("/api/v1/openapi.json").json()["info"]["title"] == "entrasync"
+
+
+def test_sign_in_rotates_session_and_refuses_open_redirect(client: TestClient, app_ctx: AppContext) -> None:
+    add_account(app_ctx, "it@example.com", ["it_admin"])
+    page = client.get("/signin")
+    before = client.cookies.get("entrasync_session")
+    csrf = csrf_of(page.text)
+    r = client.post("/signin", data={"csrf_token": csrf, "email": "it@example.com", "password": PASSWORD,
+                                     "next": "//evil.example.com/x"}, follow_redirects=False)  # fmt: skip
+    assert r.status_code == 303 and r.headers["location"] == "/people"
+    assert client.cookies.get("entrasync_session") != before
+    assert client.get("/api/v1/me").json()["csrf_token"] != csrf  # a new CSRF token too
+
+
+def test_sign_in_needs_csrf_and_is_rate_limited(client: TestClient, app_ctx: AppContext) -> None:
+    add_account(app_ctx, "it@example.com", ["it_admin"])
+    r = client.post("/signin", data={"email": "it@example.com", "password": PASSWORD})
+    assert r.status_code == 403
+    csrf = csrf_of(client.get("/signin").text)
+    for _ in range(10):
+        r = client.post("/signin", data={"csrf_token": csrf, "email": "it@example.com", "password": "wrong password"})
+        assert r.status_code == 400 and "not right" in r.text
+    r = client.post("/signin", data={"csrf_token": csrf, "email": "IT@example.com", "password": PASSWORD})
+    assert r.status_code == 429 and "Too many failed sign-ins" in r.text
+
+
+def test_cookie_writes_need_the_csrf_header(client: TestClient, app_ctx: AppContext) -> None:
+    add_account(app_ctx, "hr@example.com", ["super_admin"])
+    csrf = sign_in_client(client, "hr@example.com")
+    body = {"email": "new.person@example.com", "display_name": "New Person"}
+    assert client.post("/api/v1/people", json=body).status_code == 403
+    r = client.post("/api/v1/people", json=body, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 201, r.text
+    assert r.json()["source"] == "manual"
+
+
+def test_tokens_are_hashed_and_revocable(client: TestClient, app_ctx: AppContext) -> None:
+    pid = add_account(app_ctx, "it@example.com", ["it_admin"])
+    csrf = sign_in_client(client, "it@example.com")
+    created = client.post("/api/v1/tokens", json={"name": "ci"}, headers={"X-CSRF-Token": csrf}).json()
+    token = created["token"]
+    with app_ctx.engine.connect() as conn:
+        stored = conn.execute(sa.select(t.api_tokens.c.token_hash)).scalars().all()
+    assert token not in stored and len(stored) == 1
+    anon = TestClient(client.app)
+    me = anon.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json()
+    assert me["id"] == pid and me["csrf_token"] is None
+    assert "token" not in anon.get("/api/v1/tokens", headers={"Authorization": f"Bearer {token}"}).json()[0]
+    assert client.delete(f"/api/v1/tokens/{created['id']}", headers={"X-CSRF-Token": csrf}).status_code == 204
+    r = anon.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401 and "detail" in r.json()
+    assert anon.get("/api/v1/me").status_code == 401
+
+
+def test_role_checks(client: TestClient, app_ctx: AppContext, emulator: Any) -> None:
+    it = bearer(app_ctx, add_account(app_ctx, "it@example.com", ["it_admin"]))
+    sa_ = bearer(app_ctx, add_account(app_ctx, "hr@example.com", ["super_admin"]))
+    emp_id = people.add_person(app_ctx, app_ctx.org_id(), Actor.cli(), {"email": "emp@example.com"})
+    emp = bearer(app_ctx, emp_id)
+    assert client.get("/api/v1/settings", headers=it).status_code == 200
+    # A Super admin without a Microsoft Global Administrator sign-in may not touch the integration...
+    r = client.get("/api/v1/settings", headers=sa_)
+    assert r.status_code == 403 and "Global Administrator" in r.json()["detail"]
+    # ... but manages people; an IT admin and an employee may not.
+    assert client.post("/api/v1/people", json={"email": "a@example.com"}, headers=sa_).status_code == 201
+    assert client.post("/api/v1/people", json={"email": "b@example.com"}, headers=it).status_code == 403
+    for method, path in (("get", "/api/v1/settings"), ("post", "/api/v1/refresh"), ("get", "/api/v1/runs"),
+                         ("get", "/api/v1/audit"), ("delete", "/api/v1/connection"), ("get", "/api/v1/plan")):  # fmt: skip
+        assert client.request(method.upper(), path, headers=emp).status_code == 403, path
+    assert client.get("/api/v1/people", headers=emp).status_code == 200
+    assert client.get("/api/v1/me", headers=emp).json()["can_manage_integration"] is False
+
+
+def test_people_api_validation_and_org_isolation(client: TestClient, app_ctx: AppContext) -> None:
+    h = bearer(app_ctx, add_account(app_ctx, "hr@example.com", ["super_admin"]))
+    r = client.post("/api/v1/people", json={"email": "not an e-mail"}, headers=h)
+    assert r.status_code == 422 and "email" in r.json()["errors"]
+    r = client.post("/api/v1/people", json={"email": "x@example.com", "departments": list("abcde")}, headers=h)
+    assert r.status_code == 422 and "departments" in r.json()["errors"]
+    r = client.post("/api/v1/people", json={"email": "x@example.com", "bogus": 1}, headers=h)
+    assert r.status_code == 422
+    p = client.post("/api/v1/people", json={"email": "x@example.com", "display_name": "X"}, headers=h).json()
+    boss = client.post("/api/v1/people", json={"email": "boss@example.com"}, headers=h).json()
+    r = client.patch(f"/api/v1/people/{p['id']}", json={"job_title": "Engineer"}, headers=h)
+    assert r.json()["job_title"] == "Engineer"
+    assert client.post(f"/api/v1/people/{p['id']}/move", json={"manager_id": boss["id"]}, headers=h).json()[
+        "manager_id"
+    ] == boss["id"]
+    r = client.post(f"/api/v1/people/{boss['id']}/move", json={"manager_id": p["id"]}, headers=h)
+    assert r.status_code == 422 and "loop" in r.json()["errors"]["manager_id"]
+    assert client.post(f"/api/v1/people/{p['id']}/archive", headers=h).json()["status"] == "archived"
+    assert client.post(f"/api/v1/people/{p['id']}/archive", headers=h).status_code == 409
+    assert client.post(f"/api/v1/people/{p['id']}/restore", headers=h).json()["status"] == "active"
+    trail = client.get(f"/api/v1/people/{p['id']}/audit", headers=h).json()
+    assert {e["action"] for e in trail} >= {"create", "update", "move", "archive", "restore"}
+    # Another organisation's person is invisible.
+    with app_ctx.engine.begin() as conn:
+        other = ensure_org(conn, "other", app_ctx.now())
+    stranger = people.add_person(app_ctx, other, Actor.cli(), {"email": "stranger@example.com"})
+    assert client.get(f"/api/v1/people/{stranger}", headers=h).status_code == 404
+    assert client.patch(f"/api/v1/people/{stranger}", json={"job_title": "x"}, headers=h).status_code == 404
+    emails = [i["email"] for i in client.get("/api/v1/people?status=all&per_page=500", headers=h).json()["items"]]
+    assert "stranger@example.com" not in emails
+    assert client.get("/api/v1/people/99999999999", headers=h).status_code == 422
+    assert client.get("/api/v1/people?search=%00", headers=h).status_code == 422
+
+
+def test_settings_refresh_plan_and_409(client: TestClient, app_ctx: AppContext, emulator: Any) -> None:
+    h = bearer(app_ctx, add_account(app_ctx, "it@example.com", ["it_admin"]))
+    assert client.post("/api/v1/refresh", headers=h).status_code == 409  # not connected
+    r = client.put("/api/v1/settings", json={"graph_filter_on": True, "graph_filter": "department eq 'Sales'"},
+                   headers=h)  # fmt: skip
+    assert r.status_code == 422 and "Connect" in r.json()["errors"]["graph_filter"]
+    connect(app_ctx, emulator)
+    r = client.put("/api/v1/settings", json={"guard_percent": 0, "group_filter_on": True, "group_ids": ["nope"]},
+                   headers=h)  # fmt: skip
+    assert r.status_code == 422 and set(r.json()["errors"]) == {"guard_percent", "group_ids"}
+    r = client.put("/api/v1/settings", json={"graph_filter_on": True, "graph_filter": "department eq 'Sales'",
+                                             "mode": "manual"}, headers=h)  # fmt: skip
+    assert r.status_code == 200 and isinstance(r.json()["matching_users"], int)
+    r = client.put("/api/v1/settings", json={"graph_filter": "department eq"}, headers=h)
+    assert r.status_code == 422 and "Graph" in r.json()["errors"]["graph_filter"]
+    client.put("/api/v1/settings", json={"graph_filter_on": False}, headers=h)
+    run = client.post("/api/v1/refresh", headers=h).json()
+    assert run["outcome"] == "awaiting_review", run
+    plan = client.get("/api/v1/plan?tab=entra_only&per_page=5", headers=h).json()
+    assert plan["tab_counts"]["entra_only"] == plan["total"] > 5 and len(plan["changes"]) == 5
+    first = plan["changes"][0]["id"]
+    assert client.post("/api/v1/plan/decisions", json={"change_ids": [first], "decision": "rejected"},
+                       headers=h).json()["updated"] == 1  # fmt: skip
+    applied = client.post("/api/v1/plan/apply", json={}, headers=h).json()
+    assert applied["rejected"] == 1 and applied["applied"]["create"] == plan["total"] - 1
+    assert client.get(f"/api/v1/runs/{run['run_id']}/progress", headers=h).json()["outcome"] == "applied"
+    assert client.get("/api/v1/runs", headers=h).json()[0]["id"] == run["run_id"]
+    # One refresh at a time: a live lease makes the next one a 409.
+    leases.start_run(app_ctx, app_ctx.org_id(), trigger="cli", triggered_by="test")
+    r = client.post("/api/v1/refresh", headers=h)
+    assert r.status_code == 409 and "already running" in r.json()["detail"]
+    r = client.post("/api/v1/refresh?wait=false", headers=h)
+    assert r.status_code == 409
+    # The connection never shows the secret; disconnect archives nobody.
+    status = client.get("/api/v1/connection", headers=h).json()
+    assert emulator.info.client_secret not in str(status)
+    assert client.delete("/api/v1/connection", headers=h).json()["connected"] is False
+    with app_ctx.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(t.people).where(
+            t.people.c.status == "archived")).scalar_one() == 0  # fmt: skip
+
+
+def test_me_time_zone_and_notifications(client: TestClient, app_ctx: AppContext) -> None:
+    h = bearer(app_ctx, add_account(app_ctx, "hr@example.com", ["super_admin"]))
+    r = client.put("/api/v1/me", json={"time_zone": "Mars/Olympus"}, headers=h)
+    assert r.status_code == 422 and "time_zone" in r.json()["errors"]
+    assert client.put("/api/v1/me", json={"time_zone": "Europe/London"}, headers=h).json()["time_zone"] == (
+        "Europe/London"
+    )
+    assert client.get("/api/v1/notifications", headers=h).json() == []
+    assert client.post("/api/v1/notifications/5/read", headers=h).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/people", "/organisation", "/integrations", "/user-sync", "/me"])
+def test_pages_need_sign_in(client: TestClient, path: str) -> None:
+    r = client.get(path, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/signin?next=")
+
+
+def test_oidc_callback_without_a_started_flow_is_refused(client: TestClient, app_ctx: AppContext) -> None:
+    add_account(app_ctx, "it@example.com", ["it_admin"])
+    sign_in_client(client, "it@example.com")
+    r = client.get("/auth/microsoft/callback?code=abc&state=forged")
+    assert r.status_code == 403
+    r = client.get("/integrations/entra/consented?tenant=x&admin_consent=True&state=forged")
+    assert r.status_code == 403
+    assert not connection.status(app_ctx, app_ctx.org_id()).connected
