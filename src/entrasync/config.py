@@ -22,7 +22,6 @@ class Config(BaseSettings):
     login_url: str = "https://login.microsoftonline.com"
     client_id: str | None = None
     client_secret: str | None = None
-    client_certificate: Path | None = Field(default=None, description="PEM with private key and certificate")
     ca_bundle: Path | None = None
     secret_key: str | None = Field(default=None, description="Encrypts stored secrets; generated if unset")
     public_base_url: str = "http://127.0.0.1:8000"

@@ -45,10 +45,13 @@ def test_first_sync_mirrors_enabled_users_with_managers(env: dict[str, str], emu
 
 
 def test_unchanged_tenant_refresh_has_no_changes_and_uses_delta(env: dict[str, str], emulator: Any, admin: Any) -> None:
-    users = _first_sync(env, emulator, admin)
+    connect(env, emulator)
+    first = cli(env, "refresh")
+    users = admin.list_users()
     again = cli(env, "refresh")
     assert again["outcome"] == "no_changes"
     assert again["read_mode"] == "delta"
+    assert again["graph_requests"] < first["graph_requests"], (first, again)
     assert again["counts"]["matched"] == len(enabled_ids(users))
 
 

@@ -267,3 +267,15 @@ def test_deleted_items_and_restore(graph: httpx.Client, admin: AdminClient, info
     )
     assert r.status_code == 200 and r.json()["id"] == user["id"]
     assert graph.get(f"/users/{user['id']}").status_code == 200
+
+
+def test_expand_manager_on_id_only_rows(graph: httpx.Client, emulator: RunningEmulator) -> None:
+    # https://learn.microsoft.com/graph/api/user-list-manager (expand manager on a list): the expansion
+    # must come back whatever $select holds, including only `id`.
+    rows = graph.get("/users", params={"$select": "id", "$expand": "manager($select=id)", "$top": "999"}).json()[
+        "value"
+    ]
+    with_manager = {r["id"]: r["manager"]["id"] for r in rows if "manager" in r}
+    expected = {u.id: u._manager for u in emulator.tenant.live_users() if u._manager}
+    assert with_manager and all(with_manager[k] == v for k, v in expected.items() if k in with_manager)
+    assert len(with_manager) == sum(1 for r in rows if r["id"] in expected)

@@ -21,48 +21,56 @@ from entrasync.services.scheduler import tick
 CASES: dict[str, tuple[str, str, list[datetime], list[datetime]]] = {
     # 29 Mar: 01:00 GMT -> 02:00 BST, so 01:30 does not exist: runs at 02:00 BST = 01:00 UTC.
     "london-spring-gap": (
-        "Europe/London", "01:30",
+        "Europe/London",
+        "01:30",
         [utc(2026, 3, 28, 1, 30), utc(2026, 3, 29, 1, 0), utc(2026, 3, 30, 0, 30)],
         [utc(2026, 3, 29, 1, 30)],
     ),
     # 25 Oct: 02:00 BST -> 01:00 GMT, so 01:30 happens twice: once, at 01:30 BST = 00:30 UTC.
     "london-autumn-repeat": (
-        "Europe/London", "01:30",
+        "Europe/London",
+        "01:30",
         [utc(2026, 10, 24, 0, 30), utc(2026, 10, 25, 0, 30), utc(2026, 10, 26, 1, 30)],
         [utc(2026, 10, 25, 1, 30)],
     ),
     # 8 Mar: 02:00 EST -> 03:00 EDT, 02:30 does not exist: runs at 03:00 EDT = 07:00 UTC.
     "new-york-spring-gap": (
-        "America/New_York", "02:30",
+        "America/New_York",
+        "02:30",
         [utc(2026, 3, 7, 7, 30), utc(2026, 3, 8, 7, 0), utc(2026, 3, 9, 6, 30)],
         [utc(2026, 3, 8, 7, 30)],
     ),
     # 1 Nov: 02:00 EDT -> 01:00 EST, 01:30 twice: once, at 01:30 EDT = 05:30 UTC (not 06:30 UTC).
     "new-york-autumn-repeat": (
-        "America/New_York", "01:30",
+        "America/New_York",
+        "01:30",
         [utc(2026, 10, 31, 5, 30), utc(2026, 11, 1, 5, 30), utc(2026, 11, 2, 6, 30)],
         [utc(2026, 11, 1, 6, 30)],
     ),
     # No DST (+05:30): local midnight is 18:30 UTC the day before, whatever Europe or the US do.
     "kolkata-march": (
-        "Asia/Kolkata", "00:00",
+        "Asia/Kolkata",
+        "00:00",
         [utc(2026, 3, 27, 18, 30), utc(2026, 3, 28, 18, 30), utc(2026, 3, 29, 18, 30)],
         [],
     ),
     "kolkata-october": (
-        "Asia/Kolkata", "00:00",
+        "Asia/Kolkata",
+        "00:00",
         [utc(2026, 10, 23, 18, 30), utc(2026, 10, 24, 18, 30), utc(2026, 10, 25, 18, 30)],
         [],
     ),
     # 5 Apr: 02:00 LHDT (+11) -> 01:30 LHST (+10:30), a 30-minute repeat: 01:30 runs once, at +11.
     "lord-howe-april-repeat": (
-        "Australia/Lord_Howe", "01:30",
+        "Australia/Lord_Howe",
+        "01:30",
         [utc(2026, 4, 3, 14, 30), utc(2026, 4, 4, 14, 30), utc(2026, 4, 5, 15, 0)],
         [utc(2026, 4, 4, 15, 0)],
     ),
     # 4 Oct: 02:00 LHST (+10:30) -> 02:30 LHDT (+11), a 30-minute gap: 02:00 runs at 02:30 LHDT.
     "lord-howe-october-gap": (
-        "Australia/Lord_Howe", "02:00",
+        "Australia/Lord_Howe",
+        "02:00",
         [utc(2026, 10, 2, 15, 30), utc(2026, 10, 3, 15, 30), utc(2026, 10, 4, 15, 0)],
         [utc(2026, 10, 3, 15, 0)],
     ),

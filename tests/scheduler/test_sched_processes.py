@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sched_helpers import FakeClock, connect, runs, save, scheduled, wait_for
@@ -82,13 +83,20 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> list[int]:
 
 
 def _due_now(ctx: AppContext, clock: FakeClock, emulator: Any) -> tuple[int, datetime]:
-    """Connect, and make today's refresh time (UTC) the latest half-hour boundary in REAL time, chosen by
-    the admin an hour before it came round: processes started now find it due (a catch-up under 24 h)."""
+    """Connect, and make the refresh time the latest local half hour in REAL time, chosen by the admin an
+    hour before it came round: processes started now find it due (a catch-up, well under 24 h).
+
+    The zone keeps the next half hour at least 5 minutes away, so no second slot falls due mid-test:
+    UTC, or Asia/Kathmandu (+05:45), whose half hours fall at :15 and :45 UTC.
+    """
     now = datetime.now(UTC)
-    slot = now.replace(minute=30 if now.minute >= 30 else 0, second=0, microsecond=0)
+    zone = "UTC" if 5 <= now.minute % 30 < 25 else "Asia/Kathmandu"
+    local = now.astimezone(ZoneInfo(zone))
+    slot_local = local.replace(minute=30 if local.minute >= 30 else 0, second=0, microsecond=0)
+    slot = slot_local.astimezone(UTC)
     clock.set(slot - timedelta(hours=1))
     org_id = connect(ctx, emulator)
-    save(ctx, org_id, strategy="daily", refresh_time=slot.strftime("%H:%M"), time_zone="UTC")
+    save(ctx, org_id, strategy="daily", refresh_time=slot_local.strftime("%H:%M"), time_zone=zone)
     clock.set(datetime.now(UTC))
     return org_id, slot
 
@@ -133,7 +141,7 @@ def test_three_processes_run_a_due_refresh_once_and_survive_a_killed_runner(
         # Not before the lease ran out (it was renewed at most lease/3 s before the kill).
         assert time.monotonic() - killed_at >= LEASE_SECONDS * 2 / 3 - 0.2
         assert dead["error"] == leases.DEAD_RUN_MESSAGE
-        with ctx.engine.connect() as conn:
+        with ctx.reader.connect() as conn:
             assert conn.execute(sa.select(sa.func.count()).select_from(t.refresh_leases)).scalar_one() == 0
 
         time.sleep(1)  # the survivors keep ticking: the slot is taken, so it is not run a second time
@@ -156,7 +164,9 @@ def _reading_run(ctx: AppContext, org_id: int) -> dict[str, Any] | None:
 
 
 def _logs(log_dir: Path) -> str:
-    return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in sorted(log_dir.glob("proc*.log")))
+    return "\n".join(
+        f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in sorted(log_dir.glob("proc*.log"))
+    )
 
 
 def test_scheduler_only_process_runs_the_due_slot_and_stops_cleanly(

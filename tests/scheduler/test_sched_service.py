@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sched_helpers import FakeClock, daily, runs, save, scheduled, utc, wait_for
 
 from entrasync.adapters.db import tables as t
-from entrasync.adapters.db.engine import make_engine
+from entrasync.adapters.db.engine import make_engine, read_engine
 from entrasync.config import Config
 from entrasync.emulator.admin_client import AdminClient
 from entrasync.services import leases, sync
@@ -140,7 +140,7 @@ def _reading(ctx: AppContext, db_url: str) -> dict[str, Any]:
     try:
 
         def check() -> dict[str, Any] | None:
-            with other.connect() as conn:
+            with read_engine(other).connect() as conn:
                 row = conn.execute(sa.select(t.runs).where(t.runs.c.outcome == "running")).first()
             return dict(row._mapping) if row is not None and row.progress.get("phase") == "reading" else None
 
@@ -177,7 +177,10 @@ def test_refresh_during_a_run_is_refused_and_the_schedule_waits(
     assert results and results[0].outcome == "applied"
     started = tick(ctx)  # the next pass runs the slot
     assert len(started) == 1
-    assert [(r["trigger"], r["outcome"]) for r in runs(ctx, org_id)] == [("button", "applied"), ("schedule", "no_changes")]
+    assert [(r["trigger"], r["outcome"]) for r in runs(ctx, org_id)] == [
+        ("button", "applied"),
+        ("schedule", "no_changes"),
+    ]
     assert [r["triggered_by"] for r in runs(ctx, org_id)] == ["alice", "schedule"]
 
 
@@ -231,8 +234,10 @@ def test_progress_is_visible_while_a_slow_read_is_in_progress(
         try:
 
             def people_read() -> int:
-                with other.connect() as conn:
-                    progress = conn.execute(sa.select(t.runs.c.progress).where(t.runs.c.id == running["id"])).scalar()
+                with read_engine(other).connect() as conn:
+                    progress = conn.execute(
+                        sa.select(t.runs.c.progress).where(t.runs.c.id == running["id"])
+                    ).scalar_one()
                 return int(progress.get("people_read", 0)) if progress.get("phase") == "reading" else 0
 
             assert wait_for("people_read while reading", people_read, timeout=1.5) == len(users)

@@ -70,8 +70,8 @@ def test_review_reject_one_accept_rest_apply(page: Any, live: Live, admin: Any) 
     page.get_by_role("button", name="Refresh").click()
     expect(page.locator(".run-summary")).to_contain_text("waits for your review", timeout=60_000)
     expect(page.get_by_role("tab", name="Microsoft Entra ID only (1)")).to_be_visible()
-    # The leaver, plus the local IT admin whom the sync keeps (listed with why).
-    expect(page.get_by_role("tab", name="entrasync only (2)")).to_be_visible()
+    # The leaver; the local IT admin whom the sync keeps is listed in the tab (with why) but not counted.
+    expect(page.get_by_role("tab", name="entrasync only (1)")).to_be_visible()
     expect(page.get_by_role("tab", name="Differences (2)")).to_be_visible()
     # The joiner's name is shown as text, never as markup.
     expect(page.get_by_text("Zoë <b>Nouvelle</b>")).to_be_visible()
@@ -88,7 +88,7 @@ def test_review_reject_one_accept_rest_apply(page: Any, live: Live, admin: Any) 
     expect(page.locator("tr", has_text=mover["displayName"]).locator(".decision")).to_have_text("Accepted")
     page.get_by_role("tab", name="Microsoft Entra ID only (1)").click()
     page.get_by_role("button", name="Accept all").click()
-    page.get_by_role("tab", name="entrasync only (2)").click()
+    page.get_by_role("tab", name="entrasync only (1)").click()
     expect(page.locator("tr", has_text="Kept")).to_have_count(1)
     page.get_by_role("button", name="Accept all").click()
     page.get_by_role("button", name="Apply").click()
@@ -135,7 +135,9 @@ def test_super_admin_needs_global_admin_and_employee_is_refused(page: Any, live:
     # An employee: no cog, 403 on the pages and the API.
     pid = people.add_person(ctx, live.org_id, Actor.cli(), {"email": "emp@example.com", "display_name": "Em Ployee"})
     with ctx.engine.begin() as conn:
-        conn.execute(sa.update(t.people).where(t.people.c.id == pid).values(password_hash=accounts.hash_password(PASSWORD)))
+        conn.execute(
+            sa.update(t.people).where(t.people.c.id == pid).values(password_hash=accounts.hash_password(PASSWORD))
+        )
     page.context.clear_cookies()
     sign_in(page, live, "emp@example.com")
     expect(page.get_by_role("button", name="Settings", exact=True)).to_have_count(0)
@@ -166,7 +168,9 @@ def test_recipient_sees_bell_and_summary_and_held_reason(page: Any, live: Live, 
     sync_settings.save(ctx, live.org_id, Actor.cli(), {"notify": True, "recipient_id": hr}, None)
 
     # A refresh with one joiner, pressed by the IT admin.
-    admin.create_user(displayName="New Joiner", userPrincipalName="new.joiner@contoso.com", mail="new.joiner@contoso.com")
+    admin.create_user(
+        displayName="New Joiner", userPrincipalName="new.joiner@contoso.com", mail="new.joiner@contoso.com"
+    )
     sign_in(page, live, "it.admin@example.com")
     expect(page.get_by_role("button", name=re.compile(r"Notifications, 0 unread"))).to_be_visible()
     page.goto(f"{live.url}/user-sync")
@@ -188,7 +192,7 @@ def test_recipient_sees_bell_and_summary_and_held_reason(page: Any, live: Live, 
     bell.click()
     expect(page.get_by_role("heading", name="Notifications")).to_be_visible()
     expect(page.locator(".notifications")).to_contain_text("Refresh applied")
-    expect(page.locator(".notifications")).to_contain_text("1 joiners")
+    expect(page.locator(".notifications")).to_contain_text("1 joiner")
     expect(page.locator(".notifications")).to_contain_text("Refresh held for review")
     expect(page.locator(".notifications")).to_contain_text("6 archived")
     shot(page, "notifications")
@@ -199,3 +203,15 @@ def test_recipient_sees_bell_and_summary_and_held_reason(page: Any, live: Live, 
             sa.select(sa.func.count()).select_from(t.people).where(t.people.c.status == "archived")
         ).scalar_one()
     assert archived == 0  # held: nobody archived until an admin applies
+
+
+def test_sign_in_with_microsoft_maps_to_the_synced_person(page: Any, live: Live) -> None:
+    connect_and_sync(live)
+    page.goto(f"{live.url}/signin")
+    page.get_by_role("button", name="Sign in with Microsoft").click()
+    page.get_by_role("button", name=re.compile("Megan Bowen")).click()
+    expect(page.get_by_role("heading", name="People")).to_be_visible()
+    # Megan is a synced person without entrasync roles: an employee.
+    expect(page.get_by_role("button", name="Settings", exact=True)).to_have_count(0)
+    me = page.request.get(f"{live.url}/api/v1/me").json()
+    assert me["email"] == "megan.bowen@contoso.com" and me["roles"] == []

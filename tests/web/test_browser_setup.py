@@ -56,6 +56,7 @@ def test_seed_steps_1_to_15_then_disconnect(page: Any, live: Live, admin: Any) -
     # 2–6. Cog → Integrations → Microsoft Entra ID tab → Connect → Microsoft sign-in → Accept.
     page.goto(f"{live.url}/people")
     connect_through_microsoft(page)
+    expect(page.get_by_text("Microsoft Entra ID is connected to entrasync.")).to_be_visible()
     expect(page.locator("#entra-status")).to_have_text("Microsoft Entra ID is connected to entrasync.")
     shot(page, "integrations-connected")
 
@@ -147,3 +148,10 @@ def test_seed_steps_1_to_15_then_disconnect(page: Any, live: Live, admin: Any) -
     assert archived == 0
     page.goto(f"{live.url}/people")
     assert people_total(page) == created + 2
+
+    # Phone width: the main pages still work.
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, "people-phone", full_page=False)
+    page.goto(f"{live.url}/user-sync?tab=history")
+    expect(page.get_by_role("tab", name="History")).to_be_visible()
+    shot(page, "user-sync-phone", full_page=False)

@@ -212,7 +212,7 @@ def settings_show(as_json: JsonOpt = False) -> None:
 
     ctx = _ctx()
     org_id = _org(ctx)
-    with ctx.engine.connect() as conn:
+    with ctx.reader.connect() as conn:
         s = sync_settings.load(conn, org_id)
     _settings_out(ctx, org_id, s, None, as_json)
 
@@ -253,7 +253,7 @@ def settings_set(
         if value is not None:
             changes[key] = value
     if recipient is not None:
-        with ctx.engine.connect() as conn:
+        with ctx.reader.connect() as conn:
             person = people.find_by_email(conn, org_id, recipient)
         if person is None:
             raise ValidationError({"recipient_id": f"No person with e-mail {recipient}."})
@@ -322,7 +322,7 @@ def plan_show(
 
     ctx = _ctx()
     org_id = _org(ctx)
-    with ctx.engine.connect() as conn:
+    with ctx.reader.connect() as conn:
         run = sync.pending_run(conn, org_id)
         if run is None:
             if as_json:
@@ -445,7 +445,7 @@ def people_list(
     from entrasync.services import people
 
     ctx = _ctx()
-    with ctx.engine.connect() as conn:
+    with ctx.reader.connect() as conn:
         pg = people.list_people(
             conn, _org(ctx), status=status, search=search, department=department, page=page, per_page=per_page
         )
@@ -467,7 +467,7 @@ def audit_list(
     from entrasync.services import audit
 
     ctx = _ctx()
-    with ctx.engine.connect() as conn:
+    with ctx.reader.connect() as conn:
         rows = audit.list_entries(conn, _org(ctx), person_id=person, limit=limit)
     if as_json:
         emit_json(rows)

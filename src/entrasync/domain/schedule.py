@@ -58,7 +58,8 @@ def parse_refresh_time(s: str) -> time:
 
 
 @functools.cache
-def _known_zones() -> frozenset[str]:
+def known_time_zones() -> frozenset[str]:
+    """The IANA names ``parse_time_zone`` accepts (for pickers)."""
     # available_timezones() walks the tzdata tree on every call; the set does not change in a process.
     return frozenset(zoneinfo.available_timezones() - _REJECTED_ZONES) | {"UTC"}
 
@@ -69,7 +70,7 @@ def parse_time_zone(name: str) -> ZoneInfo:
     Only names tzdata lists are accepted, so empty strings, file paths, ``local`` and host-specific
     aliases are rejected before they reach ``ZoneInfo`` (which would happily read arbitrary files).
     """
-    if not isinstance(name, str) or name not in _known_zones():
+    if not isinstance(name, str) or name not in known_time_zones():
         raise ValueError(f"Unknown time zone {name!r}; use an IANA name such as Europe/London")
     try:
         return ZoneInfo(name)

@@ -41,13 +41,13 @@ def create_admin(
     bad = set(roles) - {r.value for r in Role}
     if bad or not roles:
         raise ValidationError({"role": "Roles are super_admin and it_admin."})
-    with ctx.engine.connect() as conn:
+    with ctx.reader.connect() as conn:
         existing = people.find_by_email(conn, org_id, email)
     if existing is None:
         pid = people.add_person(ctx, org_id, actor, {"email": email, "display_name": name, "roles": roles})
     else:
         pid = existing["id"]
-        with ctx.engine.connect() as conn:
+        with ctx.reader.connect() as conn:
             have = people.person_roles(conn, pid)
         people.edit_person(ctx, org_id, actor, pid, {"roles": sorted(have | set(roles))})
     now = ctx.now()
@@ -61,7 +61,7 @@ def create_admin(
 
 
 def authenticate(ctx: AppContext, org_id: int, email: str, password: str) -> dict[str, Any] | None:
-    with ctx.engine.connect() as conn:
+    with ctx.reader.connect() as conn:
         row = conn.execute(
             sa.select(t.people.c.id, t.people.c.password_hash, t.people.c.status).where(
                 t.people.c.org_id == org_id, t.people.c.email_lower == email.strip().lower()

@@ -50,7 +50,7 @@ def create(ctx: AppContext, org_id: int, person_id: int, name: str) -> tuple[dic
 
 def list_for(ctx: AppContext, org_id: int, person_id: int) -> list[dict[str, Any]]:
     a = t.api_tokens
-    with ctx.engine.connect() as conn:
+    with ctx.reader.connect() as conn:
         rows = conn.execute(
             sa.select(a.c.id, a.c.name, a.c.created_at, a.c.last_used_at)
             .where(a.c.org_id == org_id, a.c.person_id == person_id)

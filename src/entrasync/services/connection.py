@@ -62,7 +62,7 @@ class ConnectionStatus:
 
 
 def status(ctx: AppContext, org_id: int) -> ConnectionStatus:
-    with ctx.engine.connect() as conn:
+    with ctx.reader.connect() as conn:
         row = conn.execute(sa.select(t.connections).where(t.connections.c.org_id == org_id)).first()
     if row is None:
         return ConnectionStatus(connected=False)
@@ -85,7 +85,7 @@ def graph_config(ctx: AppContext, creds: Credentials) -> GraphConfig:
 
 
 def credentials(ctx: AppContext, org_id: int) -> Credentials:
-    with ctx.engine.connect() as conn:
+    with ctx.reader.connect() as conn:
         row = conn.execute(sa.select(t.connections).where(t.connections.c.org_id == org_id)).first()
     if row is None:
         raise NotConnectedError(

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine
 
 from entrasync.adapters.crypto import SecretBox
 from entrasync.adapters.db import tables as t
-from entrasync.adapters.db.engine import make_engine, migrate
+from entrasync.adapters.db.engine import make_engine, migrate, read_engine
 from entrasync.config import Config
 
 
@@ -52,6 +52,11 @@ class AppContext:
 
     def now(self) -> datetime:
         return self.clock()
+
+    @property
+    def reader(self) -> Engine:
+        """Use ``ctx.reader.connect()`` to read and ``ctx.engine.begin()`` to write."""
+        return read_engine(self.engine)
 
     def org_id(self, slug: str | None = None, *, create: bool = True) -> int:
         """The id of an organisation by slug (the CLI's default org is created on first use)."""

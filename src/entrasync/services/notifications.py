@@ -14,17 +14,17 @@ from entrasync.services.errors import NotFoundError
 from entrasync.services.sync_settings import SyncSettings
 
 KIND_WORDS = (
-    ("create", "joiners"),
-    ("restore", "restored"),
-    ("update", "updated"),
-    ("move", "moved"),
-    ("archive", "archived"),
+    ("create", "joiner", "joiners"),
+    ("restore", "restored", "restored"),
+    ("update", "updated", "updated"),
+    ("move", "moved", "moved"),
+    ("archive", "archived", "archived"),
 )
 
 
 def summary(counts: dict[str, int]) -> str:
-    parts = [f"{counts.get(k, 0)} {w}" for k, w in KIND_WORDS]
-    return ", ".join(parts)
+    """E.g. "3 joiners, 0 restored, 1 updated, 2 moved, 1 archived"."""
+    return ", ".join(f"{n} {one if n == 1 else many}" for k, one, many in KIND_WORDS if (n := counts.get(k, 0)) >= 0)
 
 
 def on_refresh(
@@ -42,14 +42,14 @@ def on_refresh(
     """Notify the Recipient, when the settings say so, of how a refresh ended."""
     if not settings.notify or settings.recipient_id is None:
         return
-    pending = sum(counts.get(k, 0) for k, _ in KIND_WORDS)
+    pending = sum(counts.get(k, 0) for k, _, _ in KIND_WORDS)
     if outcome == "failed":
         title, body = "Refresh failed", error or "The refresh failed."
     elif outcome == "held":
         title = "Refresh held for review"
         body = f"{hold_reason} {pending} changes await your review: {summary(counts)}."
     elif outcome == "awaiting_review":
-        title = f"{pending} changes await your review"
+        title = f"{pending} changes await your review"  # the spec's words (§6), whatever N
         body = f"Refresh finished: {summary(counts)}. Review them on the User Sync page, then Apply."
     elif outcome == "no_changes":
         title, body = (
@@ -72,13 +72,13 @@ def list_for(
     q = sa.select(n).where(n.c.org_id == org_id, n.c.recipient_id == person_id)
     if unread_only:
         q = q.where(n.c.read_at.is_(None))
-    with ctx.engine.connect() as conn:
+    with ctx.reader.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(q.order_by(n.c.id.desc()).limit(limit))]
 
 
 def list_all(ctx: AppContext, org_id: int, limit: int = 50) -> list[dict[str, Any]]:
     n = t.notifications
-    with ctx.engine.connect() as conn:
+    with ctx.reader.connect() as conn:
         return [
             dict(r._mapping)
             for r in conn.execute(sa.select(n).where(n.c.org_id == org_id).order_by(n.c.id.desc()).limit(limit))
@@ -87,7 +87,7 @@ def list_all(ctx: AppContext, org_id: int, limit: int = 50) -> list[dict[str, An
 
 def unread_count(ctx: AppContext, org_id: int, person_id: int) -> int:
     n = t.notifications
-    with ctx.engine.connect() as conn:
+    with ctx.reader.connect() as conn:
         return int(
             conn.execute(
                 sa.select(sa.func.count())

@@ -13,7 +13,7 @@ from entrasync.services.errors import NotFoundError
 
 def list_runs(ctx: AppContext, org_id: int, *, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
     r = t.runs
-    with ctx.engine.connect() as conn:
+    with ctx.reader.connect() as conn:
         rows = conn.execute(
             sa.select(r).where(r.c.org_id == org_id).order_by(r.c.id.desc()).limit(limit).offset(offset)
         )
@@ -22,7 +22,7 @@ def list_runs(ctx: AppContext, org_id: int, *, limit: int = 50, offset: int = 0)
 
 def get_run(ctx: AppContext, org_id: int, run_id: int) -> dict[str, Any]:
     r = t.runs
-    with ctx.engine.connect() as conn:
+    with ctx.reader.connect() as conn:
         row = conn.execute(sa.select(r).where(r.c.org_id == org_id, r.c.id == run_id)).first()
         if row is None:
             raise NotFoundError(f"No run {run_id} in this organisation.")

@@ -50,7 +50,7 @@ def interval_from_env() -> float:
 
 def last_slot(ctx: AppContext, org_id: int) -> datetime | None:
     """The latest slot already run (or claimed) for an org."""
-    with ctx.engine.connect() as conn:
+    with ctx.reader.connect() as conn:
         value: datetime | None = conn.execute(
             sa.select(sa.func.max(t.runs.c.slot_at)).where(t.runs.c.org_id == org_id)
         ).scalar()
@@ -66,7 +66,7 @@ def _daily_orgs(ctx: AppContext) -> list[tuple[int, str, str, datetime | None, d
         .group_by(r.c.org_id)
         .subquery()
     )
-    with ctx.engine.connect() as conn:
+    with ctx.reader.connect() as conn:
         rows = conn.execute(
             sa.select(s.c.org_id, s.c.refresh_time, s.c.time_zone, s.c.effective_from, last.c.last_slot)
             .join(t.connections, t.connections.c.org_id == s.c.org_id)

@@ -298,7 +298,7 @@ def list_people(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
-    with _ctx(request).engine.connect() as conn:
+    with _ctx(request).reader.connect() as conn:
         result = people.list_people(
             conn, me.org_id, status=status, search=search, department=department, manager_id=manager_id,
             page=page, per_page=per_page,
@@ -310,13 +310,13 @@ def list_people(
 def create_person(request: Request, body: PersonCreate, me: SuperAdmin) -> dict[str, Any]:
     ctx = _ctx(request)
     pid = people.add_person(ctx, me.org_id, me.actor, body.model_dump())
-    with ctx.engine.connect() as conn:
+    with ctx.reader.connect() as conn:
         return people.get_person(conn, me.org_id, pid)
 
 
 @router.get("/people/{person_id}", response_model=PersonOut, tags=["people"])
 def get_person(request: Request, person_id: Id, me: User) -> dict[str, Any]:
-    with _ctx(request).engine.connect() as conn:
+    with _ctx(request).reader.connect() as conn:
         return people.get_person(conn, me.org_id, person_id)
 
 
@@ -347,7 +347,7 @@ def restore_person(request: Request, person_id: Id, me: SuperAdmin) -> dict[str,
 def person_audit(
     request: Request, person_id: Id, me: Admin, limit: Annotated[int, Query(ge=1, le=1000)] = 200
 ) -> list[dict[str, Any]]:
-    with _ctx(request).engine.connect() as conn:
+    with _ctx(request).reader.connect() as conn:
         people.get_person(conn, me.org_id, person_id)
         return list(audit.list_entries(conn, me.org_id, person_id=person_id, limit=limit))
 
@@ -357,7 +357,7 @@ def team_tree(
     request: Request, me: User, root_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None
 ) -> list[dict[str, Any]]:
     """Direct reports of ``root_id``, or the top of the organisation."""
-    with _ctx(request).engine.connect() as conn:
+    with _ctx(request).reader.connect() as conn:
         if root_id is not None:
             people.get_person(conn, me.org_id, root_id)
         return people.team_tree(conn, me.org_id, root_id)
@@ -371,7 +371,7 @@ def audit_log(
     before_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[dict[str, Any]]:
-    with _ctx(request).engine.connect() as conn:
+    with _ctx(request).reader.connect() as conn:
         return list(audit.list_entries(conn, me.org_id, person_id=person_id, limit=limit, before_id=before_id))
 
 
@@ -380,7 +380,7 @@ def audit_log(
 
 @router.get("/settings", response_model=SettingsOut, tags=["sync"])
 def get_settings(request: Request, me: Integrator) -> dict[str, Any]:
-    with _ctx(request).engine.connect() as conn:
+    with _ctx(request).reader.connect() as conn:
         return sync_settings.load(conn, me.org_id).public()
 
 
@@ -448,7 +448,7 @@ def get_plan(
     per_page: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
     """The plan waiting for review (Manual comparison, or held by the safety guard)."""
-    with _ctx(request).engine.connect() as conn:
+    with _ctx(request).reader.connect() as conn:
         run = sync.pending_run(conn, me.org_id)
         if run is None:
             raise NotFoundError("No plan is waiting for review. Run Refresh to compute one.")
@@ -464,7 +464,7 @@ def decide(request: Request, body: DecisionsBody, me: Integrator) -> dict[str, A
     ctx = _ctx(request)
     run_id = body.run_id
     if run_id is None:
-        with ctx.engine.connect() as conn:
+        with ctx.reader.connect() as conn:
             run = sync.pending_run(conn, me.org_id)
         if run is None:
             raise NotFoundError("No plan is waiting for review. Run Refresh to compute one.")
@@ -497,7 +497,7 @@ def get_run(request: Request, run_id: Id, me: Integrator) -> dict[str, Any]:
 @router.get("/runs/{run_id}/progress", tags=["sync"])
 def run_progress(request: Request, run_id: Id, me: Integrator) -> dict[str, Any]:
     """Cheap to poll while a refresh runs: outcome ``running`` until it ends."""
-    with _ctx(request).engine.connect() as conn:
+    with _ctx(request).reader.connect() as conn:
         return queries.run_progress(conn, me.org_id, run_id)
 
 

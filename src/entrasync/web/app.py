@@ -116,7 +116,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     def healthz() -> JSONResponse:
         """For load balancers and the production docs: the process is up and the database answers."""
         try:
-            with ctx.engine.connect() as conn:
+            with ctx.reader.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
         except Exception as exc:  # any database failure means "not healthy"
             log.warning("health check failed: %s", exc)

@@ -164,7 +164,7 @@ class Principal:
 
 def load_principal(ctx: AppContext, org_id: int, person_id: int, *, global_admin: bool, via: str) -> Principal | None:
     p = t.people
-    with ctx.engine.connect() as conn:
+    with ctx.reader.connect() as conn:
         row = conn.execute(
             sa.select(p.c.email, p.c.display_name, p.c.status, p.c.time_zone).where(
                 p.c.id == person_id, p.c.org_id == org_id

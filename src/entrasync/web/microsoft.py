@@ -69,9 +69,7 @@ def start(config: Config, tenant: str, redirect_uri: str) -> tuple[str, dict[str
 def finish(config: Config, flow: dict[str, Any], params: dict[str, str]) -> MicrosoftIdentity:
     """Redeem the code (msal checks state and nonce, and sends the PKCE verifier); return who signed in."""
     if params.get("error"):
-        raise MicrosoftSignInError(
-            f"Microsoft sign-in failed: {params.get('error_description') or params['error']}"
-        )
+        raise MicrosoftSignInError(f"Microsoft sign-in failed: {params.get('error_description') or params['error']}")
     if not params.get("state") or params.get("state") != flow.get("state"):
         raise MicrosoftSignInError("The Microsoft sign-in answer did not match this browser session. Try again.")
     tenant = str(flow.get("tenant", "organizations"))

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from entrasync.domain.schedule import _known_zones
+from entrasync.domain.schedule import known_time_zones
 from entrasync.services import (
     accounts,
     api_tokens,
@@ -181,7 +181,7 @@ def microsoft_callback(request: Request) -> Response:
     purpose = pending.get("purpose")
     is_ga = GLOBAL_ADMIN_ROLE in identity.wids
     if purpose == "signin":
-        with ctx.engine.connect() as conn:
+        with ctx.reader.connect() as conn:
             org_id = queries.org_for_tenant(conn, identity.tenant_id)
             person = (
                 queries.find_person_by_login(conn, org_id, [identity.username, identity.email or ""])
@@ -247,7 +247,7 @@ def people_list(request: Request, me: Principal = Depends(require_user)) -> Resp
     team = to_int(q.get("team"))
     page = to_int(q.get("page"), 1, hi=10**6) or 1
     ctx = _ctx(request)
-    with ctx.engine.connect() as conn:
+    with ctx.reader.connect() as conn:
         result = people.list_people(
             conn, me.org_id, status=status, search=search or None, department=department, manager_id=team,
             page=page, per_page=PER_PAGE,
@@ -291,7 +291,7 @@ async def person_create(request: Request, me: Principal = Depends(require_super_
 
 def _person_page(request: Request, me: Principal, person_id: int, status: int = 200, **extra: Any) -> HTMLResponse:
     ctx = _ctx(request)
-    with ctx.engine.connect() as conn:
+    with ctx.reader.connect() as conn:
         person = people.get_person(conn, me.org_id, person_id)
         trail = audit.list_entries(conn, me.org_id, person_id=person_id, limit=200) if me.is_admin else []
         reports = people.list_people(conn, me.org_id, status=None, manager_id=person_id, per_page=20)
@@ -338,7 +338,7 @@ async def person_move(request: Request, person_id: str, me: Principal = Depends(
     manager_id: int | None = None
     try:
         if manager_email:
-            with ctx.engine.connect() as conn:
+            with ctx.reader.connect() as conn:
                 mgr = people.find_by_email(conn, me.org_id, manager_email)
             if mgr is None:
                 raise ValidationError({"manager_id": f"Nobody in this organisation has the e-mail {manager_email}."})
@@ -368,7 +368,7 @@ async def person_status(request: Request, person_id: str, me: Principal = Depend
 def organisation(request: Request, me: Principal = Depends(require_user)) -> Response:
     ctx = _ctx(request)
     root = to_int(request.query_params.get("root"))
-    with ctx.engine.connect() as conn:
+    with ctx.reader.connect() as conn:
         root_person = people.get_person(conn, me.org_id, root) if root else None
         nodes = people.team_tree(conn, me.org_id, root)
         trail: list[dict[str, Any]] = []
@@ -415,8 +415,10 @@ def consented(request: Request, me: Principal = Depends(require_admin)) -> Respo
     sess = session_of(request)
     expected = sess.pop("consent")
     q = request.query_params
-    if not isinstance(expected, dict) or not q.get("state") or not secrets.compare_digest(
-        str(expected.get("state")), q.get("state", "")
+    if (
+        not isinstance(expected, dict)
+        or not q.get("state")
+        or not secrets.compare_digest(str(expected.get("state")), q.get("state", ""))
     ):
         raise PermissionDeniedError("This consent answer did not come from a request made here. Start Connect again.")
     if not me.can_integrate:
@@ -435,7 +437,7 @@ def consented(request: Request, me: Principal = Depends(require_admin)) -> Respo
         connection.connect(ctx, me.org_id, me.actor, creds)
     except EntrasyncError as exc:
         return render(request, "integrations.html", 400, status=status, consent_error=exc.message)
-    flash(request, connection.CONNECTED_MESSAGE, "success")
+    # No flash: the row itself now says "Microsoft Entra ID is connected to entrasync." (once on the page).
     return _redirect("/integrations")
 
 
@@ -461,7 +463,7 @@ def _user_sync_page(request: Request, me: Principal, status: int = 200, **extra:
     rows: list[dict[str, Any]] = []
     total = 0
     history: list[dict[str, Any]] = []
-    with ctx.engine.connect() as conn:
+    with ctx.reader.connect() as conn:
         run = queries.current_run(conn, me.org_id)
         running = queries.running_run(conn, me.org_id)
         counts = {"entra_only": 0, "directory_only": 0, "differences": 0, "matched": 0}
@@ -549,7 +551,7 @@ async def user_sync_decide(request: Request, me: Principal = Depends(require_int
     if change_id is not None:
         ids = [change_id]
     else:
-        with ctx.engine.connect() as conn:
+        with ctx.reader.connect() as conn:
             ids = queries.tab_change_ids(conn, me.org_id, run_id, text(form, "tab", 32))
     sync.decide(ctx, me.org_id, run_id, ids, decision)
     return _redirect(_back(form))
@@ -584,7 +586,7 @@ async def notifications_read(request: Request, me: Principal = Depends(require_u
 
 def _me_page(request: Request, me: Principal, status: int = 200, **extra: Any) -> HTMLResponse:
     tokens = api_tokens.list_for(_ctx(request), me.org_id, me.person_id)
-    return render(request, "me.html", status, zones=sorted(_known_zones()), tokens=tokens, **extra)
+    return render(request, "me.html", status, zones=sorted(known_time_zones()), tokens=tokens, **extra)
 
 
 @router.get("/me")

@@ -44,6 +44,6 @@ def start_refresh(ctx: AppContext, org_id: int, actor: Actor, trigger: str) -> i
         return int(box["result"].run_id)
     from entrasync.web import queries
 
-    with ctx.engine.connect() as conn:
+    with ctx.reader.connect() as conn:
         running = queries.running_run(conn, org_id)
     return int(running["id"]) if running else None

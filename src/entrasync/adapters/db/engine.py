@@ -10,6 +10,7 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_BEGIN_OPTION = "entrasync_sqlite_begin"
 
 
 def make_engine(url: str) -> Engine:
@@ -31,11 +32,21 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            # IMMEDIATE takes the write lock up front: no deadlock-prone lock upgrades later.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers (engine.begin()) take the write lock up front with IMMEDIATE: no lock upgrade
+            # that could fail half-way. Readers (read_engine(engine).connect()) begin DEFERRED so they
+            # never queue behind a writer (WAL gives them a consistent snapshot).
+            mode = conn.get_execution_options().get(_BEGIN_OPTION, "IMMEDIATE")
+            conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def read_engine(engine: Engine) -> Engine:
+    """A view of ``engine`` for read-only work: same pool, deferred transactions on SQLite."""
+    if engine.dialect.name != "sqlite":
+        return engine
+    return engine.execution_options(**{_BEGIN_OPTION: "DEFERRED"})
 
 
 def alembic_config(url: str) -> AlembicConfig:

@@ -343,10 +343,8 @@ def _full_read(
     elif needs_advanced_query(graph_filter):
         # $expand is not allowed with advanced queries: take managers from the unfiltered id listing.
         managers: dict[str, str | None] = {}
-        # accountEnabled rides along so rows are never id-only: a stand-in Graph (our emulator, at the
-        # time of writing) dropped the expansion on id-only rows. It costs a few bytes per user.
         params: dict[str, str | int | bool] = {
-            "$select": "id,accountEnabled",
+            "$select": "id",
             "$expand": MANAGER_EXPAND,
             "$top": PAGE_SIZE,
         }
