@@ -88,10 +88,12 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 @pytest.fixture
-def admin(emulator: Any) -> Any:
+def admin(emulator: Any) -> Iterator[Any]:
     from entrasync.emulator.admin_client import AdminClient
 
-    return AdminClient(emulator.info.admin_url, emulator.info.ca_bundle)
+    client = AdminClient(emulator.info.admin_url, emulator.info.ca_bundle)
+    yield client
+    client.close()
 
 
 @pytest.fixture

@@ -16,11 +16,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-
 # The CLI helpers of the e2e suite (tests/e2e/e2e_helpers.py) drive the CLI the same way here.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "e2e"))
 
-from rel_common import FULL, TALLY, TEST_DB  # noqa: E402
+from rel_common import FULL, TALLY, TEST_DB
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

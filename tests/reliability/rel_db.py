@@ -81,7 +81,9 @@ def exact_state(url: str) -> dict[str, Any]:
                         )
                     )
                 ],
-                "version": [tuple(r) for r in conn.execute(sa.select(t.organisations.c.id, t.organisations.c.directory_version))],
+                "version": [
+                    tuple(r) for r in conn.execute(sa.select(t.organisations.c.id, t.organisations.c.directory_version))
+                ],
             }
     finally:
         eng.dispose()

@@ -8,7 +8,7 @@ timeout; truncated JSON; a page without ``value``.
 A transient fault (twice) must be retried and the run must end with the directory exactly as the tenant
 says (joiner, mover, disabled and soft-deleted leavers). A persistent fault must fail the run cleanly:
 outcome ``failed``, a one-line CLI error, nobody archived, the directory unchanged. Both within a bounded
-wall time (``ENTRASYNC_GRAPH_MAX_RETRY_SECONDS`` = 4).
+wall time (``ENTRASYNC_GRAPH_MAX_RETRY_SECONDS`` = 3).
 
 Fast subset: each fault kind once and each endpoint at least once, transient and persistent; the
 full cross product with ``ENTRASYNC_FULL_RELIABILITY=1``.
@@ -35,7 +35,7 @@ from entrasync.emulator.admin_client import AdminClient
 from entrasync.services import sync
 from entrasync.services.context import Actor, AppContext
 
-MAX_RETRY = 4.0
+MAX_RETRY = 3.0
 TIMEOUT = 1.0
 DELAY = 3.0
 
@@ -188,7 +188,7 @@ def test_persistent_fault_fails_cleanly_and_archives_nobody(
 
 
 def test_retry_after_beyond_the_budget_fails_at_once(env: dict[str, str], emulator: Any, admin: AdminClient) -> None:
-    """429 asking for 60 s with a 4 s budget: no 60 s wait, a clean failure straight away."""
+    """429 asking for 60 s with a 3 s budget: no 60 s wait, a clean failure straight away."""
     _prepare(env, emulator, admin, "delta")
     before = canonical_state(env["ENTRASYNC_DATABASE_URL"])
     res, wall, _ = _run_with_fault(env, admin, "delta", "429", "60", count=5)
@@ -215,7 +215,9 @@ def test_expired_delta_token_falls_back_to_a_full_read(
 
 
 @pytest.mark.parametrize("how", ["disabled", "soft_deleted", "filtered_out"])
-def test_manager_out_of_scope_means_no_manager(env: dict[str, str], emulator: Any, admin: AdminClient, how: str) -> None:
+def test_manager_out_of_scope_means_no_manager(
+    env: dict[str, str], emulator: Any, admin: AdminClient, how: str
+) -> None:
     connect(env, emulator)
     cli(env, "settings", "set", "--guard-percent", "100")
     cli(env, "refresh")
@@ -244,7 +246,9 @@ def test_manager_out_of_scope_means_no_manager(env: dict[str, str], emulator: An
 # ---- pages Graph might send but the emulator cannot: through an httpx MockTransport proxy ---------------
 
 
-def _proxy_client(emulator: Any, rewrite: Callable[[httpx.Request, dict[str, Any]], dict[str, Any] | None]) -> GraphClient:
+def _proxy_client(
+    emulator: Any, rewrite: Callable[[httpx.Request, dict[str, Any]], dict[str, Any] | None]
+) -> GraphClient:
     """A GraphClient whose requests go to the emulator through a MockTransport that may rewrite pages."""
     info = emulator.info
     real = httpx.Client(verify=make_ssl_context(info.ca_bundle), trust_env=False, timeout=30)
@@ -338,7 +342,10 @@ def test_manager_id_not_in_the_tenant_is_no_manager(
             return None
         for u in page["value"]:
             if u.get("accountEnabled") and len(bent) < 5:
-                u["manager"] = {"@odata.type": "#microsoft.graph.user", "id": str(uuid.uuid4()) if target == "dangling" else u["id"]}
+                u["manager"] = {
+                    "@odata.type": "#microsoft.graph.user",
+                    "id": str(uuid.uuid4()) if target == "dangling" else u["id"],
+                }
                 bent.append(u["id"])
         return page
 

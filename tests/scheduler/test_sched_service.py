@@ -212,11 +212,6 @@ def test_a_refresh_whose_process_died_never_blocks_later_ones(ctx: AppContext, c
     assert leases.sweep_dead_runs(ctx) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/sync.py writes runs.progress only per phase; people_read while reading needs the "
-    "throttled _set_progress in read_progress (issue 5 report). Remove this marker once it lands.",
-)
 def test_progress_is_visible_while_a_slow_read_is_in_progress(
     ctx: AppContext, clock: FakeClock, emulator: Any, admin: AdminClient, db_url: str
 ) -> None:

@@ -6,12 +6,15 @@ from typing import Any
 
 
 def run_server(*, host: str, port: int, scheduler: bool, ctx: Any = None) -> None:
+    import logging
+
     import uvicorn
 
     from entrasync.services.context import AppContext
     from entrasync.services.scheduler import Scheduler
     from entrasync.web.app import create_app
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ctx = ctx or AppContext.create()
     sched = Scheduler(ctx) if scheduler else None
     if sched:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 from collections.abc import Callable
@@ -40,7 +41,7 @@ class AppContext:
     engine: Engine
     box: SecretBox
     clock: Callable[[], datetime] = utcnow
-    holder_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}")
+    holder_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
 
     @classmethod
     def create(cls, config: Config | None = None, *, run_migrations: bool = True) -> AppContext:

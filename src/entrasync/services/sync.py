@@ -8,6 +8,7 @@ directory is either before or after the plan, and a hand edit cannot slip in bet
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -30,6 +31,7 @@ from entrasync.services.errors import ConflictError, NotFoundError, StalePlanErr
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, dict[str, Any]], None]
+PROGRESS_EVERY = 1.0  # seconds between runs.progress writes while reading
 
 # Person columns the sync writes, from the target EntraUser.
 _TARGET_COLUMNS = (
@@ -144,8 +146,14 @@ def _refresh(
     _set_progress(ctx, run_id, "reading")
     report("reading", {})
 
+    last_saved = 0.0
+
     def read_progress(n: int) -> None:
+        nonlocal last_saved
         report("reading", {"people_read": n})
+        if time.monotonic() - last_saved >= PROGRESS_EVERY:
+            last_saved = time.monotonic()
+            _set_progress(ctx, run_id, "reading", people_read=n)
 
     result = fetch_snapshot(
         client,
@@ -163,6 +171,9 @@ def _refresh(
     with ctx.engine.begin() as conn:
         # Lock the directory for the plan and (maybe) its apply: no hand edit can slip in between.
         _lock_directory(conn, org_id)
+        if not leases.holds(conn, org_id, run_id):
+            # Swept as dead while stalled: another refresh may own the org now. Change nothing.
+            raise ConflictError("This refresh took longer than its lease and was stopped; nothing was changed.")
         base_version = directory_version(conn, org_id)
         records = people.load_records(conn, org_id)
         overrides = _load_overrides(conn, org_id)

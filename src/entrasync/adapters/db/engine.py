@@ -60,5 +60,8 @@ def migrate(engine: Engine) -> None:
     """Bring the schema to the newest migration (idempotent; safe at every start)."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Several processes starting at once on an old schema: one migrates, the others wait.
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7201001)")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

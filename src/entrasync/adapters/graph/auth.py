@@ -155,6 +155,10 @@ class MsalTokenProvider:
             return token
         raise token_error(result)
 
+    def close(self) -> None:
+        """Close the identity platform session (its keep-alive connection)."""
+        self._session.close()
+
     def invalidate(self) -> None:
         """Drop cached access tokens so the next call asks the identity platform again (after a 401)."""
         with self._lock:

@@ -195,6 +195,9 @@ class GraphClient:
 
     def close(self) -> None:
         self._http.close()
+        closer = getattr(self._token_provider, "close", None)
+        if callable(closer):
+            closer()
 
     def __enter__(self) -> GraphClient:
         return self

@@ -1,0 +1,201 @@
+"""Security fixtures: one app with two organisations and a signed-in client per role.
+
+Organisation 1 (the deployment's default org) is connected to the emulator's tenant, has a refresh
+waiting for review (Manual comparison) and a notification for its Super admin. Its accounts sign in
+through the real sign-in form; the "super admin with Global Administrator" also goes through the real
+Microsoft round trip (Integrations → elevate → the emulator's sign-in page → the OIDC callback).
+
+Organisation 2 has its own admin and people. The sign-in form only serves the deployment's default
+organisation (other organisations sign in with Microsoft through their own tenant, and the emulator
+has one), so that admin's session cookie is minted with the app's own session codec: exactly what
+the app itself writes after a sign-in.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from tests.web.conftest import PASSWORD, add_account, csrf_of, make_ctx, sign_in_client
+
+from entrasync.adapters.db import tables as t
+from entrasync.services import accounts, api_tokens, connection, people, sync, sync_settings
+from entrasync.services.context import Actor, AppContext, ensure_org
+from entrasync.web.app import create_app
+from entrasync.web.auth import COOKIE
+
+ROLES = ("anonymous", "employee", "manager", "super_admin", "super_admin_ga", "it_admin", "other_org_admin")
+ORG1_DOMAIN = "org-one.example"
+ORG2_DOMAIN = "org-two.example"
+BASE_URL = "http://testserver"
+
+
+@dataclass
+class RoleClient:
+    role: str
+    client: TestClient
+    csrf: str
+    person_id: int | None
+    email: str | None
+
+
+@dataclass
+class World:
+    ctx: AppContext
+    app: FastAPI
+    emulator: Any
+    org1: int
+    org2: int
+    ids: dict[str, int]  # named ids in org 1: target, run, notification, token, manager, employee, …
+    org2_ids: dict[str, int]
+    clients: dict[str, RoleClient] = field(default_factory=dict)
+    it_token: str = ""
+    ga_upn: str = ""
+
+    def org1_markers(self) -> list[str]:
+        """Strings that only org 1's data contains: another org must never see them."""
+        return [ORG1_DOMAIN, self.emulator.info.tenant_id, "Orgone"]
+
+
+def set_password(ctx: AppContext, person_id: int, password: str = PASSWORD) -> None:
+    with ctx.engine.begin() as conn:
+        conn.execute(
+            sa.update(t.people).where(t.people.c.id == person_id).values(password_hash=accounts.hash_password(password))
+        )
+
+
+def forge_session(app: FastAPI, person_id: int, org_id: int) -> tuple[str, str]:
+    """The cookie the app writes at sign-in (see auth.Session.rotate): (cookie value, CSRF token)."""
+    csrf = secrets.token_urlsafe(24)
+    data = {"sid": secrets.token_urlsafe(16), "csrf": csrf, "iat": int(time.time()), "pid": person_id,
+            "org": org_id, "ga": False}  # fmt: skip
+    return app.state.codec.dumps(data), csrf
+
+
+def elevate_through_microsoft(client: TestClient, csrf: str, emulator: Any, account_id: str) -> httpx.Response:
+    """Integrations → "Sign in at Microsoft" (elevate) → emulator sign-in page → callback. Returns the callback."""
+    r = client.post("/integrations/entra/elevate", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    auth_uri = r.headers["location"]
+    assert auth_uri.startswith(emulator.info.login_url), auth_uri
+    with httpx.Client(verify=emulator.info.ca_bundle) as http:
+        answer = http.get(auth_uri, params={"account": account_id})
+    assert answer.status_code == 302, answer.text
+    back = urlsplit(answer.headers["location"])
+    assert f"{back.scheme}://{back.netloc}" == BASE_URL, back
+    return client.get(f"{back.path}?{back.query}", follow_redirects=False)
+
+
+def connect_org(ctx: AppContext, org_id: int, emulator: Any) -> None:
+    info = emulator.info
+    connection.connect(ctx, org_id, Actor.cli(), connection.Credentials(info.tenant_id, info.client_id,
+                                                                        info.client_secret))  # fmt: skip
+
+
+def build_world(env: dict[str, str], emulator: Any, admin: Any) -> World:
+    ctx = make_ctx(env, BASE_URL)
+    app = create_app(ctx)
+    org1 = ctx.org_id()
+    with ctx.engine.begin() as conn:
+        org2 = ensure_org(conn, "other", ctx.now(), "Other Org")
+    summary = admin.tenant_summary()
+    ga = next(a for a in summary["admins"] if a["globalAdministrator"])
+
+    ids: dict[str, int] = {}
+    ids["it_admin"] = add_account(ctx, f"it@{ORG1_DOMAIN}", ["it_admin"], "Orgone Ian")
+    ids["super_admin"] = add_account(ctx, f"hr@{ORG1_DOMAIN}", ["super_admin"], "Orgone Hana")
+    ids["super_admin_ga"] = add_account(ctx, ga["userPrincipalName"], ["super_admin"], ga["displayName"])
+    ids["manager"] = people.add_person(ctx, org1, Actor.cli(), {"email": f"boss@{ORG1_DOMAIN}",
+                                                                 "display_name": "Orgone Boss"})  # fmt: skip
+    ids["employee"] = people.add_person(ctx, org1, Actor.cli(), {"email": f"emp@{ORG1_DOMAIN}",
+                                                                  "display_name": "Orgone Emp"})  # fmt: skip
+    people.move_person(ctx, org1, Actor.cli(), ids["employee"], ids["manager"])
+    ids["target"] = people.add_person(ctx, org1, Actor.cli(), {"email": f"target@{ORG1_DOMAIN}",
+                                                                "display_name": "Orgone Target"})  # fmt: skip
+    for role in ("manager", "employee"):
+        set_password(ctx, ids[role])
+    record, it_token = api_tokens.create(ctx, org1, ids["it_admin"], "matrix")
+    ids["token"] = int(record["id"])
+
+    connect_org(ctx, org1, emulator)
+    sync_settings.save(ctx, org1, Actor.cli(), {"mode": "manual", "notify": True,
+                                                "recipient_id": ids["super_admin"]}, None)  # fmt: skip
+    result = sync.refresh(ctx, org1, trigger="cli", actor=Actor.cli())
+    assert result.outcome == "awaiting_review", result
+    ids["run"] = int(result.run_id)
+    with ctx.reader.connect() as conn:
+        ids["notification"] = int(
+            conn.execute(sa.select(t.notifications.c.id).where(t.notifications.c.org_id == org1)).scalar_one()
+        )
+        ids["change"] = int(
+            conn.execute(sa.select(sa.func.min(t.plan_changes.c.id)).where(t.plan_changes.c.run_id == ids["run"]))
+            .scalar_one()
+        )  # fmt: skip
+
+    org2_ids = {
+        "admin": accounts.create_admin(ctx, org2, Actor.cli(), email=f"admin@{ORG2_DOMAIN}", name="Ottwo Admin",
+                                       password=PASSWORD, roles=["super_admin", "it_admin"])["id"],  # fmt: skip
+        "person": people.add_person(ctx, org2, Actor.cli(), {"email": f"p@{ORG2_DOMAIN}", "display_name": "Ottwo P"}),
+    }
+    world = World(ctx=ctx, app=app, emulator=emulator, org1=org1, org2=org2, ids=ids, org2_ids=org2_ids,
+                  it_token=it_token, ga_upn=ga["userPrincipalName"])  # fmt: skip
+
+    anon = TestClient(app, base_url=BASE_URL)
+    world.clients["anonymous"] = RoleClient("anonymous", anon, csrf_of(anon.get("/signin").text), None, None)
+    emails = {"employee": f"emp@{ORG1_DOMAIN}", "manager": f"boss@{ORG1_DOMAIN}", "super_admin": f"hr@{ORG1_DOMAIN}",
+              "super_admin_ga": ga["userPrincipalName"], "it_admin": f"it@{ORG1_DOMAIN}"}  # fmt: skip
+    for role, email in emails.items():
+        c = TestClient(app, base_url=BASE_URL)
+        csrf = sign_in_client(c, email)
+        world.clients[role] = RoleClient(role, c, csrf, ids[role], email)
+    ga_client = world.clients["super_admin_ga"]
+    r = elevate_through_microsoft(ga_client.client, ga_client.csrf, emulator, ga["id"])
+    assert r.status_code == 303 and r.headers["location"] == "/integrations", r.text
+    assert ga_client.client.get("/api/v1/me").json()["can_manage_integration"] is True
+    assert world.clients["super_admin"].client.get("/api/v1/me").json()["can_manage_integration"] is False
+
+    c2 = TestClient(app, base_url=BASE_URL)
+    cookie, csrf2 = forge_session(app, int(org2_ids["admin"]), org2)
+    c2.cookies.set(COOKIE, cookie)
+    me2 = c2.get("/api/v1/me").json()
+    assert me2["email"] == f"admin@{ORG2_DOMAIN}" and me2["csrf_token"] == csrf2, me2
+    world.clients["other_org_admin"] = RoleClient("other_org_admin", c2, csrf2, int(org2_ids["admin"]),
+                                                  f"admin@{ORG2_DOMAIN}")  # fmt: skip
+    return world
+
+
+@pytest.fixture
+def world(env: dict[str, str], emulator: Any, admin: Any) -> Iterator[World]:
+    w = build_world(env, emulator, admin)
+    yield w
+    wait_for_refreshes(w.ctx)
+    for rc in w.clients.values():
+        rc.client.close()
+    w.ctx.engine.dispose()
+
+
+def wait_for_refreshes(ctx: AppContext, timeout: float = 60.0) -> None:
+    """Background refreshes started by a page must end before the database goes away."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with ctx.reader.connect() as conn:
+            running = conn.execute(
+                sa.select(sa.func.count()).select_from(t.runs).where(t.runs.c.outcome == "running")
+            ).scalar_one()
+        if not running:
+            return
+        time.sleep(0.1)
+
+
+def location_path(r: httpx.Response) -> str:
+    return re.sub(r"^https?://[^/]+", "", r.headers.get("location", ""))
