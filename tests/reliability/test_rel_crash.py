@@ -266,7 +266,7 @@ def test_kill_9_during_apply_leaves_directory_before_or_after(
                 runs = rows(db, sa.select(t.runs.c.id, t.runs.c.outcome, t.runs.c.error).order_by(t.runs.c.id))
                 assert not [r for r in runs if r.outcome == "running"], runs
             else:
-                res = _cli_retrying(env, "plan", "apply")
+                res = _cli_retrying(env, "plan", "apply", "--run", str(prep.run_id))  # idempotent by run
                 if state == "before":
                     assert sum(res["applied"].values()) == prep.changes and not res["already_applied"], res
                 else:

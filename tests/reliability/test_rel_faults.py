@@ -35,7 +35,8 @@ from entrasync.emulator.admin_client import AdminClient
 from entrasync.services import sync
 from entrasync.services.context import Actor, AppContext
 
-MAX_RETRY = 3.0
+MAX_RETRY = 3.0  # persistent faults: the budget that must end the run
+TRANSIENT_BUDGET = 10.0  # two faults (e.g. two 1 s timeouts plus back-off) fit well inside it
 TIMEOUT = 1.0
 DELAY = 3.0
 
@@ -81,9 +82,9 @@ def pending_faults(admin: AdminClient) -> list[dict[str, Any]]:
     return result
 
 
-def _env(env: dict[str, str], kind: str) -> dict[str, str]:
+def _env(env: dict[str, str], kind: str, budget: float = MAX_RETRY) -> dict[str, str]:
     return env | {
-        "ENTRASYNC_GRAPH_MAX_RETRY_SECONDS": str(MAX_RETRY),
+        "ENTRASYNC_GRAPH_MAX_RETRY_SECONDS": str(budget),
         "ENTRASYNC_GRAPH_TIMEOUT": str(TIMEOUT if kind == "delay" else 10),
     }
 
@@ -132,13 +133,13 @@ def _requests_on(admin: AdminClient, pattern: str) -> int:
 
 
 def _run_with_fault(
-    env: dict[str, str], admin: AdminClient, endpoint: str, kind: str, ra: str | None, count: int
+    env: dict[str, str], admin: AdminClient, endpoint: str, kind: str, ra: str | None, count: int, budget: float
 ) -> tuple[Any, float, int]:
     admin.reset_counters()
     admin.inject_fault(ENDPOINTS[endpoint], kind, count=count, retry_after=ra, delay=DELAY if kind == "delay" else None)
     tally("faults_injected", _label(kind, ra), count)
     started = time.monotonic()
-    res = cli(_env(env, kind), "refresh", ok=False)
+    res = cli(_env(env, kind, budget), "refresh", ok=False)
     wall = time.monotonic() - started
     left = sum(int(f["count"]) for f in pending_faults(admin))
     admin.clear_faults()
@@ -152,7 +153,7 @@ def test_transient_fault_is_retried_and_the_run_is_right(
     env: dict[str, str], emulator: Any, admin: AdminClient, endpoint: str, kind: str, ra: str | None
 ) -> None:
     _, in_scope = _prepare(env, emulator, admin, endpoint)
-    res, wall, consumed = _run_with_fault(env, admin, endpoint, kind, ra, count=2)
+    res, wall, consumed = _run_with_fault(env, admin, endpoint, kind, ra, count=2, budget=TRANSIENT_BUDGET)
     assert res.exit_code == 0, res.stderr
     out = orjson.loads(res.stdout)
     assert out["outcome"] == "applied", out
@@ -170,7 +171,7 @@ def test_persistent_fault_fails_cleanly_and_archives_nobody(
 ) -> None:
     _prepare(env, emulator, admin, endpoint)
     before = canonical_state(env["ENTRASYNC_DATABASE_URL"])
-    res, wall, consumed = _run_with_fault(env, admin, endpoint, kind, ra, count=100)
+    res, wall, consumed = _run_with_fault(env, admin, endpoint, kind, ra, count=100, budget=MAX_RETRY)
     assert res.exit_code != 0
     err = res.stderr.strip()
     assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
@@ -191,7 +192,7 @@ def test_retry_after_beyond_the_budget_fails_at_once(env: dict[str, str], emulat
     """429 asking for 60 s with a 3 s budget: no 60 s wait, a clean failure straight away."""
     _prepare(env, emulator, admin, "delta")
     before = canonical_state(env["ENTRASYNC_DATABASE_URL"])
-    res, wall, _ = _run_with_fault(env, admin, "delta", "429", "60", count=5)
+    res, wall, _ = _run_with_fault(env, admin, "delta", "429", "60", count=5, budget=MAX_RETRY)
     assert res.exit_code != 0 and "retry budget" in res.stderr, res.stderr
     assert wall < 5, wall
     assert canonical_state(env["ENTRASYNC_DATABASE_URL"]) == before

@@ -15,18 +15,19 @@ from __future__ import annotations
 
 import re
 import secrets
+import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from tests.web.conftest import PASSWORD, add_account, csrf_of, make_ctx, sign_in_client
+from tests.web.conftest import PASSWORD, add_account, app_ctx, client, csrf_of, make_ctx, sign_in_client  # noqa: F401  (fixtures shared with tests/web)
 
 from entrasync.adapters.db import tables as t
 from entrasync.services import accounts, api_tokens, connection, people, sync, sync_settings
@@ -82,18 +83,41 @@ def forge_session(app: FastAPI, person_id: int, org_id: int) -> tuple[str, str]:
     return app.state.codec.dumps(data), csrf
 
 
-def elevate_through_microsoft(client: TestClient, csrf: str, emulator: Any, account_id: str) -> httpx.Response:
-    """Integrations → "Sign in at Microsoft" (elevate) → emulator sign-in page → callback. Returns the callback."""
-    r = client.post("/integrations/entra/elevate", data={"csrf_token": csrf}, follow_redirects=False)
-    assert r.status_code == 303, r.text
-    auth_uri = r.headers["location"]
-    assert auth_uri.startswith(emulator.info.login_url), auth_uri
-    with httpx.Client(verify=emulator.info.ca_bundle) as http:
-        answer = http.get(auth_uri, params={"account": account_id})
+def at_microsoft(url: str, emulator: Any, **choices: str) -> httpx.Response:
+    """What the browser does on the emulator's sign-in/consent pages: pick an account (and a decision)."""
+    assert url.startswith(emulator.info.login_url), url
+    with httpx.Client(verify=ssl.create_default_context(cafile=emulator.info.ca_bundle)) as http:
+        answer = http.get(f"{url}&{urlencode(choices)}")
     assert answer.status_code == 302, answer.text
+    return answer
+
+
+def back_to_app(tc: TestClient, answer: httpx.Response) -> httpx.Response:
+    """Follow Microsoft's redirect back into the app (it must point at the public base URL)."""
     back = urlsplit(answer.headers["location"])
     assert f"{back.scheme}://{back.netloc}" == BASE_URL, back
-    return client.get(f"{back.path}?{back.query}", follow_redirects=False)
+    return tc.get(f"{back.path}?{back.query}", follow_redirects=False)
+
+
+def microsoft_round_trip(tc: TestClient, started: httpx.Response, emulator: Any, account_id: str) -> httpx.Response:
+    """From the app's 303 to Microsoft, through the emulator's sign-in page, to the app's callback answer."""
+    assert started.status_code == 303, started.text
+    return back_to_app(tc, at_microsoft(started.headers["location"], emulator, account=account_id))
+
+
+def elevate_through_microsoft(tc: TestClient, csrf: str, emulator: Any, account_id: str) -> httpx.Response:
+    """Integrations → "Sign in at Microsoft" (elevate) → emulator sign-in page → callback. Returns the callback."""
+    r = tc.post("/integrations/entra/elevate", data={"csrf_token": csrf}, follow_redirects=False)
+    return microsoft_round_trip(tc, r, emulator, account_id)
+
+
+def connect_through_microsoft(tc: TestClient, csrf: str, emulator: Any, account_id: str) -> httpx.Response:
+    """Connect → Microsoft sign-in → admin consent (Accept) → /integrations/entra/consented. Returns that answer."""
+    r = tc.post("/integrations/entra/connect", data={"csrf_token": csrf}, follow_redirects=False)
+    callback = microsoft_round_trip(tc, r, emulator, account_id)
+    assert callback.status_code == 303, callback.text
+    consent = at_microsoft(callback.headers["location"], emulator, account=account_id, decision="accept")
+    return back_to_app(tc, consent)
 
 
 def connect_org(ctx: AppContext, org_id: int, emulator: Any) -> None:
@@ -109,6 +133,8 @@ def build_world(env: dict[str, str], emulator: Any, admin: Any) -> World:
     with ctx.engine.begin() as conn:
         org2 = ensure_org(conn, "other", ctx.now(), "Other Org")
     summary = admin.tenant_summary()
+    # Register the TestClient's callbacks with the emulator's app registration (as in the Azure portal).
+    admin.settings(redirect_uris=[f"{BASE_URL}/auth/microsoft/callback", f"{BASE_URL}/integrations/entra/consented"])
     ga = next(a for a in summary["admins"] if a["globalAdministrator"])
 
     ids: dict[str, int] = {}
@@ -143,8 +169,15 @@ def build_world(env: dict[str, str], emulator: Any, admin: Any) -> World:
         )  # fmt: skip
 
     org2_ids = {
-        "admin": accounts.create_admin(ctx, org2, Actor.cli(), email=f"admin@{ORG2_DOMAIN}", name="Ottwo Admin",
-                                       password=PASSWORD, roles=["super_admin", "it_admin"])["id"],  # fmt: skip
+        "admin": accounts.create_admin(
+            ctx,
+            org2,
+            Actor.cli(),
+            email=f"admin@{ORG2_DOMAIN}",
+            name="Ottwo Admin",
+            password=PASSWORD,
+            roles=["super_admin", "it_admin"],
+        )["id"],
         "person": people.add_person(ctx, org2, Actor.cli(), {"email": f"p@{ORG2_DOMAIN}", "display_name": "Ottwo P"}),
     }
     world = World(ctx=ctx, app=app, emulator=emulator, org1=org1, org2=org2, ids=ids, org2_ids=org2_ids,

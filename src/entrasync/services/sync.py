@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
@@ -21,7 +22,7 @@ from entrasync.adapters.db import tables as t
 from entrasync.adapters.graph.client import GraphClient
 from entrasync.adapters.graph.errors import GraphError
 from entrasync.adapters.graph.reader import fetch_snapshot
-from entrasync.domain.model import ChangeKind, EntraUser, Override, Plan
+from entrasync.domain.model import Change, ChangeKind, EntraUser, Override, Plan
 from entrasync.domain.planner import plan as make_plan
 from entrasync.services import audit, connection, leases, notifications, people, sync_settings, sync_state
 from entrasync.services.audit import AuditEntry
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, dict[str, Any]], None]
 PROGRESS_EVERY = 1.0  # seconds between runs.progress writes while reading
+_CHUNK = 20000  # ids per expanding IN (well under SQLite's and PostgreSQL's parameter limits)
 
 # Person columns the sync writes, from the target EntraUser.
 _TARGET_COLUMNS = (
@@ -138,7 +140,7 @@ def _fail(ctx: AppContext, org_id: int, run_id: int, message: str, requests: int
 def _refresh(
     ctx: AppContext, org_id: int, run_id: int, actor: Actor, client: GraphClient, report: Progress
 ) -> RefreshResult:
-    with ctx.engine.connect() as conn:
+    with ctx.reader.connect() as conn:
         settings = sync_settings.load(conn, org_id)
         graph_filter = settings.active_graph_filter
         cursor = sync_state.read(conn, org_id, graph_filter) if graph_filter is None else None
@@ -162,6 +164,7 @@ def _refresh(
         cursor=cursor,
         on_progress=read_progress,
     )
+    del cursor  # the previous mirror: the result holds the new one
     snapshot = result.snapshot
     report("planning", {"people_read": len(snapshot.users)})
     _set_progress(ctx, run_id, "planning", people_read=len(snapshot.users))
@@ -178,13 +181,17 @@ def _refresh(
         records = people.load_records(conn, org_id)
         overrides = _load_overrides(conn, org_id)
         the_plan = make_plan(snapshot, records, settings.scope(), overrides)
+        # Keep what the rest of the run needs, then let the snapshot and the directory records go
+        # before storing and applying the plan: at 100,000 users that is ~150 MB (§9 peak memory).
+        cursor_blob = sync_state.dump(result.cursor) if result.cursor is not None else None
+        requests, read_mode, people_read = result.requests, result.mode, len(snapshot.users)
+        del result, snapshot, records
         # A newer refresh replaces a waiting plan.
         conn.execute(
             sa.update(t.runs)
             .where(t.runs.c.org_id == org_id, t.runs.c.plan_state == "pending", t.runs.c.id != run_id)
             .values(plan_state="superseded")
         )
-        _store_plan(conn, org_id, run_id, the_plan)
         counts = _counts(the_plan)
         if not the_plan.changes:
             outcome, plan_state = "no_changes", "none"
@@ -194,11 +201,16 @@ def _refresh(
             outcome, plan_state = "awaiting_review", "pending"
         else:
             outcome, plan_state = "applied", "applied"
+        # Auto-sync applies every change at once: store them already accepted and applied (what a
+        # pending store followed by an apply with no rejections leaves) and apply from memory.
+        rows = _store_plan(conn, org_id, run_id, the_plan, accept=outcome == "applied")
+        hold_reason, n_changes = the_plan.hold_reason, len(the_plan.changes)
+        del the_plan
         if outcome == "applied":
-            report("applying", {"changes": len(the_plan.changes)})
-            rows = _change_rows(conn, run_id, None)
-            _apply_rows(conn, org_id, run_id, rows, set(), sync_actor, now)
-        sync_state.write(conn, org_id, result.cursor, graph_filter, now)
+            report("applying", {"changes": n_changes})
+            _apply_changes(conn, org_id, rows, sync_actor, now)
+        del rows
+        sync_state.write(conn, org_id, cursor_blob, graph_filter, now)
         conn.execute(
             sa.update(t.runs)
             .where(t.runs.c.id == run_id)
@@ -207,23 +219,23 @@ def _refresh(
                 plan_state=plan_state,
                 finished_at=ctx.now(),
                 counts=counts,
-                graph_requests=result.requests,
-                read_mode=result.mode,
-                hold_reason=the_plan.hold_reason,
+                graph_requests=requests,
+                read_mode=read_mode,
+                hold_reason=hold_reason,
                 base_version=base_version,
-                progress={"phase": "done", "people_read": len(snapshot.users)},
+                progress={"phase": "done", "people_read": people_read},
             )
         )
         conn.execute(sa.update(t.connections).where(t.connections.c.org_id == org_id).values(last_error=None))
-        notifications.on_refresh(conn, org_id, settings, run_id, outcome, counts, now, hold_reason=the_plan.hold_reason)
+        notifications.on_refresh(conn, org_id, settings, run_id, outcome, counts, now, hold_reason=hold_reason)
     report("done", {"outcome": outcome})
     return RefreshResult(
         run_id=run_id,
         outcome=outcome,
         counts=counts,
-        graph_requests=result.requests,
-        read_mode=result.mode,
-        hold_reason=the_plan.hold_reason,
+        graph_requests=requests,
+        read_mode=read_mode,
+        hold_reason=hold_reason,
     )
 
 
@@ -255,28 +267,34 @@ def _target_json(u: EntraUser | None) -> dict[str, Any] | None:
     return {f: getattr(u, f) for f in EntraUser.__slots__}
 
 
-def _store_plan(conn: Connection, org_id: int, run_id: int, p: Plan) -> None:
-    rows: list[dict[str, Any]] = []
-    for decision, changes in (("pending", p.changes), ("overridden", p.overridden)):
-        for c in changes:
-            rows.append(
-                {
-                    "run_id": run_id,
-                    "org_id": org_id,
-                    "kind": c.kind.value,
-                    "subject": c.subject,
-                    "person_id": c.person_id,
-                    "entra_id": c.entra_id,
-                    "reason": c.reason.value,
-                    "display_name": c.display_name,
-                    "email": c.email,
-                    "diffs": [[d.field, d.old, d.new, d.manual_edit] for d in c.diffs],
-                    "target": _target_json(c.target),
-                    "fingerprint": c.fingerprint,
-                    "decision": decision,
-                    "applied": False,
-                }
-            )
+def _plan_row(run_id: int, org_id: int, c: Change, decision: str, applied: bool) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "org_id": org_id,
+        "kind": c.kind.value,
+        "subject": c.subject,
+        "person_id": c.person_id,
+        "entra_id": c.entra_id,
+        "reason": c.reason.value,
+        "display_name": c.display_name,
+        "email": c.email,
+        "diffs": [[d.field, d.old, d.new, d.manual_edit] for d in c.diffs],
+        "target": _target_json(c.target),
+        "fingerprint": c.fingerprint,
+        "decision": decision,
+        "applied": applied,
+    }
+
+
+def _store_plan(conn: Connection, org_id: int, run_id: int, p: Plan, *, accept: bool = False) -> list[dict[str, Any]]:
+    """Insert the plan's rows; return those of its changes (``p.changes``, in order).
+
+    ``accept`` stores the changes as accepted and applied, for an apply in the same transaction.
+    """
+    decision = "accepted" if accept else "pending"
+    changes = [_plan_row(run_id, org_id, c, decision, accept) for c in p.changes]
+    rows: list[dict[str, Any]] = list(changes)
+    rows.extend(_plan_row(run_id, org_id, c, "overridden", False) for c in p.overridden)
     for k in p.kept:
         rows.append(
             {
@@ -316,7 +334,8 @@ def _store_plan(conn: Connection, org_id: int, run_id: int, p: Plan) -> None:
             }
         )
     if rows:
-        conn.execute(sa.insert(t.plan_changes), rows)
+        _bulk_insert(conn, t.plan_changes, rows)
+    return changes
 
 
 def _change_rows(conn: Connection, run_id: int, only_ids: Iterable[int] | None) -> list[dict[str, Any]]:
@@ -343,18 +362,64 @@ def _apply_rows(
     Runs inside the caller's transaction. Bulk statements throughout: a first sync of 100,000
     people is a handful of executemany calls, not 100,000 round trips.
     """
+    accepted = [r for r in rows if r["id"] not in rejected and r["decision"] != "rejected"]
+    rejected_rows = [r for r in rows if r["id"] in rejected or r["decision"] == "rejected"]
+    applied = _apply_changes(conn, org_id, accepted, actor, now)
+
+    # 6. Rejections become overrides, tied to the exact Entra data that produced them.
+    for r in rejected_rows:
+        exists = conn.execute(
+            sa.select(t.overrides.c.id).where(
+                t.overrides.c.org_id == org_id,
+                t.overrides.c.subject == r["subject"],
+                t.overrides.c.kind == r["kind"],
+                t.overrides.c.fingerprint == r["fingerprint"],
+            )
+        ).first()
+        if exists is None:
+            conn.execute(
+                sa.insert(t.overrides).values(
+                    org_id=org_id,
+                    subject=r["subject"],
+                    kind=r["kind"],
+                    fingerprint=r["fingerprint"],
+                    person_id=r["person_id"],
+                    run_id=run_id,
+                    created_by=actor.label,
+                    created_at=now,
+                )
+            )
+    _set_decision(conn, [r["id"] for r in accepted], "accepted", True)
+    _set_decision(conn, [r["id"] for r in rejected_rows], "rejected", False)
+    return applied
+
+
+def _set_decision(conn: Connection, ids: list[int], decision: str, applied: bool) -> None:
+    pc = t.plan_changes
+    for i in range(0, len(ids), _CHUNK):
+        conn.execute(
+            sa.update(pc)
+            .where(pc.c.id.in_(sa.bindparam("ids", expanding=True)))
+            .values(decision=decision, applied=applied),
+            {"ids": ids[i : i + _CHUNK]},
+        )
+
+
+def _apply_changes(
+    conn: Connection, org_id: int, accepted: Sequence[dict[str, Any]], actor: Actor, now: datetime
+) -> dict[str, int]:
+    """Write accepted changes (plan rows) to the directory, with audit rows per person and field."""
     lock_org(conn, org_id)
     p = t.people
     applied: dict[str, int] = {k.value: 0 for k in ChangeKind}
-    accepted = [r for r in rows if r["id"] not in rejected and r["decision"] != "rejected"]
-    rejected_rows = [r for r in rows if r["id"] in rejected or r["decision"] == "rejected"]
     entries: list[AuditEntry] = []
 
     # 1. Joiners: insert people.
     creates = [r for r in accepted if r["kind"] == ChangeKind.CREATE.value]
     if creates:
-        conn.execute(
-            sa.insert(p),
+        _bulk_insert(
+            conn,
+            p,
             [
                 {
                     "org_id": org_id,
@@ -421,19 +486,20 @@ def _apply_rows(
 
     # 3. Leavers: archive (nothing is ever deleted).
     archives = [r for r in accepted if r["kind"] == ChangeKind.ARCHIVE.value]
-    if archives:
+    archive_ids = [r["person_id"] for r in archives]
+    for i in range(0, len(archive_ids), _CHUNK):
         conn.execute(
             sa.update(p)
-            .where(p.c.id == sa.bindparam("_pid"))
+            .where(p.c.id.in_(sa.bindparam("ids", expanding=True)))
             .values(status="archived", archived_at=now, updated_at=now),
-            [{"_pid": r["person_id"]} for r in archives],
+            {"ids": archive_ids[i : i + _CHUNK]},
         )
 
     # 4. Departments and managers for everyone the plan wrote.
     targets = creates + writes
     if targets:
         person_ids = [entra_to_person[r["target"]["id"]] for r in targets]
-        _delete_departments(conn, person_ids)
+        _delete_departments(conn, person_ids[len(creates) :])  # people created just now have none
         names = {r["target"]["department"] for r in targets if r["target"]["department"]}
         dept_ids = people.department_ids(conn, org_id, names)
         dept_rows = [
@@ -441,19 +507,16 @@ def _apply_rows(
             for pid, r in zip(person_ids, targets, strict=True)
             if r["target"]["department"]
         ]
-        if dept_rows:
-            conn.execute(sa.insert(t.person_departments), dept_rows)
+        _bulk_insert(conn, t.person_departments, dept_rows)
         archived_now = {r["person_id"] for r in archives}
-        mgr_rows = []
+        mgr_rows: list[tuple[int, int | None]] = []
         for pid, r in zip(person_ids, targets, strict=True):
             mid = r["target"].get("manager_id")
             mpid = entra_to_person.get(mid) if mid else None
             if mpid in archived_now or mpid == pid:
                 mpid = None
-            mgr_rows.append({"_pid": pid, "_mgr": mpid})
-        conn.execute(
-            sa.update(p).where(p.c.id == sa.bindparam("_pid")).values(manager_id=sa.bindparam("_mgr")), mgr_rows
-        )
+            mgr_rows.append((pid, mpid))
+        _set_managers(conn, mgr_rows)
 
     # 5. Audit, per person and field.
     for r in accepted:
@@ -468,42 +531,95 @@ def _apply_rows(
             entries.extend(AuditEntry("person", kind, pid, d[0], d[1], d[2]) for d in r["diffs"])
         applied[kind] += 1
 
-    # 6. Rejections become overrides, tied to the exact Entra data that produced them.
-    for r in rejected_rows:
-        exists = conn.execute(
-            sa.select(t.overrides.c.id).where(
-                t.overrides.c.org_id == org_id,
-                t.overrides.c.subject == r["subject"],
-                t.overrides.c.kind == r["kind"],
-                t.overrides.c.fingerprint == r["fingerprint"],
-            )
-        ).first()
-        if exists is None:
-            conn.execute(
-                sa.insert(t.overrides).values(
-                    org_id=org_id,
-                    subject=r["subject"],
-                    kind=r["kind"],
-                    fingerprint=r["fingerprint"],
-                    person_id=r["person_id"],
-                    run_id=run_id,
-                    created_by=actor.label,
-                    created_at=now,
-                )
-            )
-    pc = t.plan_changes
-    if accepted:
-        conn.execute(
-            sa.update(pc).where(pc.c.id == sa.bindparam("_id")).values(decision="accepted", applied=True),
-            [{"_id": r["id"]} for r in accepted],
-        )
-    if rejected_rows:
-        conn.execute(
-            sa.update(pc).where(pc.c.id == sa.bindparam("_id")).values(decision="rejected", applied=False),
-            [{"_id": r["id"]} for r in rejected_rows],
-        )
-    audit.write(conn, org_id, actor, now, entries)
+    _write_audit(conn, org_id, actor, now, entries)
     return applied
+
+
+def _bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """INSERT many rows (all with the same keys) below SQLAlchemy's per-row parameter processing.
+
+    PostgreSQL: ``COPY ... FROM STDIN``; SQLite: the driver's ``executemany``. Values go through the
+    same conversions the column types apply (UTC datetimes, JSON text), in chunks to bound memory.
+    """
+    if not rows:
+        return
+    cols = list(rows[0])
+    dialect = conn.dialect
+    convert = [_bind_converter(table.c[c].type, dialect) for c in cols]
+    pairs = list(zip(cols, convert, strict=True))
+    names = ", ".join(f'"{c}"' for c in cols)
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    if dialect.name == "postgresql":
+        with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+            for r in rows:
+                copy.write_row([r[c] if f is None else f(r[c]) for c, f in pairs])
+        return
+    sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(cols))})'
+    cur = raw.cursor()
+    try:
+        for i in range(0, len(rows), _CHUNK):
+            cur.executemany(sql, [[r[c] if f is None else f(r[c]) for c, f in pairs] for r in rows[i : i + _CHUNK]])
+    finally:
+        cur.close()
+
+
+def _bind_converter(type_: Any, dialect: Any) -> Callable[[Any], Any] | None:
+    """What the column type does to a bound value, for the raw bulk paths (None: nothing)."""
+    if isinstance(type_, sa.JSON):
+        return _json_text
+    if isinstance(type_, t.UTCDateTime):
+        return lambda v: type_.process_bind_param(v, dialect)
+    return None
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _set_managers(conn: Connection, rows: list[tuple[int, int | None]]) -> None:
+    """people.manager_id for many (person id, manager id) pairs."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        for i in range(0, len(rows), _CHUNK):
+            chunk = rows[i : i + _CHUNK]
+            conn.exec_driver_sql(
+                "UPDATE people SET manager_id = v.m FROM unnest(%(p)s::integer[], %(m)s::integer[]) AS v(p, m) "
+                "WHERE people.id = v.p",
+                {"p": [r[0] for r in chunk], "m": [r[1] for r in chunk]},
+            )
+        return
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    cur = raw.cursor()
+    try:
+        cur.executemany("UPDATE people SET manager_id = ? WHERE id = ?", [(m, pid) for pid, m in rows])
+    finally:
+        cur.close()
+
+
+def _write_audit(conn: Connection, org_id: int, actor: Actor, at: datetime, entries: list[AuditEntry]) -> None:
+    """audit.write's rows, inserted in bulk (a first sync writes one per person)."""
+    if len(entries) < 1000:
+        audit.write(conn, org_id, actor, at, entries)
+        return
+    render = audit.render
+    base = (org_id, at, actor.person_id, actor.run_id, actor.label)
+    keys = ("org_id", "at", "actor_person_id", "actor_run_id", "actor", "entity", "person_id", "action", "field")
+    for i in range(0, len(entries), _CHUNK):
+        _bulk_insert(
+            conn,
+            t.audit_log,
+            [
+                {
+                    **dict(zip(keys, (*base, e.entity, e.person_id, e.action, e.field), strict=True)),
+                    "old": render(e.old),
+                    "new": render(e.new),
+                }
+                for e in entries[i : i + _CHUNK]
+            ],
+        )
 
 
 def _delete_departments(conn: Connection, person_ids: list[int]) -> None:
@@ -630,11 +746,16 @@ def apply_plan(
     return ApplyResult(run_id=run["id"], applied=applied, rejected=rejected)
 
 
+# The User Sync tabs (§4.4): the change kinds each tab counts and offers to accept or reject.
 TABS: dict[str, tuple[str, ...]] = {
     "entra_only": ("create", "restore"),
-    "directory_only": ("archive", "keep"),
-    "differences": ("update", "move", "conflict"),
+    "directory_only": ("archive",),
+    "differences": ("update", "move"),
 }
+# Rows a tab also lists, after its changes, that are not decisions: admins the sync keeps, and
+# e-mail conflicts. They never count towards the tab's (N).
+TAB_NOTES: dict[str, tuple[str, ...]] = {"entra_only": (), "directory_only": ("keep",), "differences": ("conflict",)}
+DECIDABLE = ("pending", "accepted", "rejected")
 
 
 def plan_changes(
@@ -652,24 +773,29 @@ def plan_changes(
     if tab:
         if tab not in TABS:
             raise NotFoundError(f"No tab '{tab}'; tabs are {', '.join(TABS)} and matched.")
-        conds.append(pc.c.kind.in_(TABS[tab]))
+        conds.append(pc.c.kind.in_(TABS[tab] + TAB_NOTES[tab]))
     if search:
         term = "%" + search.strip().lower().replace("%", "").replace("_", "") + "%"
         conds.append(sa.or_(sa.func.lower(pc.c.email).like(term), sa.func.lower(pc.c.display_name).like(term)))
     total = int(conn.execute(sa.select(sa.func.count()).select_from(pc).where(*conds)).scalar_one())
     per_page = max(1, min(per_page, 500))
     rows = conn.execute(
-        sa.select(pc).where(*conds).order_by(pc.c.id).limit(per_page).offset((max(page, 1) - 1) * per_page)
+        sa.select(pc)
+        .where(*conds)
+        .order_by(sa.case((pc.c.decision.in_(DECIDABLE), 0), else_=1), pc.c.id)
+        .limit(per_page)
+        .offset((max(page, 1) - 1) * per_page)
     )
     return [dict(r._mapping) for r in rows], total
 
 
 def tab_counts(conn: Connection, org_id: int, run_id: int) -> dict[str, int]:
+    """Changes per tab; overridden changes, kept admins and conflicts are listed but not counted."""
     pc = t.plan_changes
     by_kind: dict[str, int] = dict(
         conn.execute(
             sa.select(pc.c.kind, sa.func.count())
-            .where(pc.c.run_id == run_id, pc.c.org_id == org_id)
+            .where(pc.c.run_id == run_id, pc.c.org_id == org_id, pc.c.decision.in_(DECIDABLE))
             .group_by(pc.c.kind)
         ).all()
     )

@@ -115,10 +115,20 @@ def _as_bool(value: Any, name: str, errors: dict[str, str]) -> bool:
     return False
 
 
+def _str_list(value: Any) -> list[str] | None:
+    """A comma-separated string or a list of strings, as a list; None for any other type."""
+    if isinstance(value, str):
+        return value.split(",")
+    if isinstance(value, list | tuple) and all(isinstance(x, str) for x in value):
+        return list(value)
+    return None
+
+
 def _terms(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str | list | tuple):
-        return normalise_email_terms(value)
-    raise TypeError
+    items = _str_list(value)
+    if items is None:
+        raise TypeError
+    return normalise_email_terms(items)
 
 
 def validate(
@@ -149,28 +159,34 @@ def validate(
     for name in ("notify", "graph_filter_on", "email_filter_on", "group_filter_on"):
         merged[name] = _as_bool(merged[name], name, errors)
 
-    if merged["notify"]:
-        rid = merged["recipient_id"]
-        ok = False
-        if isinstance(rid, int):
-            ok = bool(
-                conn.execute(
-                    sa.select(sa.func.count())
-                    .select_from(t.person_roles.join(t.people, t.people.c.id == t.person_roles.c.person_id))
-                    .where(
-                        t.people.c.org_id == org_id,
-                        t.people.c.id == rid,
-                        t.people.c.status != "archived",
-                        t.person_roles.c.role == Role.SUPER_ADMIN.value,
-                    )
-                ).scalar_one()
+    rid = merged["recipient_id"]
+    recipient_error = "Choose a Recipient who is a Super admin of this organisation."
+    if rid is not None and not (isinstance(rid, int) and not isinstance(rid, bool) and 0 < rid < 2**31):
+        errors["recipient_id"] = recipient_error
+    elif rid is not None and (merged["notify"] or "recipient_id" in changes):
+        # Checked whenever it is set, not only with notifications on: it must be one of this org's
+        # Super admins (never a person of another organisation, never an unknown id).
+        is_super_admin = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(t.person_roles.join(t.people, t.people.c.id == t.person_roles.c.person_id))
+            .where(
+                t.people.c.org_id == org_id,
+                t.people.c.id == rid,
+                t.people.c.status != "archived",
+                t.person_roles.c.role == Role.SUPER_ADMIN.value,
             )
-        if not ok:
-            errors["recipient_id"] = "Choose a Recipient who is a Super admin of this organisation."
+        ).scalar_one()
+        if not is_super_admin:
+            errors["recipient_id"] = recipient_error
+    elif rid is None and merged["notify"]:
+        errors["recipient_id"] = recipient_error
 
-    gf = str(merged["graph_filter"] or "").strip()
+    raw_filter = merged["graph_filter"]
+    gf = raw_filter.strip() if isinstance(raw_filter, str) else ""
     merged["graph_filter"] = gf
-    if merged["graph_filter_on"]:
+    if raw_filter is not None and not isinstance(raw_filter, str):
+        errors["graph_filter"] = "The Definition is text, e.g. department eq 'Sales'."
+    elif merged["graph_filter_on"]:
         if not gf:
             errors["graph_filter"] = "Enter a Definition, e.g. department eq 'Sales', or turn the Graph API filter off."
         elif len(gf) > MAX_FILTER:
@@ -201,13 +217,13 @@ def validate(
     if merged["email_filter_on"] and not merged["email_include"] and not merged["email_exclude"]:
         errors["email_include"] = "Enter text to include or exclude, or turn the E-mail filter off."
 
-    raw_groups = merged["group_ids"]
-    if isinstance(raw_groups, str):
-        raw_groups = raw_groups.split(",")
-    groups = tuple(dict.fromkeys(g.strip().lower() for g in raw_groups if g and g.strip()))
+    raw_groups = _str_list(merged["group_ids"])
+    groups = tuple(dict.fromkeys(g.strip().lower() for g in raw_groups or () if g.strip()))
     merged["group_ids"] = groups
     bad = [g for g in groups if not GUID_RE.match(g)]
-    if bad:
+    if raw_groups is None:
+        errors["group_ids"] = "Give group object ids separated by commas."
+    elif bad:
         errors["group_ids"] = f"Not a group object id (GUID): {', '.join(bad[:5])}."
     elif len(groups) > MAX_GROUPS:
         errors["group_ids"] = f"At most {MAX_GROUPS} groups."
@@ -228,11 +244,14 @@ def validate(
                     errors["group_ids"] = f"No such group in Microsoft Entra ID: {', '.join(missing)}."
 
     try:
-        guard = float(merged["guard_percent"])
-        if not 0 < guard <= 100:
+        raw_guard = merged["guard_percent"]
+        if isinstance(raw_guard, bool):
+            raise ValueError
+        guard = float(raw_guard)
+        if not 0 < guard <= 100:  # also refuses NaN
             raise ValueError
         merged["guard_percent"] = guard
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         errors["guard_percent"] = "Safety guard is a percentage above 0 and at most 100, e.g. 10."
 
     if errors:

@@ -12,9 +12,11 @@ from sqlalchemy import Connection
 from entrasync.adapters.db import tables as t
 from entrasync.adapters.graph.reader import DeltaCursor
 from entrasync.domain.model import EntraUser
+from entrasync.services.people import slots_factory
 
 _FIELDS = EntraUser.__slots__
 _VERSION = 1
+_USER_FACTORY = slots_factory(EntraUser, _FIELDS)
 
 
 def dump(cursor: DeltaCursor) -> bytes:
@@ -37,7 +39,8 @@ def load(blob: bytes) -> DeltaCursor | None:
         return None
     if doc.get("v") != _VERSION or tuple(doc.get("fields", ())) != tuple(_FIELDS):
         return None
-    users = {row[0]: EntraUser(*row) for row in doc["users"]}
+    make = _USER_FACTORY
+    users = {row[0]: make(*row) for row in doc["users"]}
     return DeltaCursor(delta_link=doc["link"], users=users, soft_deleted_ids=set(doc["soft"]))
 
 
@@ -51,11 +54,13 @@ def read(conn: Connection, org_id: int, graph_filter: str | None) -> DeltaCursor
     return load(row[0])
 
 
-def write(conn: Connection, org_id: int, cursor: DeltaCursor | None, graph_filter: str | None, now: datetime) -> None:
+def write(
+    conn: Connection, org_id: int, cursor: DeltaCursor | bytes | None, graph_filter: str | None, now: datetime
+) -> None:
+    """Replace the stored cursor; ``cursor`` may already be :func:`dump`-ed (bytes)."""
     conn.execute(sa.delete(t.sync_state).where(t.sync_state.c.org_id == org_id))
     if cursor is not None:
+        blob = cursor if isinstance(cursor, bytes) else dump(cursor)
         conn.execute(
-            sa.insert(t.sync_state).values(
-                org_id=org_id, cursor=dump(cursor), graph_filter=graph_filter, updated_at=now
-            )
+            sa.insert(t.sync_state).values(org_id=org_id, cursor=blob, graph_filter=graph_filter, updated_at=now)
         )

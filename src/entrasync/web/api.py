@@ -26,7 +26,7 @@ from entrasync.services import (
     sync_settings,
 )
 from entrasync.services.context import AppContext
-from entrasync.services.errors import NotFoundError, ValidationError
+from entrasync.services.errors import ConflictError, NotFoundError, ValidationError
 from entrasync.web import queries
 from entrasync.web.auth import (
     Principal,
@@ -53,8 +53,28 @@ def _csrf(request: Request) -> None:
         check_csrf(request, request.headers.get("x-csrf-token"))
 
 
+class ErrorOut(BaseModel):
+    """Every error answer: a sentence, and for invalid input a message per field."""
+
+    detail: str
+    errors: dict[str, str] | None = None
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorOut, "description": description}
+
+
+# The error bodies the app really sends (app.py's handlers), not FastAPI's default 422 schema.
 router = APIRouter(
-    prefix="/api/v1", responses={401: {"description": "Not signed in"}, 403: {"description": "Not allowed"}}
+    prefix="/api/v1",
+    responses={
+        400: _error("The request cannot be stored or searched for"),
+        401: _error("Not signed in"),
+        403: _error("Not allowed"),
+        404: _error("No such object in your organisation"),
+        409: _error("Conflicts with the current state"),
+        422: _error("The request is not valid"),
+    },
 )
 
 
@@ -208,9 +228,12 @@ class ConnectionOut(BaseModel):
 
 
 class ConnectBody(Strict):
+    """Headless connect needs the caller's own app registration: the deployment's shared one is for
+    the consent flow only, where Microsoft proves the admin's tenant."""
+
     tenant_id: str = Field(max_length=256)
-    client_id: Annotated[str | None, Field(max_length=64)] = None
-    client_secret: Annotated[str | None, Field(max_length=1024)] = None
+    client_id: str = Field(max_length=64)
+    client_secret: str = Field(max_length=1024)
 
 
 class DecisionsBody(Strict):
@@ -392,6 +415,9 @@ def put_settings(request: Request, body: SettingsBody, me: Integrator) -> dict[s
     for key, value in changes.items():
         if value is None and key != "recipient_id":
             raise ValidationError({key: "Give a value (null is not allowed here)."})
+    if "recipient_id" in changes:
+        with ctx.reader.connect() as conn:
+            queries.check_recipient(conn, me.org_id, changes["recipient_id"])
     probe = connection.probe_for(ctx, me.org_id)
     try:
         saved, facts = sync_settings.save(ctx, me.org_id, me.actor, changes, probe)
@@ -412,13 +438,14 @@ def get_connection(request: Request, me: Integrator) -> dict[str, Any]:
 
 @router.post("/connection", response_model=ConnectionOut, tags=["connection"], dependencies=[Write])
 def connect(request: Request, body: ConnectBody, me: Integrator) -> dict[str, Any]:
-    """Headless connect (client credentials). The client id and secret default to the deployment's
-    app registration; the secret is verified against Graph, stored encrypted and never returned."""
-    config = _ctx(request).config
-    creds = connection.validate_credentials(
-        body.tenant_id, body.client_id or config.client_id or "", body.client_secret or config.client_secret or ""
-    )
-    return connection.connect(_ctx(request), me.org_id, me.actor, creds).public()
+    """Headless connect (client credentials) with the caller's app registration: tenant id, client id
+    and client secret. The secret is verified against Graph, stored encrypted and never returned."""
+    ctx = _ctx(request)
+    creds = connection.validate_credentials(body.tenant_id, body.client_id, body.client_secret)
+    with ctx.reader.connect() as conn:
+        if queries.tenant_taken(conn, creds.tenant_id, me.org_id):
+            raise ConflictError(queries.TENANT_TAKEN)
+    return connection.connect(ctx, me.org_id, me.actor, creds).public()
 
 
 @router.delete("/connection", response_model=ConnectionOut, tags=["connection"], dependencies=[Write])
@@ -427,7 +454,9 @@ def disconnect(request: Request, me: Integrator) -> dict[str, Any]:
     return connection.disconnect(_ctx(request), me.org_id, me.actor).public()
 
 
-@router.post("/refresh", tags=["sync"], dependencies=[Write], responses={409: {"description": "Already running"}})
+@router.post(
+    "/refresh", tags=["sync"], dependencies=[Write], responses={409: _error("Already running, or not connected")}
+)
 def refresh(request: Request, me: Integrator, wait: bool = True) -> JSONResponse:
     """Read Entra, plan, and apply in Auto-sync (unless held). ``wait=false`` returns 202 at once."""
     ctx = _ctx(request)

@@ -200,6 +200,11 @@ def microsoft_callback(request: Request) -> Response:
     principal = require_user(request)
     if purpose in ("connect", "elevate"):
         _check_microsoft_admin(principal, identity, is_ga)
+        connected_tenant = connection.status(ctx, principal.org_id).tenant_id
+        if purpose == "elevate" and connected_tenant and connected_tenant.lower() != identity.tenant_id:
+            raise PermissionDeniedError(
+                "You signed in at Microsoft in another organisation than the one connected to entrasync."
+            )
         if principal.is_super_admin and is_ga:
             sess.set("ga", True)
         if purpose == "elevate":
@@ -431,6 +436,9 @@ def consented(request: Request, me: Principal = Depends(require_admin)) -> Respo
     if q.get("admin_consent", "").lower() != "true" or tenant != str(expected.get("tenant", "")).lower():
         return render(request, "integrations.html", 400, status=status,
                       consent_error="Microsoft did not confirm admin consent for your organisation.")  # fmt: skip
+    with ctx.reader.connect() as conn:
+        if queries.tenant_taken(conn, tenant, me.org_id):
+            return render(request, "integrations.html", 409, status=status, consent_error=queries.TENANT_TAKEN)
     config = ctx.config
     creds = connection.Credentials(tenant, (config.client_id or "").lower(), config.client_secret or "")
     try:
@@ -513,6 +521,8 @@ async def user_sync_settings(request: Request, me: Principal = Depends(require_i
     view, changes = settings_from_form(form)
     changes["time_zone"] = me.time_zone
     try:
+        with ctx.reader.connect() as conn:
+            queries.check_recipient(conn, me.org_id, changes["recipient_id"])
         probe = connection.probe_for(ctx, me.org_id)
         try:
             _saved, facts = sync_settings.save(ctx, me.org_id, me.actor, changes, probe)

@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 from entrasync.adapters.db import tables as t
 from entrasync.domain.model import Role
 from entrasync.services import sync
-from entrasync.services.errors import NotFoundError
+from entrasync.services.errors import NotFoundError, ValidationError
 
 REFRESH_TIMES = tuple(f"{h:02d}:{m:02d}" for h in range(24) for m in (0, 30))
 
@@ -47,6 +47,16 @@ def super_admins(conn: Connection, org_id: int) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in rows]
 
 
+def check_recipient(conn: Connection, org_id: int, recipient_id: Any) -> None:
+    """A Recipient, when one is given, is a Super admin of this organisation, whether or not
+    notifications are on (the settings service checks it only when they are: an unknown id then failed
+    as a database error, and another organisation's person was stored)."""
+    if recipient_id is None:
+        return
+    if recipient_id not in {r["id"] for r in super_admins(conn, org_id)}:
+        raise ValidationError({"recipient_id": "Choose a Recipient who is a Super admin of this organisation."})
+
+
 def person_name(conn: Connection, org_id: int, person_id: int) -> str | None:
     p = t.people
     row = conn.execute(sa.select(p.c.display_name, p.c.email).where(p.c.org_id == org_id, p.c.id == person_id)).first()
@@ -63,6 +73,24 @@ def org_for_tenant(conn: Connection, tenant_id: str) -> int | None:
         sa.select(t.connections.c.org_id).where(sa.func.lower(t.connections.c.tenant_id) == tenant_id.lower())
     ).first()
     return int(row[0]) if row else None
+
+
+TENANT_TAKEN = "This Microsoft Entra tenant is connected to another organisation in entrasync."
+
+
+def tenant_taken(conn: Connection, tenant_id: str, org_id: int) -> bool:
+    """Whether another organisation is already connected to this Entra tenant.
+
+    One tenant belongs to one organisation: otherwise an admin of organisation B could read A's
+    directory through the deployment's app registration, and Sign in with Microsoft (which finds the
+    organisation by tenant) could put A's people into B.
+    """
+    row = conn.execute(
+        sa.select(t.connections.c.org_id).where(
+            sa.func.lower(t.connections.c.tenant_id) == tenant_id.strip().lower(), t.connections.c.org_id != org_id
+        )
+    ).first()
+    return row is not None
 
 
 def find_person_by_login(conn: Connection, org_id: int, names: list[str]) -> dict[str, Any] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event
@@ -13,11 +14,17 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _BEGIN_OPTION = "entrasync_sqlite_begin"
 
 
+def _py_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
 def make_engine(url: str) -> Engine:
     """An engine tuned per backend: SQLite gets WAL, foreign keys and a busy timeout so the web
     server, the scheduler and the CLI can share one file."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, **_json_codecs(str_output=True)
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -29,6 +36,8 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+            # SQLite's lower() folds ASCII only; searches lower-case both sides, so use Python's.
+            dbapi_conn.create_function("lower", 1, _py_lower, deterministic=True)
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
@@ -39,7 +48,25 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, **_json_codecs(str_output=False))
+
+
+def _json_codecs(*, str_output: bool) -> dict[str, Any]:
+    """orjson for JSON columns (plan rows, settings): several times faster than ``json`` at 100k rows.
+
+    SQLite stores the text (so ``str``); psycopg takes the ``bytes`` as they are.
+    """
+    if str_output:
+
+        def dumps(value: Any) -> Any:
+            return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+    else:
+
+        def dumps(value: Any) -> Any:
+            return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+
+    return {"json_serializer": dumps, "json_deserializer": orjson.loads}
 
 
 def read_engine(engine: Engine) -> Engine:

@@ -118,8 +118,44 @@ def _slot_setters() -> tuple[Callable[[EntraUser, Any], None], ...] | None:
 _SETTERS = _slot_setters()
 
 
+# Longest value the directory stores per Graph property (the people table's column sizes).
+FIELD_LIMITS: tuple[tuple[str, int], ...] = (
+    ("userPrincipalName", 320),
+    ("mail", 320),
+    ("displayName", 256),
+    ("givenName", 128),
+    ("surname", 128),
+    ("jobTitle", 256),
+    ("employeeId", 64),
+    ("officeLocation", 256),
+    ("department", 256),
+)
+
+
+def _needs_fit(d: Mapping[str, Any]) -> bool:
+    for key, limit in FIELD_LIMITS:
+        v = d.get(key)
+        if isinstance(v, str) and (len(v) > limit or "\x00" in v):
+            return True
+    return False
+
+
+def fit_for_storage(d: Mapping[str, Any]) -> dict[str, Any]:
+    """Entra data as the directory can hold it: NUL characters removed (PostgreSQL text cannot hold
+    them) and each value cut to its column's length (README: "Values from Entra"). Done on the
+    snapshot, not at write time, so plans compare like with like and converge."""
+    out = dict(d)
+    for key, limit in FIELD_LIMITS:
+        v = out.get(key)
+        if isinstance(v, str):
+            out[key] = v.replace("\x00", "")[:limit]
+    return out
+
+
 def user_from_graph(d: Mapping[str, Any], manager_id: str | None = None) -> EntraUser:
     """Graph user JSON -> :class:`EntraUser`. Plain dict access: this runs 100,000 times per read."""
+    if _needs_fit(d):
+        d = fit_for_storage(d)
     get = d.get
     if manager_id is None and "manager" in d:
         manager_id = _manager_id(d["manager"])
@@ -195,6 +231,8 @@ _DELTA_FIELDS: tuple[tuple[str, str], ...] = (
 
 def merge_delta_user(old: EntraUser | None, item: Mapping[str, Any]) -> EntraUser:
     """Apply one delta object: absent property = unchanged, ``null`` = cleared."""
+    if _needs_fit(item):
+        item = fit_for_storage(item)
     if old is None:
         manager_id = _manager_from_delta(item["manager@delta"]) if "manager@delta" in item else None
         return user_from_graph(item, manager_id)
