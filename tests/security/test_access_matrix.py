@@ -138,10 +138,14 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/settings"): Rule(INTEG),
     ("PUT", "/api/v1/settings"): Rule(INTEG, body=lambda w, r: {"guard_percent": 20}),
     ("GET", "/api/v1/connection"): Rule(INTEG),
-    ("POST", "/api/v1/connection"): Rule(INTEG, body=lambda w, r: {
-        "tenant_id": w.emulator.info.tenant_id, "client_id": w.emulator.info.client_id,
-        "client_secret": w.emulator.info.client_secret,
-    }),
+    ("POST", "/api/v1/connection"): Rule(
+        INTEG,
+        body=lambda w, r: {
+            "tenant_id": w.emulator.info.tenant_id,
+            "client_id": w.emulator.info.client_id,
+            "client_secret": w.emulator.info.client_secret,
+        },
+    ),
     ("DELETE", "/api/v1/connection"): Rule(INTEG),
     ("POST", "/api/v1/refresh"): Rule(INTEG),
     ("GET", "/api/v1/plan"): Rule(INTEG),

@@ -15,12 +15,13 @@ from entrasync.adapters.graph.reader import check_groups, count_users
 from entrasync.services import audit
 from entrasync.services.audit import AuditEntry
 from entrasync.services.context import Actor, AppContext
-from entrasync.services.errors import NotConnectedError, ValidationError
+from entrasync.services.errors import ConflictError, NotConnectedError, ValidationError
 from entrasync.services.sync_settings import SyncSettings
 
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 DOMAIN_RE = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 CONNECTED_MESSAGE = "Microsoft Entra ID is connected to entrasync."
+TENANT_TAKEN = "This Microsoft Entra tenant is already connected to another organisation in entrasync."
 PERMISSIONS = (
     ("User.Read.All", "Read every user's profile and manager, to create and update people."),
     ("GroupMember.Read.All", "Read group memberships, for the Group filter."),
@@ -149,7 +150,15 @@ def connect(ctx: AppContext, org_id: int, actor: Actor, creds: Credentials, *, v
             client.close()
     now = ctx.now()
     defaults = SyncSettings()
+    creds = Credentials(creds.tenant_id.strip().lower(), creds.client_id.strip().lower(), creds.client_secret)
     with ctx.engine.begin() as conn:
+        taken = conn.execute(
+            sa.select(t.connections.c.org_id).where(
+                t.connections.c.tenant_id == creds.tenant_id, t.connections.c.org_id != org_id
+            )
+        ).first()
+        if taken is not None:
+            raise ConflictError(TENANT_TAKEN)
         conn.execute(sa.delete(t.connections).where(t.connections.c.org_id == org_id))
         conn.execute(sa.delete(t.sync_state).where(t.sync_state.c.org_id == org_id))
         conn.execute(

@@ -16,6 +16,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -188,6 +189,27 @@ def load_principal(ctx: AppContext, org_id: int, person_id: int, *, global_admin
     )
 
 
+def revoke_session(ctx: AppContext, sid: object) -> None:
+    """Sign-out: remember the session id until the cookie would have expired anyway, so a copy of
+    the cookie stops working now. Expired entries are purged on the way."""
+    if not isinstance(sid, str) or not sid:
+        return
+    now = ctx.now()
+    rs = t.revoked_sessions
+    with ctx.engine.begin() as conn:
+        conn.execute(sa.delete(rs).where(rs.c.expires_at < now))
+        if conn.execute(sa.select(rs.c.sid).where(rs.c.sid == sid)).first() is None:
+            conn.execute(sa.insert(rs).values(sid=sid, expires_at=now + timedelta(seconds=SESSION_TTL)))
+
+
+def _session_revoked(ctx: AppContext, sid: object) -> bool:
+    if not isinstance(sid, str):
+        return True  # every signed-in session carries an id (Session.rotate)
+    with ctx.reader.connect() as conn:
+        rs = t.revoked_sessions
+        return conn.execute(sa.select(rs.c.sid).where(rs.c.sid == sid)).first() is not None
+
+
 def current_principal(request: Request) -> Principal | None:
     """The principal from a Bearer token, else from the session cookie; None when anonymous."""
     if hasattr(request.state, "principal"):
@@ -207,9 +229,12 @@ def current_principal(request: Request) -> Principal | None:
         sess = session_of(request)
         pid, oid = sess.get("pid"), sess.get("org")
         if isinstance(pid, int) and isinstance(oid, int):
-            principal = load_principal(ctx, oid, pid, global_admin=bool(sess.get("ga")), via="session")
-            if principal is None:
+            if _session_revoked(ctx, sess.get("sid")):
                 sess.clear()
+            else:
+                principal = load_principal(ctx, oid, pid, global_admin=bool(sess.get("ga")), via="session")
+                if principal is None:
+                    sess.clear()
     request.state.principal = principal
     return principal
 

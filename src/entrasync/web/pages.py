@@ -37,6 +37,7 @@ from entrasync.web.auth import (
     require_integration,
     require_super_admin,
     require_user,
+    revoke_session,
     session_of,
 )
 from entrasync.web.forms import SETTINGS_ERROR_FIELDS, safe_next, settings_from_form, settings_view, text, to_int
@@ -146,7 +147,9 @@ async def signin(request: Request) -> Response:
 @router.post("/signout")
 async def signout(request: Request) -> Response:
     await _form(request)
-    session_of(request).clear()
+    sess = session_of(request)
+    revoke_session(request.app.state.ctx, sess.get("sid"))
+    sess.clear()
     return _redirect("/signin")
 
 

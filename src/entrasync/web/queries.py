@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 
 from entrasync.adapters.db import tables as t
 from entrasync.domain.model import Role
-from entrasync.services import sync
+from entrasync.services import connection, sync
 from entrasync.services.errors import NotFoundError, ValidationError
 
 REFRESH_TIMES = tuple(f"{h:02d}:{m:02d}" for h in range(24) for m in (0, 30))
@@ -75,7 +75,7 @@ def org_for_tenant(conn: Connection, tenant_id: str) -> int | None:
     return int(row[0]) if row else None
 
 
-TENANT_TAKEN = "This Microsoft Entra tenant is connected to another organisation in entrasync."
+TENANT_TAKEN = connection.TENANT_TAKEN
 
 
 def tenant_taken(conn: Connection, tenant_id: str, org_id: int) -> bool:

@@ -103,6 +103,7 @@ people = Table(
     UniqueConstraint("org_id", "entra_id", name="uq_people_org_entra"),
     Index("ix_people_org_status", "org_id", "status", "display_name"),
     Index("ix_people_manager", "manager_id"),
+    Index("ix_people_org_name", "org_id", "display_name", "id"),
 )
 
 person_roles = Table(
@@ -152,7 +153,7 @@ connections = Table(
     "connections",
     metadata,
     Column("org_id", Integer, ForeignKey("organisations.id"), primary_key=True),
-    Column("tenant_id", String(64), nullable=False),
+    Column("tenant_id", String(64), nullable=False, unique=True),  # one organisation per tenant
     Column("client_id", String(64), nullable=False),
     Column("secret_enc", LargeBinary),  # Fernet token; never stored or shown in clear
     Column("certificate_enc", LargeBinary),
@@ -247,6 +248,7 @@ plan_changes = Table(
     Column("decision", String(16), nullable=False, default="pending"),
     Column("applied", Boolean, nullable=False, default=False),
     Index("ix_plan_changes_run_kind", "run_id", "kind", "id"),
+    Index("ix_plan_changes_run_person", "run_id", "person_id"),
 )
 
 overrides = Table(
@@ -276,6 +278,14 @@ notifications = Table(
     Column("body", Text, nullable=False),
     Column("read_at", TS),
     Index("ix_notifications_recipient", "recipient_id", "read_at"),
+)
+
+revoked_sessions = Table(
+    "revoked_sessions",
+    metadata,
+    Column("sid", String(64), primary_key=True),
+    Column("expires_at", TS, nullable=False),
+    Index("ix_revoked_sessions_expires", "expires_at"),
 )
 
 api_tokens = Table(
