@@ -264,3 +264,20 @@ def test_database_holds_no_secret_in_clear(env: dict[str, str], emulator: Any, d
         raw = conn.exec_driver_sql("SELECT secret_enc FROM connections").scalar_one()
     assert env["ENTRASYNC_CLIENT_SECRET"].encode() not in bytes(raw)
     engine.dispose()
+
+
+def test_apply_is_idempotent(env: dict[str, str], emulator: Any, admin: Any) -> None:
+    _sync(env, emulator)
+    cli(env, "settings", "set", "--mode", "manual")
+    u = next(u for u in admin.list_users() if u["accountEnabled"])
+    admin.update_user(u["id"], jobTitle="Once Only")
+    run = cli(env, "refresh")["run_id"]
+    first = cli(env, "plan", "apply")
+    assert first["applied"]["update"] == 1 and not first["already_applied"]
+    audit_rows = len(cli(env, "audit", "list", "--limit", "5000"))
+    # Again (e.g. a script retrying after a crash): a no-op that says so, with or without the run id.
+    for args in ((), ("--run", str(run))):
+        again = cli(env, "plan", "apply", *args)
+        assert again["already_applied"] is True and again["run_id"] == run
+    assert len(cli(env, "audit", "list", "--limit", "5000")) == audit_rows
+    assert by_entra(people(env))[u["id"]]["job_title"] == "Once Only"

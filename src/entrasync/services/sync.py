@@ -699,9 +699,19 @@ def decide(ctx: AppContext, org_id: int, run_id: int, change_ids: Iterable[int],
         return int(res.rowcount)
 
 
-def _require_pending(conn: Connection, org_id: int, run_id: int | None) -> dict[str, Any]:
+def _require_pending(
+    conn: Connection, org_id: int, run_id: int | None, *, allow_applied: bool = False
+) -> dict[str, Any]:
+    """The run whose plan waits for review. With ``allow_applied`` (apply is idempotent) an already
+    applied plan is returned too: by id, or, without an id, when it is the newest run."""
     if run_id is None:
         run = pending_run(conn, org_id)
+        if run is None and allow_applied:
+            newest = conn.execute(
+                sa.select(t.runs).where(t.runs.c.org_id == org_id).order_by(t.runs.c.id.desc()).limit(1)
+            ).first()
+            if newest is not None and newest._mapping["plan_state"] == "applied":
+                return dict(newest._mapping)
         if run is None:
             raise NotFoundError("No plan is waiting for review. Run Refresh to compute one.")
         return run
@@ -713,7 +723,9 @@ def _require_pending(conn: Connection, org_id: int, run_id: int | None) -> dict[
         raise StalePlanError(
             f"The plan of run {run_id} was replaced by a newer refresh. Review the newest plan instead."
         )
-    if run["plan_state"] != "pending" and run["plan_state"] != "applied":
+    if run["plan_state"] == "applied" and allow_applied:
+        return run
+    if run["plan_state"] != "pending":
         raise NotFoundError(f"Run {run_id} has no plan waiting for review.")
     return run
 
@@ -727,7 +739,7 @@ def apply_plan(
     reject_ids = set(reject)
     with ctx.engine.begin() as conn:
         _lock_directory(conn, org_id)
-        run = _require_pending(conn, org_id, run_id)
+        run = _require_pending(conn, org_id, run_id, allow_applied=True)
         if run["plan_state"] == "applied":
             return ApplyResult(run_id=run["id"], applied={}, rejected=0, already_applied=True)
         rows = _change_rows(conn, run["id"], None)
