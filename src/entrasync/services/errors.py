@@ -44,4 +44,4 @@ class ValidationError(EntrasyncError):
 
     def __init__(self, errors: dict[str, str]) -> None:
         self.errors = dict(errors)
-        super().__init__("; ".join(f"{k}: {v}" for k, v in self.errors.items()))
+        super().__init__("; ".join(f"{k}: {v.rstrip('.')}" for k, v in self.errors.items()) + ".")

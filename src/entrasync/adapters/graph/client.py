@@ -164,8 +164,7 @@ class GraphClient:
     ) -> None:
         self.config = config
         self.api_root = config.api_root
-        root = urlsplit(self.api_root)
-        self._origin = (root.scheme.lower(), (root.hostname or "").lower(), root.port)
+        self._origin = _origin_of(self.api_root)
         if token_provider is None:
             token_provider = MsalTokenProvider(
                 login_url=config.login_url,
@@ -223,10 +222,13 @@ class GraphClient:
         return self.url(url_or_path, params)
 
     def check_origin(self, url: str) -> None:
-        """Never send the bearer token to a host other than the configured Graph service root."""
-        parts = urlsplit(url)
-        origin = (parts.scheme.lower(), (parts.hostname or "").lower(), parts.port)
-        if origin != self._origin:
+        """Never send the bearer token to a host other than the configured Graph service root.
+
+        Default ports are implied, and the loopback names (localhost, 127.0.0.1, ::1) are one host, so a
+        local Graph stand-in that writes its links with another loopback name is still followed.
+        """
+        if _origin_of(url) != self._origin:
+            parts = urlsplit(url)
             raise GraphTransientError(
                 f"Graph returned a link to an unexpected host ({parts.scheme}://{parts.netloc}); refusing to follow it."
             )
@@ -441,6 +443,17 @@ def _describe(code: str | None, message: str | None) -> str:
     if code or message:
         return f" ({code or message})"
     return ""
+
+
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _origin_of(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    port = parts.port or (443 if scheme == "https" else 80)
+    return scheme, ("loopback" if host in _LOOPBACK else host), port
 
 
 def _path_of(url: str) -> str:
