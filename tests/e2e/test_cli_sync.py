@@ -52,6 +52,13 @@ def test_unchanged_tenant_refresh_has_no_changes_and_uses_delta(env: dict[str, s
     assert again["outcome"] == "no_changes"
     assert again["read_mode"] == "delta"
     assert again["graph_requests"] < first["graph_requests"], (first, again)
+    # After an unchanged round (only the delta link moves on), the next change still arrives by delta.
+    u = next(u for u in users if u["accountEnabled"])
+    admin.update_user(u["id"], jobTitle="Seen Through Delta")
+    third = cli(env, "refresh")
+    assert third["read_mode"] == "delta" and third["counts"]["update"] == 1, third
+    assert by_entra(people(env))[u["id"]]["job_title"] == "Seen Through Delta"
+    assert cli(env, "refresh")["outcome"] == "no_changes"
     assert again["counts"]["matched"] == len(enabled_ids(users))
 
 

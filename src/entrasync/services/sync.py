@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from entrasync.adapters.db import tables as t
+from entrasync.adapters.db.search import contains
 from entrasync.adapters.graph.client import GraphClient
 from entrasync.adapters.graph.errors import GraphError
 from entrasync.adapters.graph.reader import fetch_snapshot
@@ -183,7 +184,9 @@ def _refresh(
         the_plan = make_plan(snapshot, records, settings.scope(), overrides)
         # Keep what the rest of the run needs, then let the snapshot and the directory records go
         # before storing and applying the plan: at 100,000 users that is ~150 MB (§9 peak memory).
-        cursor_blob = sync_state.dump(result.cursor) if result.cursor is not None else None
+        new_link = result.cursor.delta_link if result.cursor is not None else None
+        link_only = result.unchanged and new_link is not None
+        cursor_blob = sync_state.dump(result.cursor) if result.cursor is not None and not link_only else None
         requests, read_mode, people_read = result.requests, result.mode, len(snapshot.users)
         del result, snapshot, records
         # A newer refresh replaces a waiting plan.
@@ -210,7 +213,10 @@ def _refresh(
             report("applying", {"changes": n_changes})
             _apply_changes(conn, org_id, rows, sync_actor, now)
         del rows
-        sync_state.write(conn, org_id, cursor_blob, graph_filter, now)
+        if link_only and new_link is not None:
+            sync_state.write_link(conn, org_id, new_link, now)
+        else:
+            sync_state.write(conn, org_id, cursor_blob, graph_filter, now, delta_link=new_link)
         conn.execute(
             sa.update(t.runs)
             .where(t.runs.c.id == run_id)
@@ -787,8 +793,7 @@ def plan_changes(
             raise NotFoundError(f"No tab '{tab}'; tabs are {', '.join(TABS)} and matched.")
         conds.append(pc.c.kind.in_(TABS[tab] + TAB_NOTES[tab]))
     if search:
-        term = "%" + search.strip().lower().replace("%", "").replace("_", "") + "%"
-        conds.append(sa.or_(sa.func.lower(pc.c.email).like(term), sa.func.lower(pc.c.display_name).like(term)))
+        conds.append(sa.or_(contains(pc.c.email, search), contains(pc.c.display_name, search)))
     total = int(conn.execute(sa.select(sa.func.count()).select_from(pc).where(*conds)).scalar_one())
     per_page = max(1, min(per_page, 500))
     rows = conn.execute(

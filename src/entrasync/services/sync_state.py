@@ -46,21 +46,39 @@ def load(blob: bytes) -> DeltaCursor | None:
 
 def read(conn: Connection, org_id: int, graph_filter: str | None) -> DeltaCursor | None:
     """The cursor, if one was saved for the same Graph filter (a changed filter means a full read)."""
-    row = conn.execute(
-        sa.select(t.sync_state.c.cursor, t.sync_state.c.graph_filter).where(t.sync_state.c.org_id == org_id)
-    ).first()
+    st = t.sync_state
+    row = conn.execute(sa.select(st.c.cursor, st.c.graph_filter, st.c.delta_link).where(st.c.org_id == org_id)).first()
     if row is None or row[0] is None or (row[1] or None) != graph_filter:
         return None
-    return load(row[0])
+    cursor = load(row[0])
+    if cursor is not None and row[2]:
+        cursor.delta_link = row[2]
+    return cursor
 
 
 def write(
-    conn: Connection, org_id: int, cursor: DeltaCursor | bytes | None, graph_filter: str | None, now: datetime
+    conn: Connection,
+    org_id: int,
+    cursor: DeltaCursor | bytes | None,
+    graph_filter: str | None,
+    now: datetime,
+    *,
+    delta_link: str | None = None,
 ) -> None:
-    """Replace the stored cursor; ``cursor`` may already be :func:`dump`-ed (bytes)."""
+    """Replace the stored cursor; ``cursor`` may already be :func:`dump`-ed (bytes), then pass its link."""
     conn.execute(sa.delete(t.sync_state).where(t.sync_state.c.org_id == org_id))
     if cursor is not None:
         blob = cursor if isinstance(cursor, bytes) else dump(cursor)
+        link = delta_link if isinstance(cursor, bytes) else cursor.delta_link
         conn.execute(
-            sa.insert(t.sync_state).values(org_id=org_id, cursor=blob, graph_filter=graph_filter, updated_at=now)
+            sa.insert(t.sync_state).values(
+                org_id=org_id, cursor=blob, delta_link=link, graph_filter=graph_filter, updated_at=now
+            )
         )
+
+
+def write_link(conn: Connection, org_id: int, delta_link: str, now: datetime) -> None:
+    """An unchanged delta round: the mirror stays, only the link moves on."""
+    conn.execute(
+        sa.update(t.sync_state).where(t.sync_state.c.org_id == org_id).values(delta_link=delta_link, updated_at=now)
+    )

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from entrasync.adapters.db import tables as t
+from entrasync.adapters.db.search import contains, like_term
 from entrasync.domain.model import Role
 from entrasync.services import connection, sync
 from entrasync.services.errors import NotFoundError, ValidationError
@@ -170,10 +171,6 @@ def tab_change_ids(conn: Connection, org_id: int, run_id: int, tab: str) -> list
     )
 
 
-def _like(term: str) -> str:
-    return "%" + term.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 def matched(
     conn: Connection, org_id: int, run_id: int, *, search: str | None, page: int, per_page: int
 ) -> tuple[list[dict[str, Any]], int]:
@@ -187,11 +184,16 @@ def matched(
         p.c.id.not_in(changed),
     ]
     if search:
-        term = _like(search)
-        conds.append(
-            sa.or_(p.c.email_lower.like(term, escape="\\"), sa.func.lower(p.c.display_name).like(term, escape="\\"))
-        )
-    total = int(conn.execute(sa.select(sa.func.count()).select_from(p).where(*conds)).scalar_one())
+        conds.append(sa.or_(p.c.email_lower.like(like_term(search), escape="\\"), contains(p.c.display_name, search)))
+    planned = None
+    if not search:
+        # The plan counted its matched people when it was made: no COUNT over 100,000 rows per page.
+        counts = conn.execute(sa.select(t.runs.c.counts).where(t.runs.c.id == run_id)).scalar()
+        planned = counts.get("matched") if isinstance(counts, dict) else None
+    if isinstance(planned, int):
+        total = planned
+    else:
+        total = int(conn.execute(sa.select(sa.func.count()).select_from(p).where(*conds)).scalar_one())
     rows = conn.execute(
         sa.select(p.c.id, p.c.display_name, p.c.email, p.c.job_title)
         .where(*conds)

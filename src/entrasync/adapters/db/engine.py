@@ -36,8 +36,8 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
-            # SQLite's lower() folds ASCII only; searches lower-case both sides, so use Python's.
-            dbapi_conn.create_function("lower", 1, _py_lower, deterministic=True)
+            # SQLite's lower() folds ASCII only: adapters.db.search uses this for non-ASCII terms.
+            dbapi_conn.create_function("py_lower", 1, _py_lower, deterministic=True)
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:

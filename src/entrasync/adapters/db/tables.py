@@ -168,6 +168,8 @@ sync_state = Table(
     Column("org_id", Integer, ForeignKey("organisations.id"), primary_key=True),
     # Compressed mirror of Entra plus the delta link (see adapters.graph.reader.DeltaCursor).
     Column("cursor", LargeBinary),
+    # The current delta link, kept apart from the mirror so an unchanged round rewrites only this.
+    Column("delta_link", Text),
     Column("graph_filter", Text),  # the filter the cursor was read with
     Column("updated_at", TS, nullable=False),
 )

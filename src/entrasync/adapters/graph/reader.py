@@ -71,6 +71,9 @@ class FetchResult:
     cursor: DeltaCursor | None
     mode: Literal["full", "delta"]
     requests: int  # Graph HTTP attempts made by this fetch, retries included
+    # A delta round that brought no change at all (no items, same soft-deleted users): the mirror is
+    # the previous one and only the delta link moved on.
+    unchanged: bool = False
 
 
 # -- mapping ------------------------------------------------------------------------------------
@@ -421,7 +424,7 @@ def _delta_read(
     cursor: DeltaCursor,
     group_ids: Sequence[str] | None,
     on_progress: Progress | None,
-) -> tuple[EntraSnapshot, DeltaCursor]:
+) -> tuple[EntraSnapshot, DeltaCursor, int]:
     users = dict(cursor.users)
     soft_deleted = set(cursor.soft_deleted_ids)
     delta_link = ""
@@ -442,7 +445,7 @@ def _delta_read(
         all_ids=None,
         group_member_ids=groups,
     )
-    return snapshot, DeltaCursor(delta_link, users, soft_deleted)
+    return snapshot, DeltaCursor(delta_link, users, soft_deleted), seen
 
 
 def fetch_snapshot(
@@ -463,8 +466,9 @@ def fetch_snapshot(
     graph_filter = (graph_filter or "").strip() or None
     if cursor is not None and graph_filter is None and cursor.delta_link:
         try:
-            snapshot, new_cursor = _delta_read(client, cursor, group_ids, on_progress)
-            return FetchResult(snapshot, new_cursor, "delta", client.request_count - start)
+            snapshot, new_cursor, items = _delta_read(client, cursor, group_ids, on_progress)
+            unchanged = items == 0 and new_cursor.soft_deleted_ids == cursor.soft_deleted_ids
+            return FetchResult(snapshot, new_cursor, "delta", client.request_count - start, unchanged)
         except DeltaTokenExpiredError as exc:
             log.info("delta token refused (%s); falling back to a full read", exc.code)
     snapshot, full_cursor = _full_read(client, graph_filter, group_ids, on_progress)
