@@ -26,20 +26,8 @@ from typing import Any
 import httpx
 import orjson
 
-USER_SELECT_FIELDS = (
-    "id",
-    "userPrincipalName",
-    "mail",
-    "displayName",
-    "givenName",
-    "surname",
-    "jobTitle",
-    "employeeId",
-    "officeLocation",
-    "department",
-    "accountEnabled",
-    "userType",
-)
+from entrasync.domain.model import GRAPH_USER_SELECT as USER_SELECT_FIELDS  # the product's own $select
+
 PAGE = 999
 BENCH_ADMIN = "bench-admin@bench.example"
 BENCH_PASSWORD = "bench password, not for production"

@@ -32,6 +32,7 @@ from typing import Any, Final
 
 from entrasync.domain.model import (
     ADMIN_ROLES,
+    SYNCED_FIELDS,
     Change,
     ChangeKind,
     Conflict,
@@ -57,17 +58,7 @@ MIN_GUARD_ARCHIVES: Final = 5
 KEPT_ADMIN_REASON: Final = "admin added by hand with no Entra match; kept so the sync cannot lock admins out"
 
 # Mapped fields compared on every person, in SYNCED_FIELDS order (``manager`` is handled apart).
-_FIELDS: Final = (
-    "email",
-    "user_principal_name",
-    "display_name",
-    "given_name",
-    "surname",
-    "job_title",
-    "employee_id",
-    "office_location",
-    "departments",
-)
+_FIELDS: Final = tuple(f for f in SYNCED_FIELDS if f != "manager")
 _KIND_ORDER: Final = {
     ChangeKind.CREATE: 0,
     ChangeKind.RESTORE: 1,

@@ -799,7 +799,9 @@ def plan_changes(
     rows = conn.execute(
         sa.select(pc)
         .where(*conds)
-        .order_by(sa.case((pc.c.decision.in_(DECIDABLE), 0), else_=1), pc.c.id)
+        # Changes are stored before overridden, kept and conflict rows, so id order lists the
+        # decisions first and lets the (run_id, kind, id) index serve deep pages.
+        .order_by(pc.c.id)
         .limit(per_page)
         .offset((max(page, 1) - 1) * per_page)
     )
