@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from entrasync.adapters.db import tables as t
-from entrasync.adapters.db.search import contains, like_term
+from entrasync.adapters.db.search import contains
 from entrasync.domain.model import MAX_DEPARTMENTS, PersonRecord, Role, Source, Status
 from entrasync.domain.schedule import parse_time_zone
 from entrasync.services import audit
@@ -163,7 +163,7 @@ def list_people(
             raise ValidationError({"status": "Status must be active, paused, archived or all."})
         conds.append(p.c.status == status)
     if search:
-        conds.append(sa.or_(p.c.email_lower.like(like_term(search), escape="\\"), contains(p.c.display_name, search)))
+        conds.append(sa.or_(contains(p.c.email_lower, search, folded=True), contains(p.c.display_name, search)))
     if department:
         conds.append(
             p.c.id.in_(

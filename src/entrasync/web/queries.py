@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from entrasync.adapters.db import tables as t
-from entrasync.adapters.db.search import contains, like_term
+from entrasync.adapters.db.search import contains
 from entrasync.domain.model import Role
 from entrasync.services import connection, sync
 from entrasync.services.errors import NotFoundError, ValidationError
@@ -184,7 +184,7 @@ def matched(
         p.c.id.not_in(changed),
     ]
     if search:
-        conds.append(sa.or_(p.c.email_lower.like(like_term(search), escape="\\"), contains(p.c.display_name, search)))
+        conds.append(sa.or_(contains(p.c.email_lower, search, folded=True), contains(p.c.display_name, search)))
     planned = None
     if not search:
         # The plan counted its matched people when it was made: no COUNT over 100,000 rows per page.

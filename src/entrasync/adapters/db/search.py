@@ -36,7 +36,15 @@ def like_term(search: str) -> str:
     return f"%{cleaned}%"
 
 
-def contains(column: Any, search: str) -> Any:
-    """``column`` contains ``search``, ignoring case."""
+def contains(column: Any, search: str, *, folded: bool = False) -> Any:
+    """``column`` contains ``search``, ignoring case; ``folded`` when the column is stored lower-cased.
+
+    A term with a NUL character matches nothing (nothing stored holds one, and SQLite would cut the
+    pattern at it and match everything).
+    """
+    if "\x00" in search:
+        return sa.false()
+    if folded:
+        return column.like(like_term(search), escape="\\")
     fold = sa.func.lower if search.isascii() else unicode_lower
     return fold(column).like(like_term(search), escape="\\")
