@@ -81,6 +81,10 @@ def run_demo(*, users: int, seed: int, port: int, serve: bool, as_json: bool) ->
     from entrasync.cli.serving import run_server
 
     typer.echo(f"\nentrasync is at {config.public_base_url}  sign in as {DEMO_ADMIN_EMAIL} / {DEMO_ADMIN_PASSWORD}")
+    typer.echo(
+        "To walk the connect steps yourself: Settings (cog) > Integrations > Microsoft Entra ID > Disconnect, "
+        "then Connect and sign in at the emulator as Adele Vance (Global Administrator)."
+    )
     typer.echo("Press Ctrl+C to stop.")
     try:
         run_server(host="127.0.0.1", port=port, scheduler=True, ctx=ctx)
