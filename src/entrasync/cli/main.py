@@ -290,8 +290,10 @@ def refresh(as_json: JsonOpt = False) -> None:
     from entrasync.services.context import Actor
 
     ctx = _ctx()
-    progress = ProgressPrinter(enabled=not as_json and sys.stderr.isatty())
-    result = sync.refresh(ctx, _org(ctx), trigger="cli", actor=Actor.cli(), on_progress=progress)
+    org_id = _org(ctx)
+    interactive = not as_json and sys.stderr.isatty()
+    progress = ProgressPrinter(enabled=interactive, expected=_last_people_read(ctx, org_id) if interactive else None)
+    result = sync.refresh(ctx, org_id, trigger="cli", actor=Actor.cli(), on_progress=progress)
     progress.close()
     if as_json:
         emit_json(result.public())
@@ -306,6 +308,17 @@ def refresh(as_json: JsonOpt = False) -> None:
             typer.echo(result.hold_reason)
     if result.outcome == "failed":
         fail(result.error or "the refresh failed")
+
+
+def _last_people_read(ctx: Any, org_id: int) -> int | None:
+    """How many people the last finished refresh read: the progress bar's 100%."""
+    from entrasync.services import runs
+
+    for run in runs.list_runs(ctx, org_id, limit=5):
+        read = (run.get("progress") or {}).get("people_read")
+        if isinstance(read, int) and run["outcome"] not in ("running", "failed"):
+            return read
+    return None
 
 
 @plan_app.command("show")
