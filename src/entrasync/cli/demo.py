@@ -70,7 +70,7 @@ def run_demo(*, users: int, seed: int, port: int, serve: bool, as_json: bool) ->
             f"First refresh (run {result.run_id}): {result.outcome}; {c.get('create', 0)} people created, "
             f"{result.graph_requests} Graph requests."
         )
-        typer.echo("\nTry next, in another terminal:")
+        typer.echo("\nTry next, in another terminal (with the virtual environment active: . .venv/bin/activate):")
         typer.echo(f"  source {base / 'demo.env'}")
         typer.echo("  entrasync people list")
         typer.echo("  entrasync settings set --mode manual && entrasync refresh && entrasync plan show")
