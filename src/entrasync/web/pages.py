@@ -312,20 +312,24 @@ def _person_page(request: Request, me: Principal, person_id: int, status: int = 
     )  # fmt: skip
 
 
-@router.get("/people/{person_id}")
-def person_page(request: Request, person_id: str, me: Principal = Depends(require_user)) -> Response:
-    pid = to_int(person_id)
+def _person_id(raw: str) -> int:
+    """A person id from the URL; anything else is the same "no such person" as an unknown id."""
+    pid = to_int(raw)
     if pid is None:
         raise NotFoundError("There is no such person.")
+    return pid
+
+
+@router.get("/people/{person_id}")
+def person_page(request: Request, person_id: str, me: Principal = Depends(require_user)) -> Response:
+    pid = _person_id(person_id)
     return _person_page(request, me, pid)
 
 
 @router.post("/people/{person_id}/edit")
 async def person_edit(request: Request, person_id: str, me: Principal = Depends(require_super_admin)) -> Response:
     form = await _form(request)
-    pid = to_int(person_id)
-    if pid is None:
-        raise NotFoundError("There is no such person.")
+    pid = _person_id(person_id)
     values = _person_form_values(form)
     try:
         people.edit_person(_ctx(request), me.org_id, me.actor, pid, values)
@@ -338,9 +342,7 @@ async def person_edit(request: Request, person_id: str, me: Principal = Depends(
 @router.post("/people/{person_id}/move")
 async def person_move(request: Request, person_id: str, me: Principal = Depends(require_super_admin)) -> Response:
     form = await _form(request)
-    pid = to_int(person_id)
-    if pid is None:
-        raise NotFoundError("There is no such person.")
+    pid = _person_id(person_id)
     ctx = _ctx(request)
     manager_email = text(form, "manager_email", 320).strip()
     manager_id: int | None = None
@@ -361,9 +363,7 @@ async def person_move(request: Request, person_id: str, me: Principal = Depends(
 @router.post("/people/{person_id}/status")
 async def person_status(request: Request, person_id: str, me: Principal = Depends(require_super_admin)) -> Response:
     form = await _form(request)
-    pid = to_int(person_id)
-    if pid is None:
-        raise NotFoundError("There is no such person.")
+    pid = _person_id(person_id)
     target = {"archive": "archived", "restore": "active", "pause": "paused"}.get(text(form, "action", 16))
     if target is None:
         raise ValidationError({"action": "Choose Archive, Restore or Pause."})
