@@ -12,7 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from entrasync.adapters.db import tables as t
+from entrasync.adapters.db.bulk import bulk_insert
 from entrasync.services.context import Actor
+
+BULK_FROM = 1000
 
 
 def render(value: Any) -> str | None:
@@ -51,7 +54,9 @@ def write(conn: Connection, org_id: int, actor: Actor, at: datetime, entries: It
         }
         for e in entries
     ]
-    if rows:
+    if len(rows) >= BULK_FROM:
+        bulk_insert(conn, t.audit_log, rows)  # a first sync writes one row per person
+    elif rows:
         conn.execute(sa.insert(t.audit_log), rows)
     return len(rows)
 

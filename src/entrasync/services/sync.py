@@ -14,11 +14,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from entrasync.adapters.db import tables as t
+from entrasync.adapters.db.bulk import bulk_insert
 from entrasync.adapters.db.search import contains
 from entrasync.adapters.graph.client import GraphClient
 from entrasync.adapters.graph.errors import GraphError
@@ -340,7 +340,7 @@ def _store_plan(conn: Connection, org_id: int, run_id: int, p: Plan, *, accept: 
             }
         )
     if rows:
-        _bulk_insert(conn, t.plan_changes, rows)
+        bulk_insert(conn, t.plan_changes, rows)
     return changes
 
 
@@ -423,7 +423,7 @@ def _apply_changes(
     # 1. Joiners: insert people.
     creates = [r for r in accepted if r["kind"] == ChangeKind.CREATE.value]
     if creates:
-        _bulk_insert(
+        bulk_insert(
             conn,
             p,
             [
@@ -513,7 +513,7 @@ def _apply_changes(
             for pid, r in zip(person_ids, targets, strict=True)
             if r["target"]["department"]
         ]
-        _bulk_insert(conn, t.person_departments, dept_rows)
+        bulk_insert(conn, t.person_departments, dept_rows)
         archived_now = {r["person_id"] for r in archives}
         mgr_rows: list[tuple[int, int | None]] = []
         for pid, r in zip(person_ids, targets, strict=True):
@@ -537,50 +537,8 @@ def _apply_changes(
             entries.extend(AuditEntry("person", kind, pid, d[0], d[1], d[2]) for d in r["diffs"])
         applied[kind] += 1
 
-    _write_audit(conn, org_id, actor, now, entries)
+    audit.write(conn, org_id, actor, now, entries)
     return applied
-
-
-def _bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
-    """INSERT many rows (all with the same keys) below SQLAlchemy's per-row parameter processing.
-
-    PostgreSQL: ``COPY ... FROM STDIN``; SQLite: the driver's ``executemany``. Values go through the
-    same conversions the column types apply (UTC datetimes, JSON text), in chunks to bound memory.
-    """
-    if not rows:
-        return
-    cols = list(rows[0])
-    dialect = conn.dialect
-    convert = [_bind_converter(table.c[c].type, dialect) for c in cols]
-    pairs = list(zip(cols, convert, strict=True))
-    names = ", ".join(f'"{c}"' for c in cols)
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    if dialect.name == "postgresql":
-        with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
-            for r in rows:
-                copy.write_row([r[c] if f is None else f(r[c]) for c, f in pairs])
-        return
-    sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(cols))})'
-    cur = raw.cursor()
-    try:
-        for i in range(0, len(rows), _CHUNK):
-            cur.executemany(sql, [[r[c] if f is None else f(r[c]) for c, f in pairs] for r in rows[i : i + _CHUNK]])
-    finally:
-        cur.close()
-
-
-def _bind_converter(type_: Any, dialect: Any) -> Callable[[Any], Any] | None:
-    """What the column type does to a bound value, for the raw bulk paths (None: nothing)."""
-    if isinstance(type_, sa.JSON):
-        return _json_text
-    if isinstance(type_, t.UTCDateTime):
-        return lambda v: type_.process_bind_param(v, dialect)
-    return None
-
-
-def _json_text(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _set_managers(conn: Connection, rows: list[tuple[int, int | None]]) -> None:
@@ -603,29 +561,6 @@ def _set_managers(conn: Connection, rows: list[tuple[int, int | None]]) -> None:
         cur.executemany("UPDATE people SET manager_id = ? WHERE id = ?", [(m, pid) for pid, m in rows])
     finally:
         cur.close()
-
-
-def _write_audit(conn: Connection, org_id: int, actor: Actor, at: datetime, entries: list[AuditEntry]) -> None:
-    """audit.write's rows, inserted in bulk (a first sync writes one per person)."""
-    if len(entries) < 1000:
-        audit.write(conn, org_id, actor, at, entries)
-        return
-    render = audit.render
-    base = (org_id, at, actor.person_id, actor.run_id, actor.label)
-    keys = ("org_id", "at", "actor_person_id", "actor_run_id", "actor", "entity", "person_id", "action", "field")
-    for i in range(0, len(entries), _CHUNK):
-        _bulk_insert(
-            conn,
-            t.audit_log,
-            [
-                {
-                    **dict(zip(keys, (*base, e.entity, e.person_id, e.action, e.field), strict=True)),
-                    "old": render(e.old),
-                    "new": render(e.new),
-                }
-                for e in entries[i : i + _CHUNK]
-            ],
-        )
 
 
 def _delete_departments(conn: Connection, person_ids: list[int]) -> None:
