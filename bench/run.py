@@ -55,7 +55,7 @@ def run_worker(spec: dict[str, Any], timeout: float = 3600) -> dict[str, Any]:
     )
     if proc.returncode != 0:
         raise RuntimeError(f"worker {spec['kind']} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-    if spec.get("profile"):
+    if spec.get("profile") or spec.get("memtrace"):
         sys.stderr.write(proc.stderr)
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
     result: dict[str, Any] = json.loads(lines[-1])
@@ -220,7 +220,8 @@ def bench_db(n: int, db: str, workdir: Path, res: Results, args: argparse.Namesp
             elif scenario == "15% leavers":
                 change = {"disabled": leavers(admin, 0.15, rng)}
             admin.reset_counters()
-            out = run_worker({**base, "kind": "refresh", "profile": args.profile == scenario})
+            out = run_worker({**base, "kind": "refresh", "profile": args.profile == scenario,
+                              "memtrace": args.memtrace == scenario})
             out.update(n=n, db=db, scenario=scenario, change=change)
             out["emulator_requests"] = graph_requests(admin.counters())
             out["people_per_s"] = n / out["wall_s"] if out["wall_s"] else 0.0
@@ -354,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=20, help="page timings: median of this many")
     ap.add_argument("--read-repeat", type=int, default=3, help="read phase: median of this many runs")
     ap.add_argument("--profile", choices=SCENARIOS, help="print a cProfile of this refresh scenario")
+    ap.add_argument("--memtrace", choices=SCENARIOS, help="print the peak RSS of each phase of this scenario")
     ap.add_argument("--results", type=Path, help="write the markdown table (and machine) to this file")
     ap.add_argument("--json-out", type=Path, help="write raw results as JSON")
     ap.add_argument("--workdir", type=Path, help="keep files here (default: a temporary folder, removed)")

@@ -18,6 +18,7 @@ import resource
 import ssl
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -47,6 +48,15 @@ def maxrss_mb() -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def rss_mb() -> float:
+    """Current RSS of this process in MB (Linux), 0 elsewhere."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return 0.0
 
 
 # ---- token (client credentials through msal, CA pinned; see PRODUCT.md Appendix B) ----------------
@@ -223,9 +233,22 @@ def refresh(spec: dict[str, Any]) -> dict[str, Any]:
     with ctx.engine.connect():
         pass  # open the pool's first connection outside the timing
     marks: dict[str, float] = {}
+    phase_peaks: dict[str, float] = {}
+    current = ["start"]
 
     def on_progress(phase: str, _data: dict[str, Any]) -> None:
         marks.setdefault(phase, time.perf_counter())
+        current[0] = phase
+
+    stop = threading.Event()
+    if spec.get("memtrace"):
+
+        def sample() -> None:  # VmRSS every 5 ms, kept as the peak of the phase it was seen in
+            while not stop.wait(0.005):
+                rss = rss_mb()
+                phase_peaks[current[0]] = max(phase_peaks.get(current[0], 0.0), rss)
+
+        threading.Thread(target=sample, daemon=True).start()
 
     if spec.get("profile"):
         import cProfile
@@ -237,6 +260,9 @@ def refresh(spec: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     result = sync.refresh(ctx, org, trigger="cli", actor=Actor.cli(), on_progress=on_progress)
     wall = time.perf_counter() - t0
+    stop.set()
+    if phase_peaks:
+        sys.stderr.write(f"peak RSS MB by phase: { {k: round(v) for k, v in phase_peaks.items()} }\n")
     if spec.get("profile"):
         prof.disable()
         pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(40)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain, islice
 from typing import Any
 
 import orjson
@@ -38,7 +39,8 @@ class AuditEntry:
 
 
 def write(conn: Connection, org_id: int, actor: Actor, at: datetime, entries: Iterable[AuditEntry]) -> int:
-    rows = [
+    """Append entries; ``entries`` may be a generator (a first sync streams one row per person)."""
+    rows = (
         {
             "org_id": org_id,
             "at": at,
@@ -53,12 +55,13 @@ def write(conn: Connection, org_id: int, actor: Actor, at: datetime, entries: It
             "new": render(e.new),
         }
         for e in entries
-    ]
-    if len(rows) >= BULK_FROM:
-        bulk_insert(conn, t.audit_log, rows)  # a first sync writes one row per person
-    elif rows:
-        conn.execute(sa.insert(t.audit_log), rows)
-    return len(rows)
+    )
+    head = list(islice(rows, BULK_FROM))
+    if len(head) < BULK_FROM:
+        if head:
+            conn.execute(sa.insert(t.audit_log), head)
+        return len(head)
+    return bulk_insert(conn, t.audit_log, chain(head, rows))
 
 
 def list_entries(

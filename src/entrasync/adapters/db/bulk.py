@@ -7,7 +7,8 @@ on SQLite) is what keeps it within the §9 budget.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping
+from itertools import chain, islice
 from typing import Any
 
 import orjson
@@ -19,33 +20,41 @@ from entrasync.adapters.db import tables as t
 CHUNK = 20000  # rows per executemany, and ids per expanding IN (under SQLite's and PostgreSQL's limits)
 
 
-def bulk_insert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+def bulk_insert(conn: Connection, table: sa.Table, rows: Iterable[dict[str, Any]]) -> int:
     """INSERT many rows (all with the same keys) below SQLAlchemy's per-row parameter processing.
 
     PostgreSQL: ``COPY ... FROM STDIN``; SQLite: the driver's ``executemany``. Values go through the
-    same conversions the column types apply (UTC datetimes, JSON text), in chunks to bound memory.
+    same conversions the column types apply (UTC datetimes, JSON text). ``rows`` may be a generator: it
+    is consumed in chunks, so a 100,000-row write never holds all its rows at once. Returns the count.
     """
-    if not rows:
-        return
-    cols = list(rows[0])
+    it = iter(rows)
+    first = next(it, None)
+    if first is None:
+        return 0
+    cols = list(first)
     dialect = conn.dialect
     convert = [_bind_converter(table.c[c].type, dialect) for c in cols]
     pairs = list(zip(cols, convert, strict=True))
     names = ", ".join(f'"{c}"' for c in cols)
     raw = conn.connection.driver_connection
     assert raw is not None
+    count = 0
     if dialect.name == "postgresql":
         with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
-            for r in rows:
+            for r in chain((first,), it):
                 copy.write_row([r[c] if f is None else f(r[c]) for c, f in pairs])
-        return
+                count += 1
+        return count
     sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(cols))})'
     cur = raw.cursor()
     try:
-        for i in range(0, len(rows), CHUNK):
-            cur.executemany(sql, [[r[c] if f is None else f(r[c]) for c, f in pairs] for r in rows[i : i + CHUNK]])
+        it = chain((first,), it)
+        while chunk := [[r[c] if f is None else f(r[c]) for c, f in pairs] for r in islice(it, CHUNK)]:
+            cur.executemany(sql, chunk)
+            count += len(chunk)
     finally:
         cur.close()
+    return count
 
 
 def _bind_converter(type_: Any, dialect: Any) -> Callable[[Any], Any] | None:
@@ -58,4 +67,11 @@ def _bind_converter(type_: Any, dialect: Any) -> Callable[[Any], Any] | None:
 
 
 def _json_text(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    return orjson.dumps(value, default=_as_dict, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    """Mappings that are not dicts (read-only views) are written as the JSON object they read as."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -14,6 +14,7 @@ import ssl
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from concurrent import futures
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -181,6 +182,7 @@ class GraphClient:
         self._clock = clock
         self._rng = rng
         self.request_count = 0
+        self._pool: futures.ThreadPoolExecutor | None = None
         self._http = httpx.Client(
             verify=make_ssl_context(config.ca_bundle) if transport is None else True,
             trust_env=False,
@@ -193,6 +195,9 @@ class GraphClient:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
         self._http.close()
         closer = getattr(self._token_provider, "close", None)
         if callable(closer):
@@ -307,14 +312,17 @@ class GraphClient:
         }
         self.request_count += 1
         try:
-            response = self._http.get(url, headers=headers)
+            # Streamed and joined rather than ``.content``: httpx keeps ``.content`` on the response,
+            # which sits in a reference cycle, so with the cyclic GC paused for a bulk read
+            # (entrasync.bulkwork) every page's body would stay in memory until the read ends.
+            with self._http.stream("GET", url, headers=headers) as response:
+                body = b"".join(response.iter_bytes())
         except httpx.TimeoutException as exc:
             raise _Retry(f"timeout ({type(exc).__name__})") from None
         except httpx.TransportError as exc:  # connect/read/write errors, dropped connections
             raise _Retry(f"connection error ({type(exc).__name__})") from None
 
         status = response.status_code
-        body = response.content
         if 200 <= status < 300:
             try:
                 data = orjson.loads(body)
@@ -385,17 +393,9 @@ class GraphClient:
         if advanced and not path.startswith(("https://", "http://")):
             params = {**(params or {})}
             params.setdefault("$count", "true")
-        url: str | None = self._resolve(path, params)
         headers = {"ConsistencyLevel": "eventual"} if advanced else {}
-        while url is not None:
-            page = self._get_json(url, headers, require_value=True)
+        for page in self._pages(self._resolve(path, params), headers, self._next_link):
             yield page["value"]
-            next_link = page.get("@odata.nextLink")
-            if next_link is not None and not isinstance(next_link, str):
-                raise GraphTransientError("Graph returned a malformed @odata.nextLink")
-            if next_link is not None:
-                self.check_origin(next_link)
-            url = next_link
 
     def iter_delta_pages(self, url_or_path: str) -> Iterator[tuple[list[dict[str, Any]], str | None]]:
         """One delta round: yield ``(items, delta_link)`` per page; ``delta_link`` only on the last.
@@ -403,21 +403,60 @@ class GraphClient:
         Pages are chained by ``@odata.nextLink`` until a page carries ``@odata.deltaLink``
         (https://learn.microsoft.com/graph/delta-query-overview). Query options live inside the links.
         """
-        url: str | None = self._resolve(url_or_path, None)
-        while url is not None:
-            page = self._get_json(url, {}, require_value=True)
+        for page in self._pages(self._resolve(url_or_path, None), {}, self._next_delta_link):
             next_link = page.get("@odata.nextLink")
-            delta_link = page.get("@odata.deltaLink")
-            if isinstance(next_link, str):
-                self.check_origin(next_link)
-                yield page["value"], None
-                url = next_link
-            elif isinstance(delta_link, str):
-                self.check_origin(delta_link)
-                yield page["value"], delta_link
-                url = None
-            else:
-                raise GraphTransientError("Graph ended a delta page with neither @odata.nextLink nor @odata.deltaLink")
+            yield page["value"], None if isinstance(next_link, str) else page["@odata.deltaLink"]
+
+    def _next_link(self, page: Mapping[str, Any]) -> str | None:
+        next_link = page.get("@odata.nextLink")
+        if next_link is not None and not isinstance(next_link, str):
+            raise GraphTransientError("Graph returned a malformed @odata.nextLink")
+        if next_link is not None:
+            self.check_origin(next_link)
+        return next_link
+
+    def _next_delta_link(self, page: Mapping[str, Any]) -> str | None:
+        next_link, delta_link = page.get("@odata.nextLink"), page.get("@odata.deltaLink")
+        if isinstance(next_link, str):
+            self.check_origin(next_link)
+            return next_link
+        if isinstance(delta_link, str):
+            self.check_origin(delta_link)
+            return None
+        raise GraphTransientError("Graph ended a delta page with neither @odata.nextLink nor @odata.deltaLink")
+
+    def _pages(
+        self, url: str, headers: Mapping[str, str], follow: Callable[[Mapping[str, Any]], str | None]
+    ) -> Iterator[dict[str, Any]]:
+        """Yield page after page (``follow`` checks a page's links and names the next URL, or None).
+
+        While the caller maps one page, the next is already being fetched on a helper thread, so Graph's
+        server time hides behind our own work (§9: the read within 1.5x of a bare loop). Still one
+        request in flight at a time, in order, with the same retries; an error surfaces where the page
+        would have. A caller that stops early waits for the request in flight, never leaves it running.
+        """
+        page = self._get_json(url, headers, require_value=True)
+        while True:
+            next_url = follow(page)
+            pending = (
+                self._prefetcher().submit(self._get_json, next_url, headers, require_value=True) if next_url else None
+            )
+            done = False
+            try:
+                yield page
+                done = True
+            finally:
+                if pending is not None and not done:
+                    pending.cancel()
+                    futures.wait([pending])
+            if pending is None:
+                return
+            page = pending.result()
+
+    def _prefetcher(self) -> futures.ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="graph-prefetch")
+        return self._pool
 
     def delta(self, url_or_path: str) -> tuple[list[dict[str, Any]], str]:
         """A whole delta round: all changed items and the deltaLink for the next round."""

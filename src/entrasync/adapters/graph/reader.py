@@ -39,6 +39,7 @@ from entrasync.adapters.graph.errors import (
     DeltaTokenExpiredError,
     GraphBadRequestError,
 )
+from entrasync.bulkwork import bulk_read
 from entrasync.domain.graph_filter import needs_advanced_query
 from entrasync.domain.model import GRAPH_USER_SELECT, EntraSnapshot, EntraUser
 
@@ -462,6 +463,17 @@ def fetch_snapshot(
     ``syncStateNotFound``, 410) falls back to a full read. Otherwise a full read. ``cursor`` in the
     result is what to pass next time (``None`` when a Graph filter is on: delta cannot filter).
     """
+    with bulk_read():  # 100,000s of new objects and a prefetching pager (see entrasync.bulkwork)
+        return _fetch_snapshot(client, graph_filter, group_ids, cursor, on_progress)
+
+
+def _fetch_snapshot(
+    client: GraphClient,
+    graph_filter: str | None,
+    group_ids: Sequence[str] | None,
+    cursor: DeltaCursor | None,
+    on_progress: Progress | None,
+) -> FetchResult:
     start = client.request_count
     graph_filter = (graph_filter or "").strip() or None
     if cursor is not None and graph_filter is None and cursor.delta_link:

@@ -1,0 +1,73 @@
+"""Interpreter settings for the few seconds a refresh builds or streams 100,000s of objects (§9).
+
+- The cyclic garbage collector is paused: each full collection walks every live container, and
+  building a 100,000-user snapshot or directory triggers several, about a third of the mapping time.
+  Nothing a refresh builds is cyclic garbage (refcounting frees it), so nothing accumulates.
+- The GIL switch interval drops from 5 ms to 1 ms while pages are read: the Graph client fetches the
+  next page on a helper thread while this one maps the last, and a 5 ms hand-off per page would eat
+  most of that overlap (measured: read 1.3-1.6x the bare loop at 5 ms, 1.0-1.2x at 1 ms).
+
+Both are process-wide. Nested and concurrent sections (two orgs refreshing in one process) restore
+the original setting once, when the last one ends.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+FAST_SWITCH_INTERVAL = 0.001
+
+
+class _SharedSetting:
+    """A process-wide setting changed by the first section to enter, restored by the last to leave."""
+
+    def __init__(self, read: Callable[[], Any], write: Callable[[Any], None], during: Any) -> None:
+        self._read, self._write, self._during = read, write, during
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved: Any = None
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._lock:
+            if self._depth == 0:
+                self._saved = self._read()
+                self._write(self._during)
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._write(self._saved)
+
+
+def _set_gc(enabled: bool) -> None:
+    if enabled:
+        gc.enable()
+    else:
+        gc.disable()
+
+
+_gc = _SharedSetting(gc.isenabled, _set_gc, False)
+_switch = _SharedSetting(sys.getswitchinterval, sys.setswitchinterval, FAST_SWITCH_INTERVAL)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside the block (building large, acyclic object graphs)."""
+    with _gc.held():
+        yield
+
+
+@contextmanager
+def bulk_read() -> Iterator[None]:
+    """Reading Graph pages on two threads: collection paused and a quick GIL hand-off."""
+    with _gc.held(), _switch.held():
+        yield
