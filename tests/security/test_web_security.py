@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
+import pytest
 from fastapi.testclient import TestClient
 from tests.security.conftest import (
     BASE_URL,
@@ -50,6 +51,55 @@ def _send(world: World, client: TestClient, method: str, path: str, csrf: str | 
         return client.request(method, url, json=body or None, headers=headers, follow_redirects=False)
     data = {**body, **({"csrf_token": csrf} if csrf is not None else {})}
     return client.post(url, data=data, follow_redirects=False)
+
+
+def test_sign_in_limit_is_shared_by_every_web_process(app_ctx: AppContext) -> None:
+    """Two app instances on one database stand for two `entrasync serve` processes behind a load
+    balancer: failures on either count towards one limit."""
+    add_account(app_ctx, "it@example.com", ["it_admin"])
+    with TestClient(create_app(app_ctx)) as a, TestClient(create_app(app_ctx)) as b:
+        tokens = {a: csrf_of(a.get("/signin").text), b: csrf_of(b.get("/signin").text)}
+
+        def attempt(tc: TestClient, password: str) -> int:
+            data = {"csrf_token": tokens[tc], "email": "it@example.com", "password": password}
+            return int(tc.post("/signin", data=data, follow_redirects=False).status_code)
+
+        assert [attempt(a if i % 2 else b, f"wrong {i}") for i in range(10)] == [400] * 10
+        assert attempt(a, PASSWORD) == 429
+        assert attempt(b, PASSWORD) == 429
+
+
+def test_sign_in_limiter_window_spray_and_digests(app_ctx: AppContext) -> None:
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    from entrasync.adapters.db import tables as t
+    from entrasync.web.auth import RateLimitedError, SignInLimiter
+
+    now = [app_ctx.now()]
+    app_ctx.clock = lambda: now[0]
+    limiter = SignInLimiter(app_ctx, per_account=3, per_address=5, window=300)
+    for _ in range(3):
+        limiter.check("Someone@Example.com", "10.0.0.1")
+        limiter.failed("Someone@Example.com", "10.0.0.1")
+    with pytest.raises(RateLimitedError):
+        limiter.check("someone@example.com ", "10.0.0.1")
+    limiter.check("someone@example.com", "10.0.0.2")  # another address has its own count
+    now[0] += timedelta(seconds=301)
+    limiter.check("someone@example.com", "10.0.0.1")  # the window has passed
+    # A spray of different e-mails from one address hits the address limit.
+    for i in range(5):
+        limiter.failed(f"user{i}@example.com", "10.0.0.9")
+    with pytest.raises(RateLimitedError):
+        limiter.check("fresh@example.com", "10.0.0.9")
+    # A success clears that account's count, not the address's.
+    limiter.failed("it@example.com", "10.0.0.3")
+    limiter.succeeded("it@example.com", "10.0.0.3")
+    with app_ctx.reader.connect() as conn:
+        keys = [r[0] for r in conn.execute(sa.select(t.sign_in_failures.c.key))]
+    assert keys and all(re.fullmatch(r"[0-9a-f]{64}", k) for k in keys)
+    assert not any("example.com" in k for k in keys)  # only digests: a password typed as e-mail is not kept
 
 
 def test_every_write_needs_the_csrf_token(world: World) -> None:

@@ -152,6 +152,11 @@ def test_seed_steps_1_to_15_then_disconnect(page: Any, live: Live, admin: Any) -
     # Phone width: the main pages still work.
     page.set_viewport_size({"width": 390, "height": 844})
     shot(page, "people-phone", full_page=False)
+    sideways = page.evaluate(
+        "() => { const w = document.querySelector('.table-wrap'); return w.scrollWidth - w.clientWidth; }"
+    )
+    assert sideways <= 0, f"the People table scrolls sideways by {sideways}px at phone width"
+    expect(page.get_by_role("columnheader", name="Status")).to_be_visible()
     page.goto(f"{live.url}/user-sync?tab=history")
     expect(page.get_by_role("tab", name="History")).to_be_visible()
     shot(page, "user-sync-phone", full_page=False)

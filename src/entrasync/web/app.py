@@ -53,7 +53,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     )
     app.state.ctx = ctx
     app.state.codec = SessionCodec(ctx.config.effective_secret_key)
-    app.state.limiter = SignInLimiter()
+    app.state.limiter = SignInLimiter(ctx)
     app.state.secure_cookies = ctx.config.public_base_url.lower().startswith("https://")
     app.state.default_org_id = ctx.org_id()
     csp = _csp(ctx.config.login_url)

@@ -12,9 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -284,32 +282,49 @@ def check_csrf(request: Request, submitted: str | None) -> None:
 
 
 class SignInLimiter:
-    """At most ``limit`` failed sign-ins per (e-mail, client address) within ``window`` seconds."""
+    """Failed local sign-ins, counted in the database so the limit holds across every web process.
 
-    def __init__(self, limit: int = 10, window: float = 300.0) -> None:
-        self.limit = limit
-        self.window = window
-        self._fails: dict[tuple[str, str], deque[float]] = {}
-        self._lock = threading.Lock()
+    At most ``per_account`` failures per (e-mail, client address) and ``per_address`` per client
+    address (a spray of e-mails from one place) within ``window`` seconds. Keys are stored as SHA-256
+    digests. A success clears that (e-mail, address) count; rows older than the window are pruned.
+    """
 
-    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
-        q = self._fails.setdefault(key, deque())
-        while q and q[0] < now - self.window:
-            q.popleft()
-        return q
+    def __init__(self, ctx: AppContext, per_account: int = 10, per_address: int = 100, window: float = 300.0) -> None:
+        self.ctx = ctx
+        self.per_account = per_account
+        self.per_address = per_address
+        self.window = timedelta(seconds=window)
+
+    @staticmethod
+    def _keys(email: str, ip: str) -> tuple[str, str]:
+        account = hashlib.sha256(f"account\0{email.strip().lower()}\0{ip}".encode()).hexdigest()
+        address = hashlib.sha256(f"address\0{ip}".encode()).hexdigest()
+        return account, address
 
     def check(self, email: str, ip: str) -> None:
-        with self._lock:
-            if len(self._recent((email.strip().lower(), ip), time.monotonic())) >= self.limit:
-                raise RateLimitedError("Too many failed sign-ins. Wait a few minutes, then try again.")
+        account, address = self._keys(email, ip)
+        f = t.sign_in_failures
+        since = self.ctx.now() - self.window
+        with self.ctx.reader.connect() as conn:
+            counts: dict[str, int] = dict(
+                conn.execute(
+                    sa.select(f.c.key, sa.func.count())
+                    .where(f.c.key.in_((account, address)), f.c.at > since)
+                    .group_by(f.c.key)
+                ).all()
+            )
+        if counts.get(account, 0) >= self.per_account or counts.get(address, 0) >= self.per_address:
+            raise RateLimitedError("Too many failed sign-ins. Wait a few minutes, then try again.")
 
     def failed(self, email: str, ip: str) -> None:
-        with self._lock:
-            now = time.monotonic()
-            self._recent((email.strip().lower(), ip), now).append(now)
-            if len(self._fails) > 100_000:  # bound memory under a spray of e-mails
-                self._fails.clear()
+        now = self.ctx.now()
+        f = t.sign_in_failures
+        with self.ctx.engine.begin() as conn:
+            conn.execute(sa.delete(f).where(f.c.at <= now - self.window))
+            conn.execute(sa.insert(f), [{"key": key, "at": now} for key in self._keys(email, ip)])
 
     def succeeded(self, email: str, ip: str) -> None:
-        with self._lock:
-            self._fails.pop((email.strip().lower(), ip), None)
+        account, _ = self._keys(email, ip)
+        f = t.sign_in_failures
+        with self.ctx.engine.begin() as conn:
+            conn.execute(sa.delete(f).where(f.c.key == account))

@@ -290,6 +290,19 @@ revoked_sessions = Table(
     Index("ix_revoked_sessions_expires", "expires_at"),
 )
 
+# Failed local sign-ins, shared by every web process (a per-process count would let N processes
+# allow N times the limit). Keys are SHA-256 digests: what someone typed into the e-mail field (at
+# times a password) is never stored.
+sign_in_failures = Table(
+    "sign_in_failures",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(64), nullable=False),
+    Column("at", TS, nullable=False),
+    Index("ix_sign_in_failures_key_at", "key", "at"),
+    Index("ix_sign_in_failures_at", "at"),
+)
+
 api_tokens = Table(
     "api_tokens",
     metadata,
