@@ -22,6 +22,10 @@ class Config(BaseSettings):
     login_url: str = "https://login.microsoftonline.com"
     client_id: str | None = None
     client_secret: str | None = None
+    client_certificate: Path | None = Field(
+        default=None,
+        description="PEM with the app registration's certificate and its private key (instead of a secret)",
+    )
     ca_bundle: Path | None = None
     secret_key: str | None = Field(default=None, description="Encrypts stored secrets; generated if unset")
     public_base_url: str = "http://127.0.0.1:8000"
@@ -29,6 +33,16 @@ class Config(BaseSettings):
     graph_timeout: float = 30.0
     graph_max_retry_seconds: float = 120.0
     lease_seconds: float = 120.0
+
+    @property
+    def client_credential(self) -> str | None:
+        """The deployment's app credential: the certificate PEM's text if one is set, else the secret."""
+        if self.client_certificate is None:
+            return self.client_secret
+        try:
+            return self.client_certificate.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"Cannot read ENTRASYNC_CLIENT_CERTIFICATE ({self.client_certificate}): {exc}") from None
 
     @cached_property
     def effective_database_url(self) -> str:

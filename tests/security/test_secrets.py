@@ -18,8 +18,10 @@ import re
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from tests.security.conftest import BASE_URL, build_world, connect_through_microsoft, microsoft_round_trip
@@ -109,8 +111,18 @@ def _leaks(text: str, secrets_: dict[str, str]) -> list[str]:
     return found
 
 
-def test_secrets_are_encrypted_at_rest_and_never_logged(env: dict[str, str], emulator: Any, admin: Any) -> None:
+@pytest.mark.parametrize("credential", ["secret", "certificate"])
+def test_secrets_are_encrypted_at_rest_and_never_logged(
+    env: dict[str, str], emulator: Any, admin: Any, credential: str
+) -> None:
+    """With the deployment's app registration using a client secret, or a certificate (the consent
+    flow then stores the certificate PEM as the org's credential)."""
     info = emulator.info
+    pem = Path(info.client_certificate).read_text()
+    if credential == "certificate":
+        env = {k: v for k, v in env.items() if k != "ENTRASYNC_CLIENT_SECRET"}
+        env["ENTRASYNC_CLIENT_CERTIFICATE"] = info.client_certificate
+    key_body = "".join(ln for ln in pem.split("-----END PRIVATE KEY-----")[0].splitlines() if not ln.startswith("-"))
     with all_logging_at_debug() as logs:
         world = build_world(env, emulator, admin)
         ga_id = next(a["id"] for a in admin.tenant_summary()["admins"] if a["globalAdministrator"])
@@ -142,6 +154,8 @@ def test_secrets_are_encrypted_at_rest_and_never_logged(env: dict[str, str], emu
 
     secrets_ = {
         "client secret": info.client_secret,
+        "private key (first line)": key_body[:64],
+        "private key (a middle line)": key_body[640:704],
         "password": PASSWORD,
         "API token (matrix)": world.it_token,
         "API token (ci)": api_token,
@@ -167,7 +181,7 @@ def test_secrets_are_encrypted_at_rest_and_never_logged(env: dict[str, str], emu
         sealed = conn.execute(sa.select(t.connections.c.secret_enc)).scalar_one()
     for token in (world.it_token, api_token):
         assert hashlib.sha256(token.encode()).hexdigest() in hashes
-    assert world.ctx.box.open(bytes(sealed)) == info.client_secret
+    assert world.ctx.box.open(bytes(sealed)) == (info.client_secret if credential == "secret" else pem)
     # Never shown back either.
     shown = it.client.get("/api/v1/connection").text + it.client.get("/integrations").text
     assert info.client_secret not in shown

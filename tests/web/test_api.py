@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -211,3 +212,24 @@ def test_oidc_callback_without_a_started_flow_is_refused(client: TestClient, app
     r = client.get("/integrations/entra/consented?tenant=x&admin_consent=True&state=forged")
     assert r.status_code == 403
     assert not connection.status(app_ctx, app_ctx.org_id()).connected
+
+
+def test_api_connect_with_a_certificate(client: TestClient, app_ctx: AppContext, emulator: Any) -> None:
+    h = bearer(app_ctx, add_account(app_ctx, "it@example.com", ["it_admin"]))
+    info = emulator.info
+    pem = Path(info.client_certificate).read_text()
+    both = {"tenant_id": info.tenant_id, "client_id": info.client_id, "client_secret": "x", "client_certificate": pem}
+    r = client.post("/api/v1/connection", json=both, headers=h)
+    assert r.status_code == 422 and "not both" in r.json()["errors"]["client_secret"]
+    half = {
+        "tenant_id": info.tenant_id,
+        "client_id": info.client_id,
+        "client_certificate": pem.split("-----BEGIN CERTIFICATE")[0],
+    }
+    r = client.post("/api/v1/connection", json=half, headers=h)
+    assert r.status_code == 422 and "no certificate" in r.json()["errors"]["client_certificate"]
+    body = {"tenant_id": info.tenant_id, "client_id": info.client_id, "client_certificate": pem}
+    r = client.post("/api/v1/connection", json=body, headers=h)
+    assert r.status_code == 200 and r.json()["connected"] is True, r.text
+    assert "PRIVATE KEY" not in client.get("/api/v1/connection", headers=h).text
+    assert client.post("/api/v1/refresh", headers=h).json()["outcome"] == "applied"

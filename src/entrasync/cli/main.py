@@ -154,6 +154,12 @@ def connect(
     client_secret_env: Annotated[
         str, typer.Option(help="Environment variable holding the client secret.")
     ] = "ENTRASYNC_CLIENT_SECRET",
+    certificate: Annotated[
+        Path | None,
+        typer.Option(
+            help="PEM file with the app registration's certificate and its private key (instead of a secret)."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Connect Microsoft Entra ID headlessly (client credentials). The secret is never echoed."""
@@ -162,8 +168,15 @@ def connect(
 
     ctx = _ctx()
     cid = client_id or ctx.config.client_id or ""
-    secret = os.environ.get(client_secret_env) or _prompt_secret("Client secret: ")
-    creds = connection.validate_credentials(tenant_id, cid, secret)
+    if certificate is not None:
+        try:
+            pem = certificate.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"cannot read the certificate file {certificate}: {getattr(exc, 'strerror', None) or exc}.")
+        creds = connection.validate_credentials(tenant_id, cid, None, pem)
+    else:
+        secret = os.environ.get(client_secret_env) or _prompt_secret("Client secret: ")
+        creds = connection.validate_credentials(tenant_id, cid, secret)
     st = connection.connect(ctx, _org(ctx), Actor.cli(), creds)
     if as_json:
         emit_json(st.public())

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import orjson
 import typer
@@ -33,7 +33,7 @@ def emit_json(data: Any) -> None:
     )
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     """One line on stderr, non-zero exit: never a traceback."""
     sys.stderr.write(f"error: {message}\n")
     raise typer.Exit(code)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import jwt
 import orjson
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
@@ -39,6 +40,9 @@ PERMISSION_TEXT = {
     "User.ReadWrite.All": "Read and write all users' full profiles",
 }
 OIDC_SCOPES = {"openid", "profile", "email", "offline_access"}
+
+
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
 class Identity:
@@ -248,14 +252,19 @@ class Identity:
                 700016,
                 f"Application with identifier '{client_id}' was not found in the directory.",
             )
-        if secret is None:
+        assertion = form.get("client_assertion")
+        if assertion is not None or form.get("client_assertion_type") is not None:
+            refused = self._check_client_assertion(request, form, assertion)
+            if refused is not None:
+                return refused
+        elif secret is None:
             return self._oauth_error(
                 401,
                 "invalid_client",
                 7000218,
                 "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
             )
-        if not secrets.compare_digest(secret, self.state.client_secret):
+        elif not secrets.compare_digest(secret, self.state.client_secret):
             return self._oauth_error(
                 401,
                 "invalid_client",
@@ -289,6 +298,59 @@ class Identity:
         return self._oauth_error(
             400, "unsupported_grant_type", 70003, f"The app requested an unsupported grant type '{grant}'."
         )
+
+    def _check_client_assertion(self, request: Request, form: dict[str, str], assertion: str | None) -> Response | None:
+        """A certificate credential: an RS256/PS256 JWT naming a registered certificate by thumbprint,
+        with ``aud`` the token endpoint and ``iss`` = ``sub`` = the client id
+        (https://learn.microsoft.com/entra/identity-platform/certificate-credentials)."""
+        if form.get("client_assertion_type") != JWT_BEARER or not assertion:
+            return self._oauth_error(
+                400,
+                "invalid_request",
+                50027,
+                f"Invalid client assertion: client_assertion_type must be '{JWT_BEARER}' and client_assertion a JWT.",
+            )
+        try:
+            header = jwt.get_unverified_header(assertion)
+        except jwt.PyJWTError:
+            return self._oauth_error(400, "invalid_request", 50027, "JWT token is invalid or malformed.")
+        alg = header.get("alg")
+        thumbprint = str(header.get("x5t#S256") or header.get("x5t") or "").rstrip("=")  # padded or not
+        key = self.state.app_certificate_keys.get(thumbprint)
+        if alg not in ("RS256", "PS256") or key is None:
+            return self._oauth_error(
+                401,
+                "invalid_client",
+                700027,
+                "Client assertion contains an invalid signature. [Reason - The key was not found., "
+                f"Thumbprint of key used by client: '{thumbprint}']",
+            )
+        endpoint = str(request.url).split("?", 1)[0]
+        try:
+            claims = jwt.decode(
+                assertion,
+                key,
+                algorithms=[alg],
+                audience=endpoint,
+                options={"require": ["exp", "aud", "iss", "sub"]},  # msal sends no nbf; Entra accepts that
+                leeway=300,
+            )
+        except jwt.ExpiredSignatureError:
+            return self._oauth_error(
+                401, "invalid_client", 700024, "Client assertion is not within its valid time range."
+            )
+        except jwt.InvalidSignatureError:
+            return self._oauth_error(401, "invalid_client", 700027, "Client assertion failed signature validation.")
+        except jwt.PyJWTError as exc:
+            return self._oauth_error(401, "invalid_client", 50027, f"Invalid client assertion: {exc}.")
+        if claims.get("iss") != self.state.client_id or claims.get("sub") != self.state.client_id:
+            return self._oauth_error(
+                401,
+                "invalid_client",
+                700021,
+                "Client assertion application identifier doesn't match 'client_id' parameter.",
+            )
+        return None
 
     def _code_grant(self, form: dict[str, str]) -> Response:
         code = self.state.auth_codes.pop(form.get("code", ""), None)

@@ -29,6 +29,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from entrasync.emulator.admin_api import admin_routes
+from entrasync.emulator.app_certificate import generate_app_certificate
 from entrasync.emulator.errors import GRAPH_JSON, GraphError, error_body, error_response
 from entrasync.emulator.graph_api import GraphApi
 from entrasync.emulator.identity import Identity
@@ -50,6 +51,7 @@ class EmulatorInfo:
     client_id: str
     client_secret: str
     admin_url: str
+    client_certificate: str = ""  # PEM file: the app registration's certificate and its private key
 
     def as_json(self) -> dict[str, str]:
         return asdict(self)
@@ -272,6 +274,8 @@ def start_in_thread(
     data_dir = Path(data_dir)
     tls = generate_tls(data_dir, hosts=tuple(dict.fromkeys((host, "127.0.0.1", "localhost", "::1"))))
     state = EmulatorState.create(generate(users, seed), seed)
+    app_cert = generate_app_certificate(data_dir)
+    state.app_certificate_keys.update({app_cert.x5t: app_cert.public_key, app_cert.x5t_s256: app_cert.public_key})
     sock = _listen(host, port)
     real_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
@@ -316,6 +320,7 @@ def start_in_thread(
         client_id=state.client_id,
         client_secret=state.client_secret,
         admin_url=f"{base}/_emulator",
+        client_certificate=str(app_cert.path),
     )
     return RunningEmulator(info, state, server, thread)
 

@@ -51,6 +51,8 @@ class EmulatorState:
     auth_codes: dict[str, AuthCode] = field(default_factory=dict)
     consented: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Certificates uploaded to the app registration: thumbprint (x5t or x5t#S256) -> public key.
+    app_certificate_keys: dict[str, rsa.RSAPublicKey] = field(default_factory=dict)
     _key: rsa.RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(65537, 2048))
     _kid: str = ""
     _valid_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)

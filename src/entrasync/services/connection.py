@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from entrasync.adapters.db import tables as t
 from entrasync.adapters.graph.client import GraphClient, GraphConfig
+from entrasync.adapters.graph.credential import CredentialError, is_certificate, parse_certificate
 from entrasync.adapters.graph.errors import GraphError
 from entrasync.adapters.graph.reader import check_groups, count_users
 from entrasync.services import audit
@@ -93,7 +94,7 @@ def credentials(ctx: AppContext, org_id: int) -> Credentials:
             "Microsoft Entra ID is not connected. Connect it first (Integrations, or `entrasync connect`)."
         )
     m = row._mapping
-    secret = ctx.box.open(m["secret_enc"]) if m["secret_enc"] else (ctx.config.client_secret or "")
+    secret = ctx.box.open(m["secret_enc"]) if m["secret_enc"] else (ctx.config.client_credential or "")
     return Credentials(m["tenant_id"], m["client_id"], secret)
 
 
@@ -120,18 +121,39 @@ def probe_for(ctx: AppContext, org_id: int) -> ClientProbe | None:
     return ClientProbe(graph_client(ctx, org_id))
 
 
-def validate_credentials(tenant_id: str, client_id: str, client_secret: str) -> Credentials:
+def validate_credentials(
+    tenant_id: str, client_id: str, client_secret: str | None, client_certificate: str | None = None
+) -> Credentials:
+    """Check what an admin typed; the credential is a client secret or a certificate PEM, not both.
+
+    ``Credentials.client_secret`` then holds whichever was given (see adapters/graph/credential.py).
+    """
     errors: dict[str, str] = {}
     tenant_id, client_id = (tenant_id or "").strip(), (client_id or "").strip()
     if not (GUID_RE.match(tenant_id) or DOMAIN_RE.match(tenant_id)):
         errors["tenant_id"] = "Tenant id is a GUID (or a domain such as contoso.onmicrosoft.com)."
     if not GUID_RE.match(client_id):
         errors["client_id"] = "Client id is the app registration's Application (client) ID, a GUID."
-    if not client_secret:
-        errors["client_secret"] = "Give the client secret (ENTRASYNC_CLIENT_SECRET or the prompt)."
+    credential = ""
+    if client_secret and client_certificate:
+        errors["client_secret"] = "Give a client secret or a certificate, not both."
+    elif client_certificate:
+        try:
+            parse_certificate(client_certificate)
+            credential = client_certificate
+        except CredentialError as exc:
+            errors["client_certificate"] = str(exc)
+    elif client_secret:
+        if is_certificate(client_secret):
+            errors["client_secret"] = "That is a certificate, not a client secret: give it as the certificate."
+        credential = client_secret
+    else:
+        errors["client_secret"] = (
+            "Give the client secret (ENTRASYNC_CLIENT_SECRET or the prompt) or a certificate (--certificate)."
+        )
     if errors:
         raise ValidationError(errors)
-    return Credentials(tenant_id.lower(), client_id.lower(), client_secret)
+    return Credentials(tenant_id.lower(), client_id.lower(), credential)
 
 
 def connect(ctx: AppContext, org_id: int, actor: Actor, creds: Credentials, *, verify: bool = True) -> ConnectionStatus:

@@ -233,7 +233,10 @@ class ConnectBody(Strict):
 
     tenant_id: str = Field(max_length=256)
     client_id: str = Field(max_length=64)
-    client_secret: str = Field(max_length=1024)
+    client_secret: str | None = Field(default=None, max_length=1024)
+    client_certificate: str | None = Field(
+        default=None, max_length=20_000, description="Instead of a secret: PEM with the certificate and its private key"
+    )
 
 
 class DecisionsBody(Strict):
@@ -439,9 +442,10 @@ def get_connection(request: Request, me: Integrator) -> dict[str, Any]:
 @router.post("/connection", response_model=ConnectionOut, tags=["connection"], dependencies=[Write])
 def connect(request: Request, body: ConnectBody, me: Integrator) -> dict[str, Any]:
     """Headless connect (client credentials) with the caller's app registration: tenant id, client id
-    and client secret. The secret is verified against Graph, stored encrypted and never returned."""
+    and client secret or certificate (PEM with its private key). The credential is verified against Graph,
+    stored encrypted and never returned."""
     ctx = _ctx(request)
-    creds = connection.validate_credentials(body.tenant_id, body.client_id, body.client_secret)
+    creds = connection.validate_credentials(body.tenant_id, body.client_id, body.client_secret, body.client_certificate)
     with ctx.reader.connect() as conn:
         if queries.tenant_taken(conn, creds.tenant_id, me.org_id):
             raise ConflictError(queries.TENANT_TAKEN)

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 import msal
 import requests
 
+from entrasync.adapters.graph.credential import msal_credential
 from entrasync.config import Config
 from entrasync.services.errors import EntrasyncError
 
@@ -42,13 +43,19 @@ def _http(config: Config) -> requests.Session:
 
 
 def _app(config: Config, tenant: str) -> msal.ConfidentialClientApplication:
-    if not config.client_id or not config.client_secret:
+    try:
+        secret = config.client_credential
+        credential = msal_credential(secret) if config.client_id and secret else None
+    except ValueError as exc:  # an unreadable or unusable certificate (CredentialError is a ValueError)
+        raise MicrosoftSignInError(f"The app registration's certificate cannot be used: {exc}") from None
+    if not config.client_id or credential is None:
         raise MicrosoftSignInError(
-            "This deployment has no app registration: set ENTRASYNC_CLIENT_ID and ENTRASYNC_CLIENT_SECRET."
+            "This deployment has no app registration: set ENTRASYNC_CLIENT_ID and ENTRASYNC_CLIENT_SECRET "
+            "(or ENTRASYNC_CLIENT_CERTIFICATE)."
         )
     return msal.ConfidentialClientApplication(
         config.client_id,
-        client_credential=config.client_secret,
+        client_credential=credential,
         authority=f"{config.login_url.rstrip('/')}/{tenant}",
         instance_discovery=False,
         http_client=_http(config),

@@ -443,7 +443,10 @@ def consented(request: Request, me: Principal = Depends(require_admin)) -> Respo
         if queries.tenant_taken(conn, tenant, me.org_id):
             return render(request, "integrations.html", 409, status=status, consent_error=queries.TENANT_TAKEN)
     config = ctx.config
-    creds = connection.Credentials(tenant, (config.client_id or "").lower(), config.client_secret or "")
+    try:
+        creds = connection.Credentials(tenant, (config.client_id or "").lower(), config.client_credential or "")
+    except ValueError as exc:
+        return render(request, "integrations.html", 400, status=status, consent_error=str(exc))
     try:
         connection.connect(ctx, me.org_id, me.actor, creds)
     except EntrasyncError as exc:

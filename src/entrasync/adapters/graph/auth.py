@@ -18,6 +18,7 @@ import certifi
 import msal
 import requests
 
+from entrasync.adapters.graph.credential import CredentialError, msal_credential
 from entrasync.adapters.graph.errors import GraphStopError, GraphTransientError
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ class MsalTokenProvider:
         self._app: msal.ConfidentialClientApplication | None = None
         self._app_kwargs: dict[str, Any] = {
             "client_id": client_id,
-            "client_credential": client_secret,
+            "client_credential": client_secret,  # a secret, or a certificate PEM (see credential.py)
             "authority": f"{login_url.rstrip('/')}/{tenant_id}",
             # msal's instance discovery and authority validation call login.microsoftonline.com;
             # an emulator or private endpoint must not depend on that.
@@ -128,7 +129,11 @@ class MsalTokenProvider:
     def _get_app(self) -> msal.ConfidentialClientApplication:
         if self._app is None:
             try:
-                self._app = msal.ConfidentialClientApplication(**self._app_kwargs)
+                credential = msal_credential(self._app_kwargs["client_credential"])
+            except CredentialError as exc:
+                raise GraphStopError(f"Cannot use the app registration's certificate: {exc}") from None
+            try:
+                self._app = msal.ConfidentialClientApplication(**{**self._app_kwargs, "client_credential": credential})
             except ValueError as exc:  # msal raises ValueError for a bad authority / OIDC discovery
                 raise GraphStopError(
                     f"Cannot use the sign-in authority: {exc}. Check the tenant id and the login URL."
