@@ -220,8 +220,9 @@ def bench_db(n: int, db: str, workdir: Path, res: Results, args: argparse.Namesp
             elif scenario == "15% leavers":
                 change = {"disabled": leavers(admin, 0.15, rng)}
             admin.reset_counters()
-            out = run_worker({**base, "kind": "refresh", "profile": args.profile == scenario,
-                              "memtrace": args.memtrace == scenario})
+            out = run_worker(
+                {**base, "kind": "refresh", "profile": args.profile == scenario, "memtrace": args.memtrace == scenario}
+            )
             out.update(n=n, db=db, scenario=scenario, change=change)
             out["emulator_requests"] = graph_requests(admin.counters())
             out["people_per_s"] = n / out["wall_s"] if out["wall_s"] else 0.0

@@ -123,7 +123,7 @@ def read_entrasync(info: dict[str, str], token: str) -> dict[str, Any]:
         login_url=info["login_url"],
         tenant_id=info["tenant_id"],
         client_id=info["client_id"],
-        client_secret=info["client_secret"],
+        client_credential=info["client_secret"],
         ca_bundle=info["ca_bundle"],
     )
     with GraphClient(cfg, token_provider=lambda: token) as client:

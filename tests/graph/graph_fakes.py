@@ -86,7 +86,7 @@ def make_client(
         login_url="https://login.test",
         tenant_id="t",
         client_id="c",
-        client_secret="s3cret",
+        client_credential="s3cret",
         ca_bundle=None,
         max_attempts=max_attempts,
         max_retry_seconds=max_retry_seconds,

@@ -56,7 +56,7 @@ def test_unreachable_identity_platform_is_not_a_stop_error() -> None:
         login_url="https://127.0.0.1:9",  # nothing listens on the discard port
         tenant_id="t",
         client_id="c",
-        client_secret="s3cret-value",
+        client_credential="s3cret-value",
         timeout=2.0,
     )
     with pytest.raises(GraphTransientError) as info:

@@ -52,7 +52,7 @@ def config(info: EmulatorInfo, **overrides: Any) -> GraphConfig:
         "login_url": info.login_url,
         "tenant_id": info.tenant_id,
         "client_id": info.client_id,
-        "client_secret": info.client_secret,
+        "client_credential": info.client_secret,
         "ca_bundle": info.ca_bundle,
         **overrides,
     }
@@ -233,7 +233,7 @@ def test_missing_permission_is_a_stop_error(emulator: RunningEmulator, admin: Ad
 
 
 def test_wrong_secret_is_a_stop_error_without_the_secret(emulator: RunningEmulator) -> None:
-    graph = GraphClient(config(emulator.info, client_secret="wrong-secret-value"), sleep=lambda s: None)
+    graph = GraphClient(config(emulator.info, client_credential="wrong-secret-value"), sleep=lambda s: None)
     with pytest.raises(GraphStopError) as info:
         full(graph)
     assert "wrong-secret-value" not in str(info.value)
@@ -260,7 +260,7 @@ def test_msal_provider_invalidate_fetches_a_new_token(emulator: RunningEmulator)
         login_url=info.login_url,
         tenant_id=info.tenant_id,
         client_id=info.client_id,
-        client_secret=info.client_secret,
+        client_credential=info.client_secret,
         graph_url=info.graph_url,
         ca_bundle=info.ca_bundle,
     )
@@ -286,7 +286,7 @@ def test_expired_token_401_is_recovered_by_one_reauthentication(emulator: Runnin
         login_url=info.login_url,
         tenant_id=info.tenant_id,
         client_id=info.client_id,
-        client_secret=info.client_secret,
+        client_credential=info.client_secret,
         graph_url=info.graph_url,
         ca_bundle=info.ca_bundle,
     )

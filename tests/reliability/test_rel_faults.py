@@ -277,7 +277,7 @@ def _proxy_client(
         login_url=info.login_url,
         tenant_id=info.tenant_id,
         client_id=info.client_id,
-        client_secret=info.client_secret,
+        client_credential=info.client_secret,
         ca_bundle=info.ca_bundle,
         max_retry_seconds=MAX_RETRY,
     )

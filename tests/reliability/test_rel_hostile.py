@@ -462,7 +462,7 @@ def test_validate_credentials(tenant: str, client: str, secret: str) -> None:
     except ValidationError as exc:
         assert set(exc.errors) <= {"tenant_id", "client_id", "client_secret"} and exc.errors
         return
-    assert connection.GUID_RE.match(creds.client_id) and creds.client_secret == secret
+    assert connection.GUID_RE.match(creds.client_id) and creds.client_credential == secret
     assert connection.GUID_RE.match(creds.tenant_id) or connection.DOMAIN_RE.match(creds.tenant_id)
     assert creds.tenant_id == tenant.strip().lower()
 

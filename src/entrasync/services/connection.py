@@ -33,7 +33,7 @@ PERMISSIONS = (
 class Credentials:
     tenant_id: str
     client_id: str
-    client_secret: str
+    client_credential: str  # a client secret, or a certificate PEM with its private key
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def graph_config(ctx: AppContext, creds: Credentials) -> GraphConfig:
         login_url=c.login_url,
         tenant_id=creds.tenant_id,
         client_id=creds.client_id,
-        client_secret=creds.client_secret,
+        client_credential=creds.client_credential,
         ca_bundle=str(c.ca_bundle) if c.ca_bundle else None,
         timeout=c.graph_timeout,
         max_retry_seconds=c.graph_max_retry_seconds,
@@ -126,7 +126,7 @@ def validate_credentials(
 ) -> Credentials:
     """Check what an admin typed; the credential is a client secret or a certificate PEM, not both.
 
-    ``Credentials.client_secret`` then holds whichever was given (see adapters/graph/credential.py).
+    ``Credentials.client_credential`` then holds whichever was given (see adapters/graph/credential.py).
     """
     errors: dict[str, str] = {}
     tenant_id, client_id = (tenant_id or "").strip(), (client_id or "").strip()
@@ -172,7 +172,7 @@ def connect(ctx: AppContext, org_id: int, actor: Actor, creds: Credentials, *, v
             client.close()
     now = ctx.now()
     defaults = SyncSettings()
-    creds = Credentials(creds.tenant_id.strip().lower(), creds.client_id.strip().lower(), creds.client_secret)
+    creds = Credentials(creds.tenant_id.strip().lower(), creds.client_id.strip().lower(), creds.client_credential)
     with ctx.engine.begin() as conn:
         taken = conn.execute(
             sa.select(t.connections.c.org_id).where(
@@ -188,7 +188,7 @@ def connect(ctx: AppContext, org_id: int, actor: Actor, creds: Credentials, *, v
                 org_id=org_id,
                 tenant_id=creds.tenant_id,
                 client_id=creds.client_id,
-                secret_enc=ctx.box.seal(creds.client_secret),
+                secret_enc=ctx.box.seal(creds.client_credential),
                 connected_at=now,
                 connected_by=actor.label,
             )

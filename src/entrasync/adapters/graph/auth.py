@@ -102,7 +102,7 @@ class MsalTokenProvider:
         login_url: str,
         tenant_id: str,
         client_id: str,
-        client_secret: str,
+        client_credential: str,
         graph_url: str = PUBLIC_GRAPH_RESOURCE,
         ca_bundle: str | None = None,
         timeout: float = 30.0,
@@ -116,7 +116,7 @@ class MsalTokenProvider:
         self._app: msal.ConfidentialClientApplication | None = None
         self._app_kwargs: dict[str, Any] = {
             "client_id": client_id,
-            "client_credential": client_secret,  # a secret, or a certificate PEM (see credential.py)
+            "client_credential": client_credential,  # a secret, or a certificate PEM (see credential.py)
             "authority": f"{login_url.rstrip('/')}/{tenant_id}",
             # msal's instance discovery and authority validation call login.microsoftonline.com;
             # an emulator or private endpoint must not depend on that.

@@ -68,7 +68,7 @@ class GraphConfig:
     login_url: str = PUBLIC_LOGIN_URL
     tenant_id: str = ""
     client_id: str = ""
-    client_secret: str = field(default="", repr=False)
+    client_credential: str = field(default="", repr=False)  # secret or certificate PEM
     ca_bundle: str | None = None
     timeout: float = 30.0
     max_retry_seconds: float = 120.0
@@ -171,7 +171,7 @@ class GraphClient:
                 login_url=config.login_url,
                 tenant_id=config.tenant_id,
                 client_id=config.client_id,
-                client_secret=config.client_secret,
+                client_credential=config.client_credential,
                 graph_url=config.graph_url,
                 ca_bundle=config.ca_bundle,
                 timeout=config.timeout,
