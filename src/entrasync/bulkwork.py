@@ -1,11 +1,12 @@
 """Interpreter settings for the few seconds a refresh builds or streams 100,000s of objects (§9).
 
 - The cyclic garbage collector is paused: each full collection walks every live container, and
-  building a 100,000-user snapshot or directory triggers several, about a third of the mapping time.
+  building a 100,000-user snapshot or directory triggers several.
   Nothing a refresh builds is cyclic garbage (refcounting frees it), so nothing accumulates.
 - The GIL switch interval drops from 5 ms to 1 ms while pages are read: the Graph client fetches the
-  next page on a helper thread while this one maps the last, and a 5 ms hand-off per page would eat
-  most of that overlap (measured: read 1.3-1.6x the bare loop at 5 ms, 1.0-1.2x at 1 ms).
+  next page on a helper thread while this one maps the last, and a 5 ms hand-off per page eats most
+  of that overlap. ``bench/run.py``'s read-phase rows ("× floor") show the effect: set
+  ``FAST_SWITCH_INTERVAL`` to 0.005 and run it again to compare.
 
 Both are process-wide. Nested and concurrent sections (two orgs refreshing in one process) restore
 the original setting once, when the last one ends.

@@ -273,7 +273,8 @@ class _Target(Mapping[str, Any]):
     """A plan row's ``target``: the Entra user read as the mapping its stored JSON decodes to.
 
     A view, not a copy: a 100,000-joiner plan keeps one small object per row instead of a dict of
-    13 fields (~60 MB of the §9 first-sync memory). The bulk insert writes it as that same JSON.
+    13 fields (the §9 first-sync peak; ``bench/run.py --memtrace "first sync"`` shows it per phase).
+    The bulk insert writes it as that same JSON.
     """
 
     __slots__ = ("_user",)
@@ -296,7 +297,7 @@ class _Target(Mapping[str, Any]):
 _TARGET_KEYS = frozenset(EntraUser.__slots__)
 
 
-def _target_json(u: EntraUser | None) -> Mapping[str, Any] | None:
+def _target_view(u: EntraUser | None) -> Mapping[str, Any] | None:
     return None if u is None else _Target(u)
 
 
@@ -312,7 +313,7 @@ def _plan_row(run_id: int, org_id: int, c: Change, decision: str, applied: bool)
         "display_name": c.display_name,
         "email": c.email,
         "diffs": [[d.field, d.old, d.new, d.manual_edit] for d in c.diffs],
-        "target": _target_json(c.target),
+        "target": _target_view(c.target),
         "fingerprint": c.fingerprint,
         "decision": decision,
         "applied": applied,
