@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from functools import cached_property
@@ -44,6 +45,19 @@ class Config(BaseSettings):
         except (OSError, UnicodeDecodeError) as exc:
             raise ValueError(f"Cannot read ENTRASYNC_CLIENT_CERTIFICATE ({self.client_certificate}): {exc}") from None
 
+    def ensure_data_dir(self) -> Path:
+        """The data folder, created private (0700) with a ``.gitignore`` of its own: it holds the SQLite
+        file, the generated secret key and private keys, none of which belong in a repository."""
+        path = self.data_dir
+        if not path.exists():
+            path.mkdir(parents=True, mode=0o700)
+            os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
+        ignore = path / ".gitignore"
+        if not ignore.exists():
+            with contextlib.suppress(OSError):  # a read-only data folder still works; the file is a courtesy
+                ignore.write_text("# entrasync's data: database, secret key, certificates. Never commit it.\n*\n")
+        return path
+
     @cached_property
     def effective_database_url(self) -> str:
         if self.database_url:
@@ -51,8 +65,11 @@ class Config(BaseSettings):
             if url.startswith("postgresql://") or url.startswith("postgres://"):
                 url = "postgresql+psycopg://" + url.split("://", 1)[1]
             return url
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{(self.data_dir / 'entrasync.sqlite3').resolve()}"
+        db = (self.ensure_data_dir() / "entrasync.sqlite3").resolve()
+        if not db.exists():
+            # Readable by its owner only (SQLite gives its -wal and -shm files the same mode).
+            os.close(os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        return f"sqlite:///{db}"
 
     @cached_property
     def effective_secret_key(self) -> str:
@@ -63,7 +80,7 @@ class Config(BaseSettings):
         path = self.data_dir / "secret.key"
         if path.exists():
             return path.read_text().strip()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.ensure_data_dir()
         key = secrets.token_urlsafe(32)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:

@@ -488,12 +488,21 @@ def test_relink_of_an_archived_person_restores() -> None:
     assert {"status", "entra_id"} <= set(diff_map(c))
 
 
-def test_no_relink_while_the_old_account_is_only_soft_deleted() -> None:
-    old, new = user("old", "ann@contoso.com"), user("new", "ann@contoso.com")
-    p = plan(snap(new, soft_deleted_ids=frozenset({"old"})), [person_for(old, 1)], DEFAULT)
+def test_relink_while_the_old_account_is_only_soft_deleted() -> None:
+    """Issue 10.5: a re-hire under a new account while the old one sits in deleted items is a relink,
+    as for a hard-deleted account (before: a conflict "1 Entra users claim this e-mail", no create)."""
+    old, new = user("old", "ann@contoso.com"), user("new", "ann@contoso.com", job_title="Lead")
+    archived = person_for(old, 1, status=Status.ARCHIVED)
+    p = plan(snap(new, soft_deleted_ids=frozenset({"old"})), [archived], DEFAULT)
     c = only(p)
-    assert (c.kind, c.reason, c.person_id) == (ChangeKind.ARCHIVE, Reason.SOFT_DELETED, 1)
-    assert [(x.entra_ids, x.person_id) for x in p.conflicts] == [(("new",), 1)]
+    assert (c.kind, c.reason, c.person_id, c.entra_id) == (ChangeKind.RESTORE, Reason.REHIRE, 1, "new")
+    assert diff_map(c)["entra_id"] == ("old", "new", False)
+    assert p.conflicts == []
+    # Still active (the leaver's soft delete and the re-hire seen by one refresh): relinked, not archived.
+    active = plan(snap(new, soft_deleted_ids=frozenset({"old"})), [person_for(old, 1)], DEFAULT)
+    c = only(active)
+    assert (c.kind, c.reason, c.entra_id) == (ChangeKind.UPDATE, Reason.RELINK, "new")
+    assert active.conflicts == []
 
 
 def test_email_change_colliding_with_another_person_is_a_conflict() -> None:

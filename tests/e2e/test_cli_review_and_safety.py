@@ -157,10 +157,10 @@ def test_manual_people_are_linked_or_overwritten(env: dict[str, str], emulator: 
     users = [u for u in admin.list_users() if u["accountEnabled"] and u.get("mail")]
     twin = users[0]
     linked_id = people_svc.add_person(
-        ctx, org, Actor("hr"), {"email": twin["mail"].upper(), "display_name": "Typed By Hand"}
+        ctx, org, Actor("hr", super_admin=True), {"email": twin["mail"].upper(), "display_name": "Typed By Hand"}
     )
-    stray = people_svc.add_person(ctx, org, Actor("hr"), {"email": "nobody@elsewhere.example", "display_name": "Stray"})
-    boss = people_svc.add_person(ctx, org, Actor("hr"), {"email": "boss@elsewhere.example", "roles": ["super_admin"]})
+    stray = people_svc.add_person(ctx, org, Actor("hr", super_admin=True), {"email": "nobody@elsewhere.example", "display_name": "Stray"})
+    boss = people_svc.add_person(ctx, org, Actor("hr", super_admin=True), {"email": "boss@elsewhere.example", "roles": ["super_admin"]})
 
     connect(env, emulator)
     cli(env, "settings", "set", "--mode", "manual", "--guard-percent", "100")
@@ -184,7 +184,7 @@ def test_manual_people_are_linked_or_overwritten(env: dict[str, str], emulator: 
     # A person moved by hand is moved back by the next sync, and the plan says it overwrites a manual edit.
     mover = by_entra(people(env))[users[1]["id"]]
     other = by_entra(people(env))[users[2]["id"]]
-    people_svc.move_person(ctx, org, Actor("hr"), mover["id"], other["id"])
+    people_svc.move_person(ctx, org, Actor("hr", super_admin=True), mover["id"], other["id"])
     cli(env, "refresh")
     plan = cli(env, "plan", "show")
     change = next(c for c in plan["changes"] if c["person_id"] == mover["id"])

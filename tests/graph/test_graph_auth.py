@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from entrasync.adapters.graph.auth import MsalTokenProvider, graph_scope, make_requests_session, token_error
+from entrasync.adapters.graph.auth import MsalTokenProvider, graph_scope, token_error
 from entrasync.adapters.graph.errors import GraphStopError, GraphTransientError
+from entrasync.adapters.graph.identity_http import IdentityHttp
+from entrasync.adapters.graph.retry import RetryBudget
 
 
 @pytest.mark.parametrize(
@@ -24,16 +26,13 @@ def test_scope_follows_the_cloud(graph_url: str, scope: str) -> None:
     assert graph_scope(graph_url) == scope
 
 
-def test_requests_session_ignores_ca_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_identity_http_ignores_ca_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/env/requests.pem")
     monkeypatch.setenv("CURL_CA_BUNDLE", "/env/curl.pem")
-    session = make_requests_session("/ours/ca.pem")
-    assert session.trust_env is False
-    settings = session.merge_environment_settings("https://login.test/x", {}, None, None, None)
-    assert settings["verify"] == "/ours/ca.pem"
-    # Without our own bundle: certifi, still not the environment's.
-    default = make_requests_session(None).merge_environment_settings("https://login.test/x", {}, None, None, None)
-    assert default["verify"] not in ("/env/requests.pem", "/env/curl.pem")
+    monkeypatch.setenv("SSL_CERT_FILE", "/env/ssl.pem")
+    http = IdentityHttp(ca_bundle=None, timeout=5, budget=RetryBudget())
+    assert http._http._trust_env is False  # httpx reads no CA, proxy or netrc setting from the environment
+    http.close()
 
 
 def test_msal_error_becomes_stop_error_without_secret() -> None:
@@ -62,3 +61,5 @@ def test_unreachable_identity_platform_is_not_a_stop_error() -> None:
     with pytest.raises(GraphTransientError) as info:
         provider()
     assert "s3cret-value" not in str(info.value)
+    assert "nothing answered at https://127.0.0.1:9" in str(info.value)
+    assert "3 attempt(s)" in str(info.value)  # a closed port: two quick retries, not ten

@@ -33,10 +33,10 @@ from entrasync.domain.graph_filter import needs_advanced_query
 from entrasync.domain.schedule import REFRESH_TIMES, parse_refresh_time, parse_time_zone
 from entrasync.domain.scope import email_matches, normalise_email_terms
 from entrasync.emulator.server import start_in_thread
+from entrasync.errors import ValidationError
 from entrasync.services import connection, sync_settings
 from entrasync.services import people as people_svc
 from entrasync.services.context import Actor, AppContext, ensure_org, utcnow
-from entrasync.services.errors import ValidationError
 
 EXAMPLES = 400 if FULL else 60
 PROPS = settings(

@@ -15,9 +15,9 @@ from entrasync.adapters.db import tables as t
 from entrasync.adapters.db.engine import make_engine, read_engine
 from entrasync.config import Config
 from entrasync.emulator.admin_client import AdminClient
+from entrasync.errors import RefreshRunningError
 from entrasync.services import leases, sync
 from entrasync.services.context import Actor, AppContext
-from entrasync.services.errors import RefreshRunningError
 from entrasync.services.scheduler import Scheduler, tick
 
 # ---------------------------------------------------------------- 3. down across the refresh time

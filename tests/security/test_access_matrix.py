@@ -11,6 +11,9 @@ Expectations per cell:
 - ``foreign``  the other organisation's admin naming org 1's ids: 403 or 404
 - ``refused``  403 whoever asks (a Microsoft answer with no flow started in this session)
 Every answer the other organisation's admin gets is also searched for org 1's data.
+
+Role changes (who may grant or remove which role, through the API, the Add person form and the CLI, on
+oneself and on another person) are a matrix of their own: tests/security/test_role_changes.py.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ USER = "user"  # any signed-in person
 SUPER = "super_admin"  # Super admin (people management)
 ADMIN = "admin"  # Super admin or IT admin
 INTEG = "integration"  # IT admin, or Super admin signed in at Microsoft as Global Administrator
+REVIEW = "review"  # Super admin (reviews and applies plans, §1), or whoever may set up the sync
 
 # What each role may do at each level (the other org's admin holds super_admin + it_admin in org 2).
 ALLOWED: dict[str, set[str]] = {
@@ -41,6 +45,7 @@ ALLOWED: dict[str, set[str]] = {
     SUPER: {"super_admin", "super_admin_ga", "other_org_admin"},
     ADMIN: {"super_admin", "super_admin_ga", "it_admin", "other_org_admin"},
     INTEG: {"super_admin_ga", "it_admin", "other_org_admin"},
+    REVIEW: {"super_admin", "super_admin_ga", "it_admin", "other_org_admin"},
 }
 
 CSRF_MESSAGE = "did not come from this site"
@@ -111,11 +116,11 @@ RULES: dict[tuple[str, str], Rule] = {
         ADMIN, refused=True, query="tenant=x&admin_consent=True&state=forged"
     ),
     ("POST", "/integrations/entra/disconnect"): Rule(INTEG),
-    ("GET", "/user-sync"): Rule(INTEG),
+    ("GET", "/user-sync"): Rule(REVIEW),
     ("POST", "/user-sync/refresh"): Rule(INTEG),
     ("POST", "/user-sync/settings"): Rule(INTEG, body=_settings_form),
-    ("POST", "/user-sync/decide"): Rule(INTEG, org1_ids=True, body=_decide_form),
-    ("POST", "/user-sync/apply"): Rule(INTEG, org1_ids=True, body=lambda w, r: {"run_id": w.ids["run"]}),
+    ("POST", "/user-sync/decide"): Rule(REVIEW, org1_ids=True, body=_decide_form),
+    ("POST", "/user-sync/apply"): Rule(REVIEW, org1_ids=True, body=lambda w, r: {"run_id": w.ids["run"]}),
     # Pages: me.
     ("GET", "/notifications"): Rule(USER),
     ("POST", "/notifications/read"): Rule(USER, org1_ids=True, body=lambda w, r: {"id": w.ids["notification"]}),
@@ -148,16 +153,16 @@ RULES: dict[tuple[str, str], Rule] = {
     ),
     ("DELETE", "/api/v1/connection"): Rule(INTEG),
     ("POST", "/api/v1/refresh"): Rule(INTEG),
-    ("GET", "/api/v1/plan"): Rule(INTEG),
+    ("GET", "/api/v1/plan"): Rule(REVIEW),
     ("POST", "/api/v1/plan/decisions"): Rule(
-        INTEG,
+        REVIEW,
         org1_ids=True,
         body=lambda w, r: {"change_ids": [w.ids["change"]], "decision": "accepted", "run_id": w.ids["run"]},
     ),
-    ("POST", "/api/v1/plan/apply"): Rule(INTEG, org1_ids=True, body=lambda w, r: {"run_id": w.ids["run"]}),
-    ("GET", "/api/v1/runs"): Rule(INTEG),
-    ("GET", "/api/v1/runs/{run_id}"): Rule(INTEG, org1_ids=True),
-    ("GET", "/api/v1/runs/{run_id}/progress"): Rule(INTEG, org1_ids=True),
+    ("POST", "/api/v1/plan/apply"): Rule(REVIEW, org1_ids=True, body=lambda w, r: {"run_id": w.ids["run"]}),
+    ("GET", "/api/v1/runs"): Rule(REVIEW),
+    ("GET", "/api/v1/runs/{run_id}"): Rule(REVIEW, org1_ids=True),
+    ("GET", "/api/v1/runs/{run_id}/progress"): Rule(REVIEW, org1_ids=True),
     # API: me.
     ("GET", "/api/v1/notifications"): Rule(USER),
     ("POST", "/api/v1/notifications/{notification_id}/read"): Rule(USER, org1_ids=True),

@@ -20,6 +20,7 @@ def run_demo(*, users: int, seed: int, port: int, serve: bool, as_json: bool) ->
     from entrasync.services.context import Actor, AppContext
 
     base = Path(os.environ.get("ENTRASYNC_DATA_DIR", "entrasync-data")) / "demo"
+    Config(data_dir=base).ensure_data_dir()  # private (0700) before the emulator writes its keys into it
     emu = start_in_thread(users=users, seed=seed, data_dir=base / "emulator")
     info = emu.info
     config = Config(
@@ -33,7 +34,7 @@ def run_demo(*, users: int, seed: int, port: int, serve: bool, as_json: bool) ->
     )
     ctx = AppContext.create(config)
     org_id = ctx.org_id()
-    actor = Actor(label="demo")
+    actor = Actor(label="demo", super_admin=True, integrator=True)  # the demo sets itself up, as the CLI does
     accounts.create_admin(
         ctx,
         org_id,

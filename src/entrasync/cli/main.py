@@ -248,9 +248,9 @@ def settings_set(
     as_json: JsonOpt = False,
 ) -> None:
     """Change sync settings: validated (the Graph filter is tried against Graph), saved atomically."""
+    from entrasync.errors import ValidationError
     from entrasync.services import connection, people, sync_settings
     from entrasync.services.context import Actor
-    from entrasync.services.errors import ValidationError
 
     ctx = _ctx()
     org_id = _org(ctx)

@@ -45,7 +45,7 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         from entrasync.adapters.graph.errors import GraphError
-        from entrasync.services.errors import EntrasyncError
+        from entrasync.errors import EntrasyncError
 
         try:
             return func(*args, **kwargs)

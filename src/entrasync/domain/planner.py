@@ -195,8 +195,10 @@ def plan(
             linked_id = found.entra_id
             if linked_id is None:
                 link = Reason.FIRST_LINK
-            elif linked_id not in soft_deleted and not snapshot.exists(linked_id):
-                link = Reason.RELINK  # its account is gone for good; the e-mail is this user's now
+            elif not snapshot.exists(linked_id):
+                # Its account is deleted (for good, or only soft-deleted and restorable): a re-hire under
+                # a new account takes the person and their history over, as for a hard delete.
+                link = Reason.RELINK
             else:
                 conflicts.append(Conflict(email=user.email, entra_ids=(uid,), person_id=found.id))
                 continue

@@ -10,10 +10,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from entrasync.adapters.db import tables as t
 from entrasync.domain.model import Role
+from entrasync.errors import ValidationError
 from entrasync.services import audit, people
 from entrasync.services.audit import AuditEntry
 from entrasync.services.context import Actor, AppContext, lock_org
-from entrasync.services.errors import ValidationError
 
 _hasher = PasswordHasher()
 MIN_PASSWORD = 12

@@ -13,8 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from entrasync.adapters.db import tables as t
+from entrasync.errors import NotFoundError, ValidationError
 from entrasync.services.context import AppContext
-from entrasync.services.errors import NotFoundError, ValidationError
 
 PREFIX = "es_"
 MAX_TOKENS_PER_PERSON = 20

@@ -13,10 +13,10 @@ from entrasync.adapters.graph.client import GraphClient, GraphConfig
 from entrasync.adapters.graph.credential import CredentialError, is_certificate, parse_certificate
 from entrasync.adapters.graph.errors import GraphError
 from entrasync.adapters.graph.reader import check_groups, count_users
+from entrasync.errors import ConflictError, NotConnectedError, ValidationError
 from entrasync.services import audit
 from entrasync.services.audit import AuditEntry
 from entrasync.services.context import Actor, AppContext
-from entrasync.services.errors import ConflictError, NotConnectedError, ValidationError
 from entrasync.services.sync_settings import SyncSettings
 
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")

@@ -24,15 +24,21 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who did something, for the audit log: a person, a sync run, or the command line."""
+    """Who did something, for the audit log (a person, a sync run, or the command line), and what
+    they may grant: ``super_admin`` may grant or remove the Super admin role; ``integrator`` (an IT admin,
+    or a Super admin signed in at Microsoft as a Global Administrator: the rights that set up the sync,
+    §2) may grant or remove the IT admin role (§1)."""
 
     label: str
     person_id: int | None = None
     run_id: int | None = None
+    super_admin: bool = False
+    integrator: bool = False
 
     @staticmethod
     def cli() -> Actor:
-        return Actor(label="cli")
+        """The command line runs on the deployment itself, with its database: the operator's full rights."""
+        return Actor(label="cli", super_admin=True, integrator=True)
 
 
 @dataclass
@@ -67,7 +73,7 @@ class AppContext:
             if row:
                 return int(row[0])
             if not create:
-                from entrasync.services.errors import NotFoundError
+                from entrasync.errors import NotFoundError
 
                 raise NotFoundError(f"No organisation '{slug}'.")
             return ensure_org(conn, slug, self.now())

@@ -17,9 +17,9 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from entrasync.adapters.db import tables as t
+from entrasync.errors import RefreshRunningError
 from entrasync.services import notifications, sync_settings
 from entrasync.services.context import AppContext
-from entrasync.services.errors import RefreshRunningError
 
 log = logging.getLogger(__name__)
 

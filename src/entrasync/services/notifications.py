@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from entrasync.adapters.db import tables as t
+from entrasync.errors import NotFoundError
 from entrasync.services.context import AppContext
-from entrasync.services.errors import NotFoundError
 from entrasync.services.sync_settings import SyncSettings
 
 KIND_WORDS = (

@@ -6,7 +6,7 @@ import dataclasses
 import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -15,12 +15,12 @@ from sqlalchemy import Connection
 
 from entrasync.adapters.db import tables as t
 from entrasync.adapters.db.search import contains
-from entrasync.domain.model import MAX_DEPARTMENTS, PersonRecord, Role, Source, Status
+from entrasync.domain.model import ADMIN_ROLES, MAX_DEPARTMENTS, PersonRecord, Role, Source, Status
 from entrasync.domain.schedule import parse_time_zone
+from entrasync.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from entrasync.services import audit
 from entrasync.services.audit import AuditEntry
 from entrasync.services.context import Actor, AppContext, lock_org
-from entrasync.services.errors import ConflictError, NotFoundError, ValidationError
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
 TEXT_FIELDS = ("display_name", "given_name", "surname", "job_title", "employee_id", "office_location")
@@ -135,6 +135,33 @@ class Page:
     total: int
     page: int
     per_page: int
+
+
+# What every signed-in person may see of anyone (the People page and the API alike, §1: employees see
+# basic person data). Admins (Super admin, IT admin) see every field.
+BASIC_FIELDS = frozenset(
+    {
+        "id",
+        "email",
+        "display_name",
+        "given_name",
+        "surname",
+        "job_title",
+        "departments",
+        "manager_id",
+        "manager_name",
+        "status",
+        "source",
+        "direct_reports",
+    }
+)
+
+
+def visible(item: dict[str, Any], *, admin: bool) -> dict[str, Any]:
+    """A person as the viewer may see them: everything for admins, :data:`BASIC_FIELDS` otherwise."""
+    if admin:
+        return item
+    return {k: v for k, v in item.items() if k in BASIC_FIELDS}
 
 
 def person_dict(row: Any) -> dict[str, Any]:
@@ -327,6 +354,48 @@ def _validate_fields(values: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
+IT_ADMIN_DENIED = (
+    "Granting or removing the IT admin role needs the rights that set up the sync: an IT admin, or a Super "
+    "admin signed in at Microsoft as a Global Administrator."
+)
+SUPER_ADMIN_DENIED = "Only a Super admin can grant or remove the Super admin role."
+
+
+def _role_changes(actor: Actor, person_id: int | None, before: set[str], after: set[str]) -> list[AuditEntry]:
+    """Check who may make each role change (§1) and return one audit entry per role granted or removed."""
+    changed = before ^ after
+    if Role.IT_ADMIN.value in changed and not actor.integrator:
+        raise PermissionDeniedError(IT_ADMIN_DENIED)
+    if Role.SUPER_ADMIN.value in changed and not actor.super_admin:
+        raise PermissionDeniedError(SUPER_ADMIN_DENIED)
+    entries = [AuditEntry("person", "grant_role", person_id, "roles", None, r) for r in sorted(after - before)]
+    entries += [AuditEntry("person", "revoke_role", person_id, "roles", r, None) for r in sorted(before - after)]
+    return entries
+
+
+def _other_admins(conn: Connection, org_id: int, person_id: int) -> int:
+    """Active or paused people other than ``person_id`` who hold an admin role in the organisation."""
+    p, r = t.people, t.person_roles
+    return int(
+        conn.execute(
+            sa.select(sa.func.count(sa.distinct(p.c.id)))
+            .select_from(p.join(r, r.c.person_id == p.c.id))
+            .where(p.c.org_id == org_id, p.c.id != person_id, p.c.status != "archived", r.c.role.in_(ADMIN_ROLES))
+        ).scalar_one()
+    )
+
+
+def _keep_an_admin(conn: Connection, org_id: int, person: dict[str, Any], what: str) -> None:
+    """Nobody may remove the last admin of an organisation (§1): they would lock everyone out."""
+    is_admin = person["status"] != "archived" and ADMIN_ROLES & set(person.get("roles") or ())
+    if is_admin and _other_admins(conn, org_id, int(person["id"])) == 0:
+        name = person.get("display_name") or person["email"]
+        raise ConflictError(
+            f"{name} is the last admin of this organisation, so {what}. Give someone else the Super admin "
+            "or IT admin role first."
+        )
+
+
 def _set_departments(conn: Connection, org_id: int, person_id: int, names: Sequence[str]) -> None:
     conn.execute(sa.delete(t.person_departments).where(t.person_departments.c.person_id == person_id))
     if names:
@@ -347,6 +416,7 @@ def add_person(ctx: AppContext, org_id: int, actor: Actor, values: dict[str, Any
         if find_by_email(conn, org_id, clean["email"]):
             raise ValidationError({"email": "Someone in this organisation already has this e-mail."})
         roles = clean.pop("roles", [])
+        role_entries = _role_changes(actor, None, set(), set(roles))
         depts = clean.pop("departments", [])
         row = {k: clean.get(k) for k in (*TEXT_FIELDS, "time_zone")}
         pid = conn.execute(
@@ -367,13 +437,8 @@ def add_person(ctx: AppContext, org_id: int, actor: Actor, values: dict[str, Any
         _set_departments(conn, org_id, person_id, depts)
         if roles:
             conn.execute(sa.insert(t.person_roles), [{"person_id": person_id, "role": r} for r in roles])
-        audit.write(
-            conn,
-            org_id,
-            actor,
-            now,
-            [AuditEntry("person", "create", person_id, None, None, {**clean, "departments": depts, "roles": roles})],
-        )
+        created = AuditEntry("person", "create", person_id, None, None, {**clean, "departments": depts, "roles": roles})
+        audit.write(conn, org_id, actor, now, [created, *(replace(e, person_id=person_id) for e in role_entries)])
     return person_id
 
 
@@ -395,14 +460,18 @@ def edit_person(ctx: AppContext, org_id: int, actor: Actor, person_id: int, valu
                     continue
             elif old == new:
                 continue
+            if key == "roles":
+                entries.extend(_role_changes(actor, person_id, set(old or ()), set(new)))
+                if not ADMIN_ROLES & set(new):
+                    _keep_an_admin(conn, org_id, before, "their admin roles cannot be removed")
+                conn.execute(sa.delete(t.person_roles).where(t.person_roles.c.person_id == person_id))
+                if new:
+                    conn.execute(sa.insert(t.person_roles), [{"person_id": person_id, "role": r} for r in new])
+                continue
             entries.append(AuditEntry("person", "update", person_id, key, old, new))
             if key == "departments":
                 _set_departments(conn, org_id, person_id, new)
                 manual.add(key)
-            elif key == "roles":
-                conn.execute(sa.delete(t.person_roles).where(t.person_roles.c.person_id == person_id))
-                if new:
-                    conn.execute(sa.insert(t.person_roles), [{"person_id": person_id, "role": r} for r in new])
             else:
                 updates[key] = new
                 if key != "time_zone":
@@ -469,6 +538,8 @@ def set_status(ctx: AppContext, org_id: int, actor: Actor, person_id: int, statu
         before = get_person(conn, org_id, person_id)
         if before["status"] == status:
             raise ConflictError(f"This person is already {status}.")
+        if status == "archived":
+            _keep_an_admin(conn, org_id, before, "they cannot be archived")
         values: dict[str, Any] = {"status": status, "updated_at": now}
         values["archived_at"] = now if status == "archived" else None
         conn.execute(sa.update(t.people).where(t.people.c.id == person_id).values(**values))

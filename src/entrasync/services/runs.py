@@ -7,8 +7,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from entrasync.adapters.db import tables as t
+from entrasync.errors import NotFoundError
 from entrasync.services.context import AppContext
-from entrasync.services.errors import NotFoundError
 
 
 def list_runs(ctx: AppContext, org_id: int, *, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:

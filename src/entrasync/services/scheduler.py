@@ -24,9 +24,9 @@ import sqlalchemy as sa
 
 from entrasync.adapters.db import tables as t
 from entrasync.domain.schedule import due_slot, next_slot, parse_refresh_time, parse_time_zone
+from entrasync.errors import EntrasyncError
 from entrasync.services import leases, sync
 from entrasync.services.context import Actor, AppContext
-from entrasync.services.errors import EntrasyncError
 
 log = logging.getLogger(__name__)
 

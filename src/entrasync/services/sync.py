@@ -24,12 +24,12 @@ from entrasync.adapters.graph.client import GraphClient
 from entrasync.adapters.graph.errors import GraphError
 from entrasync.adapters.graph.reader import fetch_snapshot
 from entrasync.bulkwork import gc_paused
-from entrasync.domain.model import Change, ChangeKind, EntraUser, Override, Plan
+from entrasync.domain.model import Change, ChangeKind, Conflict, EntraUser, Override, Plan
 from entrasync.domain.planner import plan as make_plan
+from entrasync.errors import ConflictError, EntrasyncError, NotFoundError, StalePlanError
 from entrasync.services import audit, connection, leases, notifications, people, sync_settings, sync_state
 from entrasync.services.audit import AuditEntry
 from entrasync.services.context import Actor, AppContext, directory_version, lock_org
-from entrasync.services.errors import ConflictError, NotFoundError, StalePlanError
 
 log = logging.getLogger(__name__)
 
@@ -98,25 +98,35 @@ def refresh(
     run_id = leases.start_run(ctx, org_id, trigger=trigger, triggered_by=actor.label, slot_at=slot_at)
     report: Progress = on_progress or (lambda _phase, _data: None)
     own_client = client is None
-    gclient = client or GraphClient(connection.graph_config(ctx, creds))
+    gclient = client
     try:
+        if gclient is None:
+            gclient = GraphClient(connection.graph_config(ctx, creds))
         with leases.LeaseKeeper(ctx, org_id, run_id):
             return _refresh(ctx, org_id, run_id, actor, gclient, report)
     except Exception as exc:
         message = _failure_message(exc)
-        log.warning("refresh run %s failed: %s", run_id, message)
-        _fail(ctx, org_id, run_id, message, gclient.request_count)
-        return RefreshResult(run_id=run_id, outcome="failed", error=message, graph_requests=gclient.request_count)
+        log.warning("refresh run %s failed: %s", run_id, message, exc_info=not isinstance(exc, GraphError))
+        requests = gclient.request_count if gclient is not None else 0
+        _fail(ctx, org_id, run_id, message, requests)
+        return RefreshResult(run_id=run_id, outcome="failed", error=message, graph_requests=requests)
     finally:
         leases.release(ctx, org_id, run_id)
-        if own_client:
+        if own_client and gclient is not None:
             gclient.close()
 
 
 def _failure_message(exc: Exception) -> str:
+    """What run history, the notification and the Integrations row say. Never raw database or driver
+    text (SQL, constraint names): that detail goes to the log, with the run id."""
     if isinstance(exc, GraphError):
         return f"Reading Microsoft Entra ID failed: {exc}"
-    return f"The refresh failed: {type(exc).__name__}: {exc}"
+    if isinstance(exc, EntrasyncError):
+        return f"The refresh failed: {exc.message}"
+    return (
+        "The refresh failed because of an internal error; nothing was changed. The server log has the details "
+        "(search it for this run's id)."
+    )
 
 
 def _fail(ctx: AppContext, org_id: int, run_id: int, message: str, requests: int) -> None:
@@ -356,11 +366,12 @@ def _store_plan(conn: Connection, org_id: int, run_id: int, p: Plan, *, accept: 
                 "kind": "conflict",
                 "subject": f"m:{cf.email.lower()}",
                 "person_id": cf.person_id,
-                "entra_id": ",".join(cf.entra_ids),
+                # One Entra id fits the column; several are named in the note (spec §4.3: both ids).
+                "entra_id": cf.entra_ids[0] if len(cf.entra_ids) == 1 else None,
                 "reason": "conflict",
                 "display_name": None,
                 "email": cf.email,
-                "diffs": [["note", None, f"{len(cf.entra_ids)} Entra users claim this e-mail", False]],
+                "diffs": [["note", None, _conflict_note(cf), False]],
                 "target": None,
                 "fingerprint": "-",
                 "decision": "conflict",
@@ -370,6 +381,12 @@ def _store_plan(conn: Connection, org_id: int, run_id: int, p: Plan, *, accept: 
     if rows:
         bulk_insert(conn, t.plan_changes, rows)
     return changes
+
+
+def _conflict_note(cf: Conflict) -> str:
+    if len(cf.entra_ids) > 1:
+        return f"{len(cf.entra_ids)} Entra users claim this e-mail: {', '.join(cf.entra_ids)}"
+    return f"Entra user {cf.entra_ids[0]} claims an e-mail someone else in the directory holds"
 
 
 def _change_rows(conn: Connection, run_id: int, only_ids: Iterable[int] | None) -> list[dict[str, Any]]:

@@ -13,10 +13,10 @@ from entrasync.adapters.db import tables as t
 from entrasync.domain.model import Role, ScopeSettings
 from entrasync.domain.schedule import parse_refresh_time, parse_time_zone
 from entrasync.domain.scope import normalise_email_terms
+from entrasync.errors import ValidationError
 from entrasync.services import audit
 from entrasync.services.audit import AuditEntry
 from entrasync.services.context import Actor, AppContext
-from entrasync.services.errors import ValidationError
 
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 MAX_FILTER = 2048

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from entrasync.errors import ConflictError, NotFoundError, ValidationError
 from entrasync.services import (
     api_tokens,
     audit,
@@ -26,13 +27,13 @@ from entrasync.services import (
     sync_settings,
 )
 from entrasync.services.context import AppContext
-from entrasync.services.errors import ConflictError, NotFoundError, ValidationError
 from entrasync.web import queries
 from entrasync.web.auth import (
     Principal,
     check_csrf,
     require_admin,
     require_integration,
+    require_reviewer,
     require_super_admin,
     require_user,
     session_of,
@@ -87,6 +88,7 @@ User = Annotated[Principal, Depends(require_user)]
 Admin = Annotated[Principal, Depends(require_admin)]
 SuperAdmin = Annotated[Principal, Depends(require_super_admin)]
 Integrator = Annotated[Principal, Depends(require_integration)]
+Reviewer = Annotated[Principal, Depends(require_reviewer)]
 Write = Depends(_csrf)
 
 
@@ -117,6 +119,9 @@ class Strict(BaseModel):
 
 
 class PersonOut(BaseModel):
+    """A person. Fields beyond the basic ones (see services.people.BASIC_FIELDS) are left out for viewers
+    who are not admins."""
+
     id: int
     email: str
     entra_id: str | None = None
@@ -138,6 +143,7 @@ class PersonOut(BaseModel):
     updated_at: datetime | None = None
     last_synced_at: datetime | None = None
     archived_at: datetime | None = None
+    direct_reports: int | None = None
 
 
 class PeoplePage(BaseModel):
@@ -313,7 +319,7 @@ class TreeNode(BaseModel):
 # ---- people ----------------------------------------------------------------------------------------
 
 
-@router.get("/people", response_model=PeoplePage, tags=["people"])
+@router.get("/people", response_model=PeoplePage, response_model_exclude_unset=True, tags=["people"])
 def list_people(
     request: Request,
     me: User,
@@ -329,7 +335,8 @@ def list_people(
             conn, me.org_id, status=status, search=search, department=department, manager_id=manager_id,
             page=page, per_page=per_page,
         )  # fmt: skip
-    return {"items": result.items, "total": result.total, "page": result.page, "per_page": result.per_page}
+    items = [people.visible(i, admin=me.is_admin) for i in result.items]
+    return {"items": items, "total": result.total, "page": result.page, "per_page": result.per_page}
 
 
 @router.post("/people", response_model=PersonOut, status_code=201, tags=["people"], dependencies=[Write])
@@ -340,10 +347,11 @@ def create_person(request: Request, body: PersonCreate, me: SuperAdmin) -> dict[
         return people.get_person(conn, me.org_id, pid)
 
 
-@router.get("/people/{person_id}", response_model=PersonOut, tags=["people"])
+@router.get("/people/{person_id}", response_model=PersonOut, response_model_exclude_unset=True, tags=["people"])
 def get_person(request: Request, person_id: Id, me: User) -> dict[str, Any]:
+    """A person; employees and managers see the basic fields only, as on the person's page."""
     with _ctx(request).reader.connect() as conn:
-        return people.get_person(conn, me.org_id, person_id)
+        return people.visible(people.get_person(conn, me.org_id, person_id), admin=me.is_admin)
 
 
 @router.patch("/people/{person_id}", response_model=PersonOut, tags=["people"], dependencies=[Write])
@@ -474,7 +482,7 @@ def refresh(request: Request, me: Integrator, wait: bool = True) -> JSONResponse
 @router.get("/plan", tags=["sync"])
 def get_plan(
     request: Request,
-    me: Integrator,
+    me: Reviewer,
     tab: Literal["entra_only", "directory_only", "differences"] | None = None,
     search: SearchText = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
@@ -493,7 +501,7 @@ def get_plan(
 
 
 @router.post("/plan/decisions", tags=["sync"], dependencies=[Write])
-def decide(request: Request, body: DecisionsBody, me: Integrator) -> dict[str, Any]:
+def decide(request: Request, body: DecisionsBody, me: Reviewer) -> dict[str, Any]:
     ctx = _ctx(request)
     run_id = body.run_id
     if run_id is None:
@@ -506,7 +514,7 @@ def decide(request: Request, body: DecisionsBody, me: Integrator) -> dict[str, A
 
 
 @router.post("/plan/apply", tags=["sync"], dependencies=[Write])
-def apply(request: Request, body: ApplyBody, me: Integrator) -> dict[str, Any]:
+def apply(request: Request, body: ApplyBody, me: Reviewer) -> dict[str, Any]:
     """Apply the waiting plan: pending and accepted changes apply, rejected ones become overrides."""
     return sync.apply_plan(_ctx(request), me.org_id, me.actor, run_id=body.run_id, reject=body.reject).public()
 
@@ -514,7 +522,7 @@ def apply(request: Request, body: ApplyBody, me: Integrator) -> dict[str, Any]:
 @router.get("/runs", tags=["sync"])
 def list_runs(
     request: Request,
-    me: Integrator,
+    me: Reviewer,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[dict[str, Any]]:
@@ -522,13 +530,13 @@ def list_runs(
 
 
 @router.get("/runs/{run_id}", tags=["sync"])
-def get_run(request: Request, run_id: Id, me: Integrator) -> dict[str, Any]:
+def get_run(request: Request, run_id: Id, me: Reviewer) -> dict[str, Any]:
     """One run with its changes (kinds, reasons, decisions, applied or not)."""
     return runs.get_run(_ctx(request), me.org_id, run_id)
 
 
 @router.get("/runs/{run_id}/progress", tags=["sync"])
-def run_progress(request: Request, run_id: Id, me: Integrator) -> dict[str, Any]:
+def run_progress(request: Request, run_id: Id, me: Reviewer) -> dict[str, Any]:
     """Cheap to poll while a refresh runs: outcome ``running`` until it ends."""
     with _ctx(request).reader.connect() as conn:
         return queries.run_progress(conn, me.org_id, run_id)

@@ -16,8 +16,8 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
+from entrasync.errors import EntrasyncError
 from entrasync.services.context import AppContext
-from entrasync.services.errors import EntrasyncError
 from entrasync.web import api, pages
 from entrasync.web.auth import NotSignedInError, SessionCodec, SignInLimiter, write_session
 from entrasync.web.render import render_error

@@ -25,9 +25,9 @@ from starlette.responses import Response
 
 from entrasync.adapters.db import tables as t
 from entrasync.domain.model import Role
+from entrasync.errors import EntrasyncError, PermissionDeniedError
 from entrasync.services import api_tokens
 from entrasync.services.context import Actor, AppContext
-from entrasync.services.errors import EntrasyncError, PermissionDeniedError
 
 COOKIE = "entrasync_session"
 SESSION_TTL = 12 * 3600
@@ -157,8 +157,15 @@ class Principal:
         return self.is_it_admin or (self.is_super_admin and self.global_admin)
 
     @property
+    def can_review(self) -> bool:
+        """Spec §1: Super admins review and apply proposed changes; so do those who set up the sync."""
+        return self.is_super_admin or self.can_integrate
+
+    @property
     def actor(self) -> Actor:
-        return Actor(label=self.email, person_id=self.person_id)
+        return Actor(
+            label=self.email, person_id=self.person_id, super_admin=self.is_super_admin, integrator=self.can_integrate
+        )
 
 
 def load_principal(ctx: AppContext, org_id: int, person_id: int, *, global_admin: bool, via: str) -> Principal | None:
@@ -268,6 +275,18 @@ def require_integration(request: Request) -> Principal:
     principal = require_user(request)
     if not principal.can_integrate:
         raise PermissionDeniedError(INTEGRATION_DENIED)
+    return principal
+
+
+REVIEW_DENIED = (
+    "Only a Super admin, or an admin who can set up the Microsoft Entra ID sync, can review and apply proposed changes."
+)
+
+
+def require_reviewer(request: Request) -> Principal:
+    principal = require_user(request)
+    if not principal.can_review:
+        raise PermissionDeniedError(REVIEW_DENIED)
     return principal
 
 

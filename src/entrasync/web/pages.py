@@ -13,11 +13,13 @@ from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from entrasync.domain.schedule import known_time_zones
+from entrasync.errors import EntrasyncError, NotFoundError, PermissionDeniedError, ValidationError
 from entrasync.services import (
     accounts,
     api_tokens,
     audit,
     connection,
+    microsoft,
     notifications,
     people,
     runs,
@@ -25,8 +27,7 @@ from entrasync.services import (
     sync_settings,
 )
 from entrasync.services.context import AppContext
-from entrasync.services.errors import EntrasyncError, NotFoundError, PermissionDeniedError, ValidationError
-from entrasync.web import microsoft, queries
+from entrasync.web import queries
 from entrasync.web.auth import (
     GLOBAL_ADMIN_ROLE,
     INTEGRATION_DENIED,
@@ -35,6 +36,7 @@ from entrasync.web.auth import (
     current_principal,
     require_admin,
     require_integration,
+    require_reviewer,
     require_super_admin,
     require_user,
     revoke_session,
@@ -288,11 +290,13 @@ async def person_create(request: Request, me: Principal = Depends(require_super_
     form = await _form(request)
     values = _person_form_values(form)
     roles = [r for r in ("super_admin", "it_admin") if form.get(f"role_{r}")]
+    shown = {**values, "departments": ", ".join(values["departments"]), "roles": roles}
     try:
         pid = people.add_person(_ctx(request), me.org_id, me.actor, {**values, "roles": roles})
     except ValidationError as exc:
-        shown = {**values, "departments": ", ".join(values["departments"])}
         return render(request, "person_new.html", 422, values=shown, errors=exc.errors)
+    except PermissionDeniedError as exc:
+        return render(request, "person_new.html", 403, values=shown, errors={"roles": exc.message})
     flash(request, f"{values['display_name'] or values['email']} was added.")
     return _redirect(f"/people/{pid}")
 
@@ -300,7 +304,7 @@ async def person_create(request: Request, me: Principal = Depends(require_super_
 def _person_page(request: Request, me: Principal, person_id: int, status: int = 200, **extra: Any) -> HTMLResponse:
     ctx = _ctx(request)
     with ctx.reader.connect() as conn:
-        person = people.get_person(conn, me.org_id, person_id)
+        person = people.visible(people.get_person(conn, me.org_id, person_id), admin=me.is_admin)
         trail = audit.list_entries(conn, me.org_id, person_id=person_id, limit=200) if me.is_admin else []
         reports = people.list_people(conn, me.org_id, status=None, manager_id=person_id, per_page=20)
     sync_on = connection.status(ctx, me.org_id).connected
@@ -508,7 +512,7 @@ def _user_sync_page(request: Request, me: Principal, status: int = 200, **extra:
 
 
 @router.get("/user-sync")
-def user_sync(request: Request, me: Principal = Depends(require_integration)) -> Response:
+def user_sync(request: Request, me: Principal = Depends(require_reviewer)) -> Response:
     return _user_sync_page(request, me)
 
 
@@ -556,7 +560,7 @@ def _back(form: FormData) -> str:
 
 
 @router.post("/user-sync/decide")
-async def user_sync_decide(request: Request, me: Principal = Depends(require_integration)) -> Response:
+async def user_sync_decide(request: Request, me: Principal = Depends(require_reviewer)) -> Response:
     form = await _form(request)
     ctx = _ctx(request)
     decision = {"accept": "accepted", "reject": "rejected"}.get(text(form, "decision", 16))
@@ -574,7 +578,7 @@ async def user_sync_decide(request: Request, me: Principal = Depends(require_int
 
 
 @router.post("/user-sync/apply")
-async def user_sync_apply(request: Request, me: Principal = Depends(require_integration)) -> Response:
+async def user_sync_apply(request: Request, me: Principal = Depends(require_reviewer)) -> Response:
     form = await _form(request)
     run_id = to_int(text(form, "run_id", 20))
     result = sync.apply_plan(_ctx(request), me.org_id, me.actor, run_id=run_id)

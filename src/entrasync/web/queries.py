@@ -12,8 +12,8 @@ from sqlalchemy import Connection
 from entrasync.adapters.db import tables as t
 from entrasync.adapters.db.search import contains
 from entrasync.domain.model import Role
+from entrasync.errors import NotFoundError, ValidationError
 from entrasync.services import connection, sync
-from entrasync.services.errors import NotFoundError, ValidationError
 
 REFRESH_TIMES = tuple(f"{h:02d}:{m:02d}" for h in range(24) for m in (0, 30))
 

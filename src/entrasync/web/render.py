@@ -9,9 +9,9 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
+from entrasync.errors import EntrasyncError
 from entrasync.services import connection, notifications
 from entrasync.services.context import AppContext
-from entrasync.services.errors import EntrasyncError
 from entrasync.web.auth import Principal, current_principal, session_of
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))

@@ -153,7 +153,7 @@ connections = Table(
     "connections",
     metadata,
     Column("org_id", Integer, ForeignKey("organisations.id"), primary_key=True),
-    Column("tenant_id", String(64), nullable=False, unique=True),  # one organisation per tenant
+    Column("tenant_id", String(256), nullable=False, unique=True),  # one organisation per tenant (GUID or domain)
     Column("client_id", String(64), nullable=False),
     Column("secret_enc", LargeBinary),  # Fernet token; never stored or shown in clear
     Column("certificate_enc", LargeBinary),
@@ -237,7 +237,7 @@ plan_changes = Table(
     Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
     Column("org_id", Integer, nullable=False),
     Column("kind", String(16), nullable=False),
-    Column("subject", String(80), nullable=False),
+    Column("subject", String(400), nullable=False),  # p:<person id>, e:<entra id>, m:<e-mail> (conflicts)
     Column("person_id", Integer),
     Column("entra_id", String(64)),
     Column("reason", String(32), nullable=False),
@@ -258,7 +258,7 @@ overrides = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("org_id", Integer, ForeignKey("organisations.id"), nullable=False),
-    Column("subject", String(80), nullable=False),
+    Column("subject", String(400), nullable=False),
     Column("kind", String(16), nullable=False),
     Column("fingerprint", String(64), nullable=False),
     Column("person_id", Integer),

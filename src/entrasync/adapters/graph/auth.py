@@ -1,9 +1,8 @@
 """App-only tokens for Microsoft Graph (client-credentials flow through msal).
 
-Why the custom ``http_client``: ``requests`` (msal's default transport) lets ``REQUESTS_CA_BUNDLE`` /
-``CURL_CA_BUNDLE`` override ``verify=``; these machines set both, so msal would reject the emulator's
-certificate even when given its CA (PRODUCT.md Appendix B). A session with ``trust_env = False``
-keeps entrasync's own CA-bundle setting authoritative.
+msal talks to the identity platform through :class:`~entrasync.adapters.graph.identity_http.IdentityHttp`:
+entrasync's CA bundle stays authoritative (PRODUCT.md Appendix B), and token and discovery requests
+get Graph's timeout, retry budget and ``Retry-After`` handling.
 """
 
 from __future__ import annotations
@@ -14,12 +13,12 @@ from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-import certifi
 import msal
-import requests
 
 from entrasync.adapters.graph.credential import CredentialError, msal_credential
-from entrasync.adapters.graph.errors import GraphStopError, GraphTransientError
+from entrasync.adapters.graph.errors import GraphError, GraphStopError
+from entrasync.adapters.graph.identity_http import IdentityHttp
+from entrasync.adapters.graph.retry import RetryBudget
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +84,6 @@ def graph_scope(graph_url: str) -> str:
     return f"{PUBLIC_GRAPH_RESOURCE}/.default"
 
 
-def make_requests_session(ca_bundle: str | None) -> requests.Session:
-    """A ``requests`` session whose CA setting the environment cannot override."""
-    session = requests.Session()
-    session.trust_env = False  # ignore REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE / proxies / .netrc
-    session.verify = ca_bundle or certifi.where()
-    return session
-
-
 class MsalTokenProvider:
     """Client-credentials tokens from msal; msal caches them in memory until shortly before expiry."""
 
@@ -107,11 +98,13 @@ class MsalTokenProvider:
         ca_bundle: str | None = None,
         timeout: float = 30.0,
         scope: str | None = None,
+        budget: RetryBudget | None = None,
+        http: IdentityHttp | None = None,
     ) -> None:
         self._scopes = [scope or graph_scope(graph_url)]
         login_host = (urlsplit(login_url).hostname or "").lower()
         known_cloud = login_host in _KNOWN_LOGIN_HOSTS
-        self._session = make_requests_session(ca_bundle)
+        self._session = http or IdentityHttp(ca_bundle=ca_bundle, timeout=timeout, budget=budget or RetryBudget())
         self._lock = threading.Lock()
         self._app: msal.ConfidentialClientApplication | None = None
         self._app_kwargs: dict[str, Any] = {
@@ -134,25 +127,19 @@ class MsalTokenProvider:
                 raise GraphStopError(f"Cannot use the app registration's certificate: {exc}") from None
             try:
                 self._app = msal.ConfidentialClientApplication(**{**self._app_kwargs, "client_credential": credential})
-            except ValueError as exc:  # msal raises ValueError for a bad authority / OIDC discovery
+            except GraphError:
+                raise
+            except ValueError as exc:  # msal: OIDC discovery answered 4xx (no such tenant) or a bad authority
                 raise GraphStopError(
-                    f"Cannot use the sign-in authority: {exc}. Check the tenant id and the login URL."
-                ) from None
-            except requests.RequestException as exc:
-                raise GraphTransientError(
-                    f"Cannot reach the Microsoft identity platform: {type(exc).__name__}"
+                    f"The Microsoft identity platform does not know this tenant or authority ({_first_line(exc)}). "
+                    "Check the tenant id and ENTRASYNC_LOGIN_URL."
                 ) from None
         return self._app
 
     def __call__(self) -> str:
         with self._lock:
             app = self._get_app()
-            try:
-                result = app.acquire_token_for_client(scopes=self._scopes)
-            except requests.RequestException as exc:
-                raise GraphTransientError(
-                    f"Cannot reach the Microsoft identity platform: {type(exc).__name__}"
-                ) from None
+            result = app.acquire_token_for_client(scopes=self._scopes)
         if not isinstance(result, dict):
             raise GraphStopError("The Microsoft identity platform returned no token.")
         token = result.get("access_token")
@@ -172,6 +159,11 @@ class MsalTokenProvider:
             cache = self._app.token_cache
             for item in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
                 cache.remove_at(item)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
 
 
 def token_error(result: dict[str, Any]) -> GraphStopError:

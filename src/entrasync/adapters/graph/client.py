@@ -10,21 +10,18 @@ from __future__ import annotations
 
 import logging
 import random
-import ssl
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from concurrent import futures
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import certifi
 import httpx
 import orjson
 
+from entrasync.adapters.graph import retry
 from entrasync.adapters.graph.auth import (
     PUBLIC_GRAPH_RESOURCE,
     PUBLIC_LOGIN_URL,
@@ -38,6 +35,7 @@ from entrasync.adapters.graph.errors import (
     GraphStopError,
     GraphTransientError,
 )
+from entrasync.adapters.graph.retry import RETRY_STATUSES, Retry, RetryBudget, make_ssl_context, parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +44,10 @@ log = logging.getLogger(__name__)
 # error codes such as syncStateNotFound") and https://learn.microsoft.com/graph/errors (code property).
 DELTA_EXPIRED_CODES = frozenset({"syncstatenotfound", "resyncrequired", "syncstateinvalid"})
 
-# Retried statuses. 429/503/504 are Graph's throttling / transient answers and may carry Retry-After
-# (https://learn.microsoft.com/graph/throttling, https://learn.microsoft.com/graph/best-practices-concept
-# "Handling expected errors"); other 5xx (but 501 Not Implemented) are retried too: every request
-# here is an idempotent GET.
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 509})
+# Retried statuses (adapters.graph.retry): 429/503/504 are Graph's throttling / transient answers and
+# may carry Retry-After (https://learn.microsoft.com/graph/throttling,
+# https://learn.microsoft.com/graph/best-practices-concept "Handling expected errors"); other 5xx (but
+# 501 Not Implemented) are retried too: every request here is an idempotent GET.
 
 _QUERY_SAFE = "$,'():@/*!~"
 
@@ -81,11 +78,6 @@ class GraphConfig:
         return root if root.endswith("/v1.0") else f"{root}/v1.0"
 
 
-def make_ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
-    """TLS verification from entrasync's CA setting only (certifi when unset); env vars don't apply."""
-    return ssl.create_default_context(cafile=ca_bundle or certifi.where())
-
-
 def encode_query(params: Mapping[str, str | int | bool]) -> str:
     """``$select=a,b&$filter=x eq 'y'`` encoded the way Graph's examples are written.
 
@@ -97,29 +89,6 @@ def encode_query(params: Mapping[str, str | int | bool]) -> str:
         text = ("true" if value else "false") if isinstance(value, bool) else str(value)
         parts.append(quote(key, safe="$") + "=" + quote(text, safe=_QUERY_SAFE))
     return "&".join(parts)
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds (integer or fractional) or an
-    HTTP-date (RFC 9110 §10.2.3). ``None`` when absent or unparseable."""
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if seconds != seconds or seconds == float("inf"):  # NaN / inf
-        return None
-    return max(0.0, seconds)
 
 
 def _error_envelope(body: bytes) -> tuple[str, str, str | None]:
@@ -134,16 +103,6 @@ def _error_envelope(body: bytes) -> tuple[str, str, str | None]:
         request_id = inner.get("request-id") if isinstance(inner, dict) else None
         return str(err.get("code") or ""), str(err.get("message") or ""), request_id
     return "", "", None
-
-
-class _Retry(Exception):
-    """Internal: this attempt failed in a way worth retrying."""
-
-    def __init__(self, reason: str, retry_after: float | None = None, status: int | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-        self.status = status
 
 
 class GraphClient:
@@ -164,7 +123,9 @@ class GraphClient:
         rng: Callable[[], float] = random.random,
     ) -> None:
         self.config = config
+        retry.check_url(config.graph_url, "ENTRASYNC_GRAPH_URL")
         self.api_root = config.api_root
+        self._budget = RetryBudget(config.max_attempts, config.max_retry_seconds)
         self._origin = _origin_of(self.api_root)
         if token_provider is None:
             token_provider = MsalTokenProvider(
@@ -176,6 +137,7 @@ class GraphClient:
                 ca_bundle=config.ca_bundle,
                 timeout=config.timeout,
                 scope=config.scope,
+                budget=RetryBudget(config.max_attempts, config.max_retry_seconds),
             )
         self._token_provider = token_provider
         self._sleep = sleep
@@ -259,12 +221,10 @@ class GraphClient:
         return self._get_json(url, headers, require_value=require_value)
 
     def _get_json(self, url: str, extra_headers: Mapping[str, str], *, require_value: bool) -> dict[str, Any]:
-        cfg = self.config
-        deadline = self._clock() + cfg.max_retry_seconds
-        attempt = 0
         reauthenticated = False
-        while True:
-            attempt += 1
+
+        def attempt() -> dict[str, Any]:
+            nonlocal reauthenticated
             try:
                 return self._attempt(url, extra_headers, require_value=require_value)
             except _Unauthorized as exc:
@@ -282,24 +242,21 @@ class GraphClient:
                 if callable(invalidate):
                     invalidate()
                 log.info("Graph answered 401; acquiring a new token and retrying once")
-                continue
-            except _Retry as exc:
-                delay = exc.retry_after
-                if delay is None:
-                    # Exponential back-off with jitter: 0.5 s, 1 s, 2 s ... capped at 30 s.
-                    base = min(30.0, 0.5 * (2 ** (attempt - 1)))
-                    delay = base * (0.5 + 0.5 * self._rng())
-                remaining = deadline - self._clock()
-                if attempt >= cfg.max_attempts or delay > remaining:
-                    over = ""
-                    if delay > remaining:
-                        over = f" (a further wait of {delay:.0f} s exceeds the retry budget)"
-                    raise GraphTransientError(
-                        f"Microsoft Graph did not answer successfully after {attempt} attempt(s): {exc.reason}{over}",
-                        status=exc.status,
-                    ) from None
-                log.warning("Graph GET %s failed (%s); retry %d in %.2f s", _path_of(url), exc.reason, attempt, delay)
-                self._sleep(delay)
+                raise Retry("HTTP 401 (token refreshed)", retry_after=0.0, status=401, immediate=True) from None
+
+        def on_retry(n: int, exc: Retry, delay: float) -> None:
+            if exc.status != 401:
+                log.warning("Graph GET %s failed (%s); retry %d in %.2f s", _path_of(url), exc.reason, n, delay)
+
+        return retry.run(
+            attempt,
+            budget=self._budget,
+            what="Microsoft Graph",
+            sleep=self._sleep,
+            clock=self._clock,
+            rng=self._rng,
+            on_retry=on_retry,
+        )
 
     def _attempt(self, url: str, extra_headers: Mapping[str, str], *, require_value: bool) -> dict[str, Any]:
         token = self._token_provider()
@@ -317,21 +274,19 @@ class GraphClient:
             # (entrasync.bulkwork) every page's body would stay in memory until the read ends.
             with self._http.stream("GET", url, headers=headers) as response:
                 body = b"".join(response.iter_bytes())
-        except httpx.TimeoutException as exc:
-            raise _Retry(f"timeout ({type(exc).__name__})") from None
-        except httpx.TransportError as exc:  # connect/read/write errors, dropped connections
-            raise _Retry(f"connection error ({type(exc).__name__})") from None
+        except httpx.TransportError as exc:  # timeouts, connect/read/write errors, dropped connections
+            raise retry.transport_failure(exc, url, "Microsoft Graph", "ENTRASYNC_GRAPH_URL") from None
 
         status = response.status_code
         if 200 <= status < 300:
             try:
                 data = orjson.loads(body)
             except orjson.JSONDecodeError:
-                raise _Retry(f"truncated or invalid JSON body ({len(body)} bytes)", status=status) from None
+                raise Retry(f"truncated or invalid JSON body ({len(body)} bytes)", status=status) from None
             if not isinstance(data, dict):
-                raise _Retry("response body is not a JSON object", status=status)
+                raise Retry("response body is not a JSON object", status=status)
             if require_value and not isinstance(data.get("value"), list):
-                raise _Retry("page without a 'value' array", status=status)
+                raise Retry("page without a 'value' array", status=status)
             return data
 
         code, message, request_id = _error_envelope(body)
@@ -344,8 +299,8 @@ class GraphClient:
             request_id or "-",
             client_request_id,
         )
-        if status in _RETRY_STATUSES:
-            raise _Retry(
+        if status in RETRY_STATUSES:
+            raise Retry(
                 f"HTTP {status}{' ' + code if code else ''}",
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
                 status=status,

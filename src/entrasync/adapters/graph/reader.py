@@ -38,6 +38,7 @@ from entrasync.adapters.graph.client import GraphClient
 from entrasync.adapters.graph.errors import (
     DeltaTokenExpiredError,
     GraphBadRequestError,
+    GraphTransientError,
 )
 from entrasync.bulkwork import bulk_read
 from entrasync.domain.graph_filter import needs_advanced_query
@@ -122,6 +123,8 @@ def _slot_setters() -> tuple[Callable[[EntraUser, Any], None], ...] | None:
 _SETTERS = _slot_setters()
 
 
+MAX_ID = 64  # directory object ids are GUIDs (36 characters); the people table keeps 64
+
 # Longest value the directory stores per Graph property (the people table's column sizes).
 FIELD_LIMITS: tuple[tuple[str, int], ...] = (
     ("userPrincipalName", 320),
@@ -161,12 +164,15 @@ def user_from_graph(d: Mapping[str, Any], manager_id: str | None = None) -> Entr
     if _needs_fit(d):
         d = fit_for_storage(d)
     get = d.get
+    uid = d["id"]
+    if type(uid) is not str or not 0 < len(uid) <= MAX_ID:
+        raise GraphTransientError(f"Graph returned a user whose id is not a directory object id: {str(uid)[:80]!r}")
     if manager_id is None and "manager" in d:
         manager_id = _manager_id(d["manager"])
     s = _SETTERS
     if s is None:
         return EntraUser(
-            d["id"],
+            uid,
             get("userPrincipalName") or "",
             get("mail"),
             get("displayName"),
@@ -181,7 +187,7 @@ def user_from_graph(d: Mapping[str, Any], manager_id: str | None = None) -> Entr
             manager_id,
         )
     user = _new_user(EntraUser)
-    s[0](user, d["id"])
+    s[0](user, uid)
     s[1](user, get("userPrincipalName") or "")
     s[2](user, get("mail"))
     s[3](user, get("displayName"))
