@@ -220,7 +220,7 @@ def setup(spec: dict[str, Any]) -> dict[str, Any]:
     connection.connect(
         ctx, org, Actor.cli(), connection.Credentials(info["tenant_id"], info["client_id"], info["client_secret"])
     )
-    ctx.engine.dispose()
+    ctx.db.engine.dispose()
     return {"ok": True}
 
 
@@ -230,7 +230,7 @@ def refresh(spec: dict[str, Any]) -> dict[str, Any]:
 
     ctx = _ctx(spec)
     org = ctx.org_id()
-    with ctx.engine.connect():
+    with ctx.db.engine.connect():
         pass  # open the pool's first connection outside the timing
     marks: dict[str, float] = {}
     phase_peaks: dict[str, float] = {}
@@ -269,7 +269,7 @@ def refresh(spec: dict[str, Any]) -> dict[str, Any]:
     end = marks.get("done", t0 + wall)
     read = marks.get("planning", end) - marks.get("reading", t0)
     write_start = marks.get("planning", end)
-    ctx.engine.dispose()
+    ctx.db.engine.dispose()
     return {
         "wall_s": wall,
         "read_s": read,
@@ -310,7 +310,7 @@ def pages(spec: dict[str, Any]) -> dict[str, Any]:
     except ImportError:  # the web layer is optional for the service timings
         queries = None  # type: ignore[assignment]
 
-    with ctx.engine.connect() as conn:
+    with ctx.db.engine.connect() as conn:
         run = sync.pending_run(conn, org)
         first_run = conn.execute(sa.select(sa.func.min(t.runs.c.id)).where(t.runs.c.org_id == org)).scalar_one()
         active = people.list_people(conn, org, per_page=1).total
@@ -324,7 +324,7 @@ def pages(spec: dict[str, Any]) -> dict[str, Any]:
 
     def svc(fn: Callable[[Any], Any]) -> Callable[[], Any]:
         def call() -> Any:
-            with ctx.engine.connect() as conn:
+            with ctx.db.engine.connect() as conn:
                 return fn(conn)
 
         return call
@@ -383,7 +383,7 @@ def pages(spec: dict[str, Any]) -> dict[str, Any]:
             web = _web_pages(ctx, run is not None, deep, common, repeat)
         except ImportError as exc:
             web_note = f"web app not available: {exc}"
-    ctx.engine.dispose()
+    ctx.db.engine.dispose()
     return {
         "people_active": active,
         "people_rows": everyone,

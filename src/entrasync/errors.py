@@ -45,3 +45,16 @@ class ValidationError(EntrasyncError):
     def __init__(self, errors: dict[str, str]) -> None:
         self.errors = dict(errors)
         super().__init__("; ".join(f"{k}: {v.rstrip('.')}" for k, v in self.errors.items()) + ".")
+
+
+class InputRefusedError(EntrasyncError):
+    """The database cannot represent a value (e.g. NUL characters on PostgreSQL): the request's fault."""
+
+    status = 400
+
+
+class ConfigurationError(EntrasyncError):
+    """The deployment's configuration cannot work as it is (a secret key that does not open the stored
+    credential, a URL that is not one); retrying will not help, the message says what to fix."""
+
+    status = 409

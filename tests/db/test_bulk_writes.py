@@ -1,6 +1,6 @@
-"""Streaming bulk writes (adapters/db/bulk.py, services/audit.py) on SQLite and PostgreSQL: a generator
-larger than a chunk is written whole and exactly, small writes take the plain path, and read-only
-mappings (a plan row's target view) are stored as the JSON object they read as."""
+"""Streaming bulk writes (adapters/db/bulk.py, the audit and plan repositories) on SQLite and PostgreSQL:
+a generator larger than a chunk is written whole and exactly, small writes take the plain path, and a
+stored plan change reads back as the same Entra data it was stored from."""
 
 from __future__ import annotations
 
@@ -11,12 +11,11 @@ import sqlalchemy as sa
 
 from entrasync.adapters.db import tables as t
 from entrasync.adapters.db.bulk import CHUNK, bulk_insert
+from entrasync.adapters.db.audit_repo import AuditEntry, AuditRepo
 from entrasync.adapters.db.engine import make_engine
-from entrasync.domain.model import EntraUser
-from entrasync.services import audit
-from entrasync.services.audit import AuditEntry
+from entrasync.adapters.db.plan_repo import PlanRepo, target_json
+from entrasync.domain.model import Change, ChangeKind, EntraUser, Plan, Reason
 from entrasync.services.context import Actor
-from entrasync.services.sync import _Target
 
 NOW = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
 
@@ -42,7 +41,7 @@ def test_audit_write_streams_a_generator_across_chunks_exactly(db_url: str) -> N
     engine = make_engine(db_url)
     with engine.begin() as conn:
         org = _org(conn)
-        assert audit.write(conn, org, Actor(label="sync run 1", run_id=1), NOW, entries()) == n
+        assert AuditRepo(conn).write(org, Actor(label="sync run 1", run_id=1), NOW, entries()) == n
     assert consumed == n
     with engine.connect() as conn:
         a = t.audit_log
@@ -58,9 +57,8 @@ def test_small_audit_write_and_empty_write(db_url: str) -> None:
     engine = make_engine(db_url)
     with engine.begin() as conn:
         org = _org(conn)
-        assert audit.write(conn, org, Actor(label="cli"), NOW, iter(())) == 0
-        got = audit.write(
-            conn,
+        assert AuditRepo(conn).write(org, Actor(label="cli"), NOW, iter(())) == 0
+        got = AuditRepo(conn).write(
             org,
             Actor(label="cli"),
             NOW,
@@ -72,10 +70,11 @@ def test_small_audit_write_and_empty_write(db_url: str) -> None:
     engine.dispose()
 
 
-def test_target_view_is_stored_as_the_users_json_object(db_url: str) -> None:
-    user = EntraUser(
-        "e-1", "a@x.test", "a@x.test", "Ann <b>", "Ann", "Lee", None, "7", None, "R&D", True, "Member", "m-1"
-    )
+def test_a_stored_change_reads_back_as_the_entra_data_it_came_from(db_url: str) -> None:
+    user = EntraUser.of("e-1", "a@x.test", "a@x.test", display_name="Ann <b>", given_name="Ann", surname="Lee",
+                        employee_id="7", department="R&D", user_type="Member", manager_id="m-1")  # fmt: skip
+    change = Change(kind=ChangeKind.CREATE, subject="e:e-1", reason=Reason.JOINER, fingerprint="f", entra_id="e-1",
+                    display_name="Ann <b>", email="a@x.test", target=user, manager_entra_id="m-1")  # fmt: skip
     engine = make_engine(db_url)
     with engine.begin() as conn:
         org = _org(conn)
@@ -84,12 +83,10 @@ def test_target_view_is_stored_as_the_users_json_object(db_url: str) -> None:
             .values(org_id=org, trigger="cli", started_at=NOW, outcome="running")
             .returning(t.runs.c.id)
         ).scalar_one()
-        row = {
-            "run_id": run, "org_id": org, "kind": "create", "subject": "e:e-1", "person_id": None, "entra_id": "e-1",
-            "reason": "joiner", "display_name": "Ann", "email": "a@x.test", "diffs": [], "target": _Target(user),
-            "fingerprint": "f", "decision": "pending", "applied": False,
-        }  # fmt: skip
-        bulk_insert(conn, t.plan_changes, iter([row]))
+        repo = PlanRepo(conn)
+        assert repo.store(org, run, Plan(changes=[change])) == 1
         stored = conn.execute(sa.select(t.plan_changes.c.target)).scalar_one()
-    assert stored == {f: getattr(user, f) for f in EntraUser.__slots__}
+        (row,) = repo.decidable(run)
+    assert stored == {**target_json(user, None), "departments": ["R&D"]}  # every mapped field by name, as JSON
+    assert row.target == user and row.manager_entra_id == "m-1" and row.kind is ChangeKind.CREATE
     engine.dispose()

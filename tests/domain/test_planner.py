@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import replace as _dc_replace
 from typing import Any
 
 import pytest
@@ -32,12 +32,19 @@ from entrasync.domain.scope import in_scope
 DEFAULT = ScopeSettings()
 
 
+def replace(obj: Any, **changes: Any) -> Any:
+    """``dataclasses.replace``, by field name for users and people too (their fields are ``values``)."""
+    if isinstance(obj, EntraUser | PersonRecord):
+        return obj.with_(**changes)
+    return _dc_replace(obj, **changes)
+
+
 def user(uid: str, email: str | None = None, **kw: Any) -> EntraUser:
     """An Entra user whose mail defaults to ``<uid>@contoso.com``."""
     kw.setdefault("mail", email if email is not None else f"{uid}@contoso.com")
     kw.setdefault("user_principal_name", f"{uid}@contoso.onmicrosoft.com")
     kw.setdefault("display_name", uid.upper())
-    return EntraUser(id=uid, **kw)
+    return EntraUser.of(uid, **kw)
 
 
 def person_for(u: EntraUser, pid: int, manager_id: int | None = None, **kw: Any) -> PersonRecord:
@@ -57,7 +64,7 @@ def person_for(u: EntraUser, pid: int, manager_id: int | None = None, **kw: Any)
         "manager_id": manager_id,
     }
     base.update(kw)
-    return PersonRecord(**base)
+    return PersonRecord.of(base.pop("id"), base.pop("email"), **base)
 
 
 def snap(*users: EntraUser, **kw: Any) -> EntraSnapshot:
@@ -102,7 +109,7 @@ def apply_plan(people: Sequence[PersonRecord], p: Plan) -> list[PersonRecord]:
         if c.kind is ChangeKind.CREATE:
             pid = next_id
             next_id += 1
-            by_id[pid] = PersonRecord(id=pid, **fields)
+            by_id[pid] = PersonRecord.of(pid, **fields)
         else:
             assert c.person_id is not None
             pid = c.person_id
@@ -134,7 +141,7 @@ def test_joiner_is_created_with_entra_data() -> None:
 
 
 def test_joiner_without_mail_uses_the_upn() -> None:
-    u = EntraUser(id="u1", user_principal_name="Ann@contoso.com", mail=None)
+    u = EntraUser.of("u1", user_principal_name="Ann@contoso.com", mail=None)
     c = only(plan(snap(u), [], DEFAULT))
     assert c.email == "Ann@contoso.com"
     assert apply_plan([], plan(snap(u), [], DEFAULT))[0].email == "Ann@contoso.com"
@@ -352,20 +359,20 @@ def test_group_filter_without_membership_refuses_to_plan() -> None:
 
 
 def test_manual_person_not_in_entra_is_archived() -> None:
-    people = [PersonRecord(id=1, email="temp@contoso.com", source=Source.MANUAL)]
+    people = [PersonRecord.of(1, "temp@contoso.com", source=Source.MANUAL)]
     c = _one_archive(plan(snap(user("u1", account_enabled=False)), people, DEFAULT))
     assert (c.reason, c.person_id, c.entra_id) == (Reason.NOT_IN_ENTRA, 1, None)
 
 
 def test_manual_person_matching_a_disabled_user_is_archived_as_disabled() -> None:
-    people = [PersonRecord(id=1, email="U1@contoso.com", source=Source.MANUAL)]
+    people = [PersonRecord.of(1, "U1@contoso.com", source=Source.MANUAL)]
     c = _one_archive(plan(snap(user("u1", account_enabled=False)), people, DEFAULT))
     assert c.reason is Reason.DISABLED
 
 
 @pytest.mark.parametrize("role", [Role.SUPER_ADMIN.value, Role.IT_ADMIN.value])
 def test_manual_admin_with_no_entra_match_is_kept(role: str) -> None:
-    people = [PersonRecord(id=1, email="admin@local", source=Source.MANUAL, roles=frozenset({role}))]
+    people = [PersonRecord.of(1, "admin@local", source=Source.MANUAL, roles=frozenset({role}))]
     p = plan(snap(user("u1")), people, DEFAULT)
     assert [c.kind for c in p.changes] == [ChangeKind.CREATE]
     assert [(k.person_id, k.reason) for k in p.kept] == [(1, KEPT_ADMIN_REASON)]
@@ -375,7 +382,7 @@ def test_manual_admin_with_no_entra_match_is_kept(role: str) -> None:
 
 def test_synced_admin_who_leaves_is_archived_not_kept() -> None:
     admin = person_for(user("a"), 1, roles=frozenset({"super_admin"}))
-    other = PersonRecord(id=2, email="it@local", source=Source.MANUAL, roles=frozenset({"it_admin"}))
+    other = PersonRecord.of(2, "it@local", source=Source.MANUAL, roles=frozenset({"it_admin"}))
     p = plan(snap(), [admin, other], DEFAULT)
     assert [(c.person_id, c.reason) for c in p.changes] == [(1, Reason.HARD_DELETED)]
     assert [k.person_id for k in p.kept] == [2]
@@ -416,7 +423,7 @@ def test_restore_with_no_field_change_still_restores() -> None:
 
 def test_first_link_by_email_case_insensitive_marks_manual_edits() -> None:
     u = user("u1", "Ann.Lee@Contoso.com", job_title="Engineer")
-    people = [PersonRecord(id=7, email="ann.lee@contoso.com", job_title="Boss", source=Source.MANUAL)]
+    people = [PersonRecord.of(7, "ann.lee@contoso.com", job_title="Boss", source=Source.MANUAL)]
     c = only(plan(snap(u), people, DEFAULT))
     assert (c.kind, c.reason, c.person_id, c.entra_id) == (ChangeKind.UPDATE, Reason.FIRST_LINK, 7, "u1")
     diffs = diff_map(c)
@@ -430,7 +437,7 @@ def test_first_link_by_email_case_insensitive_marks_manual_edits() -> None:
 
 def test_first_link_with_a_manager_is_a_move_with_reason_first_link() -> None:
     boss, ann = user("boss"), user("ann", manager_id="boss")
-    people = [person_for(boss, 1), PersonRecord(id=2, email="ann@contoso.com", source=Source.MANUAL)]
+    people = [person_for(boss, 1), PersonRecord.of(2, "ann@contoso.com", source=Source.MANUAL)]
     c = only(plan(snap(boss, ann), people, DEFAULT))
     assert (c.kind, c.reason) == (ChangeKind.MOVE, Reason.FIRST_LINK)
     assert diff_map(c)["manager"] == (None, "boss@contoso.com", True)
@@ -446,7 +453,7 @@ def test_first_link_of_an_unlinked_synced_person_marks_only_entra_id() -> None:
 
 def test_two_entra_users_with_one_email_is_a_conflict() -> None:
     a, b = user("a", "Dup@contoso.com"), user("b", "dup@CONTOSO.com")
-    holder = PersonRecord(id=1, email="dup@contoso.com", source=Source.MANUAL)
+    holder = PersonRecord.of(1, "dup@contoso.com", source=Source.MANUAL)
     p = plan(snap(a, b, user("c")), [holder], DEFAULT)
     assert [(c.kind, c.entra_id) for c in p.changes] == [(ChangeKind.CREATE, "c")]
     assert len(p.conflicts) == 1
@@ -654,7 +661,7 @@ def test_archiving_the_only_admin_is_held_but_not_without_admins() -> None:
 def test_a_kept_manual_admin_means_admins_are_not_all_archived() -> None:
     users, people = synced_people(100)
     people[0] = replace(people[0], roles=frozenset({"super_admin"}))
-    people.append(PersonRecord(id=1, email="root@local", source=Source.MANUAL, roles=frozenset({"it_admin"})))
+    people.append(PersonRecord.of(1, "root@local", source=Source.MANUAL, roles=frozenset({"it_admin"})))
     p = plan(snap(*users[1:]), people, DEFAULT)
     assert not p.held and [k.person_id for k in p.kept] == [1]
 
@@ -700,8 +707,8 @@ def entra_users(draw: st.DrawFn) -> list[EntraUser]:
     for uid in ids:
         mail = draw(st.sampled_from(EMAILS))
         out.append(
-            EntraUser(
-                id=uid,
+            EntraUser.of(
+                uid,
                 user_principal_name=f"{uid}@t.onmicrosoft.com",
                 mail=draw(st.sampled_from([mail, mail.upper(), None])),
                 display_name=draw(_txt),
@@ -734,8 +741,8 @@ def directories(draw: st.DrawFn) -> list[PersonRecord]:
         if link is not None:
             seen.add(link)
         out.append(
-            PersonRecord(
-                id=i,
+            PersonRecord.of(
+                i,
                 email=draw(st.sampled_from([email, email.upper()])),
                 entra_id=link,
                 display_name=draw(_txt),

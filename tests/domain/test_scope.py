@@ -42,7 +42,7 @@ def test_email_matches_ignores_blank_terms() -> None:
 def _user(**kw: object) -> EntraUser:
     base: dict[str, object] = {"id": "u1", "user_principal_name": "ann@contoso.onmicrosoft.com"}
     base.update(kw)
-    return EntraUser(**base)  # type: ignore[arg-type]
+    return EntraUser.of(**base)  # type: ignore[arg-type]
 
 
 def test_disabled_user_is_never_in_scope() -> None:

@@ -159,8 +159,12 @@ def test_manual_people_are_linked_or_overwritten(env: dict[str, str], emulator: 
     linked_id = people_svc.add_person(
         ctx, org, Actor("hr", super_admin=True), {"email": twin["mail"].upper(), "display_name": "Typed By Hand"}
     )
-    stray = people_svc.add_person(ctx, org, Actor("hr", super_admin=True), {"email": "nobody@elsewhere.example", "display_name": "Stray"})
-    boss = people_svc.add_person(ctx, org, Actor("hr", super_admin=True), {"email": "boss@elsewhere.example", "roles": ["super_admin"]})
+    stray = people_svc.add_person(
+        ctx, org, Actor("hr", super_admin=True), {"email": "nobody@elsewhere.example", "display_name": "Stray"}
+    )
+    boss = people_svc.add_person(
+        ctx, org, Actor("hr", super_admin=True), {"email": "boss@elsewhere.example", "roles": ["super_admin"]}
+    )
 
     connect(env, emulator)
     cli(env, "settings", "set", "--mode", "manual", "--guard-percent", "100")

@@ -74,7 +74,7 @@ def expected_users(admin: AdminClient) -> dict[str, EntraUser]:
     live = admin.list_users()
     ids = {u["id"] for u in live}
     return {
-        u["id"]: EntraUser(
+        u["id"]: EntraUser.of(
             id=u["id"],
             user_principal_name=u["userPrincipalName"],
             mail=u["mail"],

@@ -16,7 +16,8 @@ from entrasync.adapters.graph.reader import (
     fetch_snapshot,
     user_from_graph,
 )
-from entrasync.domain.model import GRAPH_USER_SELECT, EntraUser
+from entrasync.domain.fields import GRAPH_USER_SELECT
+from entrasync.domain.model import EntraUser
 
 SELECT = ",".join(GRAPH_USER_SELECT)
 
@@ -37,7 +38,7 @@ def test_full_read_without_filters(fake_graph: FakeGraph) -> None:
     assert result.mode == "full"
     assert set(snap.users) == {guid(1), guid(2), guid(3), guid(4)}
     ceo = snap.users[guid(1)]
-    assert ceo == EntraUser(
+    assert ceo == EntraUser.of(
         id=guid(1),
         user_principal_name="ceo@contoso.test",
         mail="ceo@contoso.test",
@@ -258,11 +259,11 @@ def test_cursor_is_ignored_when_a_graph_filter_is_on(fake_graph: FakeGraph) -> N
 
 
 def test_apply_delta_semantics() -> None:
-    base = EntraUser(id="a", user_principal_name="a@x", mail="a@x", job_title="Dev", department="R&D", manager_id="m")
+    base = EntraUser.of(id="a", user_principal_name="a@x", mail="a@x", job_title="Dev", department="R&D", manager_id="m")
     users = {
         "a": base,
-        "b": EntraUser(id="b", user_principal_name="b@x"),
-        "c": EntraUser(id="c", user_principal_name="c@x"),
+        "b": EntraUser.of(id="b", user_principal_name="b@x"),
+        "c": EntraUser.of(id="c", user_principal_name="c@x"),
     }
     soft = {"r"}
     apply_delta(
@@ -284,7 +285,7 @@ def test_apply_delta_semantics() -> None:
 
 
 def test_manager_delta_to_an_org_contact_is_no_manager() -> None:
-    users = {"a": EntraUser(id="a", user_principal_name="a@x", manager_id="m")}
+    users = {"a": EntraUser.of(id="a", user_principal_name="a@x", manager_id="m")}
     apply_delta(
         users, set(), [{"id": "a", "manager@delta": [{"@odata.type": "#microsoft.graph.orgContact", "id": "k"}]}]
     )
@@ -344,7 +345,7 @@ def test_mapping_many_users_keeps_every_user_and_field() -> None:
     assert len(users) == 5_000
     assert users["00004999-0000-0000-0000-000000000000"].surname == "4999"
     first = users["00000000-0000-0000-0000-000000000000"]
-    assert first == EntraUser(
+    assert first == EntraUser.of(
         id="00000000-0000-0000-0000-000000000000",
         user_principal_name="user0@contoso.test",
         mail="user0@contoso.test",

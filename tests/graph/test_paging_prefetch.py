@@ -14,7 +14,7 @@ import pytest
 from graph_fakes import API, make_client, query
 
 from entrasync.adapters.graph.errors import GraphBadRequestError
-from entrasync.bulkwork import FAST_SWITCH_INTERVAL, bulk_read, gc_paused
+from entrasync.runners.tuning import FAST_SWITCH_INTERVAL, bulk_read, gc_paused
 
 
 def _paged(n_pages: int, *, fail_on: int | None = None, gate: threading.Event | None = None) -> Any:

@@ -327,7 +327,7 @@ def test_same_user_on_two_pages_is_counted_once(
             assert linked[uid]["job_title"] in allowed
     if not changed:
         assert_directory_matches(env, users, enabled)
-    ctx.engine.dispose()
+    ctx.db.engine.dispose()
 
 
 @pytest.mark.parametrize("target", ["dangling", "self"])
@@ -354,7 +354,7 @@ def test_manager_id_not_in_the_tenant_is_no_manager(
     client = _proxy_client(emulator, rewrite)
     result = sync.refresh(ctx, ctx.org_id(), trigger="cli", actor=Actor.cli(), client=client)
     client.close()
-    ctx.engine.dispose()
+    ctx.db.engine.dispose()
     assert result.outcome == "applied", result
     linked = by_entra(people(env))
     assert len(bent) == 5

@@ -36,7 +36,8 @@ from entrasync.emulator.server import start_in_thread
 from entrasync.errors import ValidationError
 from entrasync.services import connection, sync_settings
 from entrasync.services import people as people_svc
-from entrasync.services.context import Actor, AppContext, ensure_org, utcnow
+from entrasync.services import orgs
+from entrasync.services.context import Actor, AppContext, utcnow
 
 EXAMPLES = 400 if FULL else 60
 PROPS = settings(
@@ -250,20 +251,14 @@ def test_emulator_10k_character_filter_is_refused_quickly(graph_http: httpx.Clie
 @pytest.fixture(scope="module")
 def svc_ctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AppContext, int, int]]:
     """A migrated SQLite database with one organisation and one Super admin (the only valid Recipient)."""
-    from entrasync.adapters.crypto import SecretBox
-    from entrasync.adapters.db.engine import migrate
-
     tmp = tmp_path_factory.mktemp("svc")
     url = f"sqlite:///{tmp / 'svc.sqlite3'}"
-    engine = make_engine(url)
-    migrate(engine)
     cfg = Config(data_dir=tmp, database_url=url, secret_key="k" * 32)
-    ctx = AppContext(config=cfg, engine=engine, box=SecretBox(cfg.effective_secret_key))
-    with engine.begin() as conn:
-        org = ensure_org(conn, "hostile", utcnow())
+    ctx = AppContext.create(cfg)
+    org = orgs.create(ctx, "hostile")
     admin_id = people_svc.add_person(ctx, org, Actor.cli(), {"email": "boss@contoso.com", "roles": ["super_admin"]})
     yield ctx, org, admin_id
-    engine.dispose()
+    ctx.db.dispose()
 
 
 class FakeProbe:
@@ -320,14 +315,13 @@ def _changes(typed_only: bool) -> st.SearchStrategy[dict[str, Any]]:
 
 
 def _check_settings_outcome(svc_ctx: tuple[AppContext, int, int], changes: dict[str, Any], fail: bool) -> None:
-    ctx, org, _ = svc_ctx
-    with ctx.engine.connect() as conn:
-        try:
-            new, facts = sync_settings.validate(conn, org, sync_settings.SyncSettings(), changes, FakeProbe(fail))
-        except ValidationError as exc:
-            assert exc.errors and all(isinstance(k, str) and isinstance(v, str) and v for k, v in exc.errors.items())
-            assert set(exc.errors) <= set(sync_settings.SETTING_FIELDS)
-            return
+    _ctx, _org, admin_id = svc_ctx
+    try:
+        new, facts = sync_settings.check(sync_settings.SyncSettings(), changes, FakeProbe(fail), {admin_id}.__contains__)
+    except ValidationError as exc:
+        assert exc.errors and all(isinstance(k, str) and isinstance(v, str) and v for k, v in exc.errors.items())
+        assert set(exc.errors) <= set(sync_settings.SETTING_FIELDS)
+        return
     assert new.strategy in ("manual", "daily") and new.mode in ("manual", "auto")
     parse_refresh_time(new.refresh_time)
     parse_time_zone(new.time_zone)
@@ -390,8 +384,7 @@ def test_add_person_stores_exactly_or_refuses_per_field(
     except ValidationError as exc:
         assert exc.errors and all(isinstance(v, str) and v for v in exc.errors.values())
         return
-    with ctx.engine.connect() as conn:
-        got = people_svc.get_person(conn, org, pid)
+    got = people_svc.get_person(ctx, org, pid)
     for key in ("display_name", "given_name", "surname", "job_title", "employee_id", "office_location"):
         if key in values:
             want = values[key].strip() if isinstance(values[key], str) else values[key]
@@ -443,8 +436,7 @@ def test_people_search_never_fails(svc_ctx: tuple[AppContext, int, int], term: s
     """Search text (LIKE wildcards, quotes, NUL, any Unicode) is data, never an error or a wildcard."""
     _count("people.list_people search")
     ctx, org, _ = svc_ctx
-    with ctx.engine.connect() as conn:
-        page = people_svc.list_people(conn, org, status="all", search=term)
+    page = people_svc.list_people(ctx, org, status="all", search=term)
     for item in page.items:
         assert term.strip().lower() in (item["email"].lower() + "\n" + (item["display_name"] or "").lower())
 

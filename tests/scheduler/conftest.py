@@ -47,4 +47,4 @@ def ctx(config: Config, clock: FakeClock) -> Iterator[AppContext]:
     context = AppContext.create(config, run_migrations=False)
     context.clock = clock
     yield context
-    context.engine.dispose()
+    context.db.dispose()

@@ -61,7 +61,7 @@ def daily(ctx: AppContext, emulator: Any, at: str, zone: str) -> int:
 
 def runs(ctx: AppContext, org_id: int) -> list[dict[str, Any]]:
     """Every run of the org, oldest first, read on a fresh connection."""
-    with ctx.reader.connect() as conn:
+    with ctx.db.reader.connect() as conn:
         rows = conn.execute(sa.select(t.runs).where(t.runs.c.org_id == org_id).order_by(t.runs.c.id)).all()
     return [dict(r._mapping) for r in rows]
 

@@ -141,7 +141,7 @@ def test_three_processes_run_a_due_refresh_once_and_survive_a_killed_runner(
         # Not before the lease ran out (it was renewed at most lease/3 s before the kill).
         assert time.monotonic() - killed_at >= LEASE_SECONDS * 2 / 3 - 0.2
         assert dead["error"] == leases.DEAD_RUN_MESSAGE
-        with ctx.reader.connect() as conn:
+        with ctx.db.reader.connect() as conn:
             assert conn.execute(sa.select(sa.func.count()).select_from(t.refresh_leases)).scalar_one() == 0
 
         time.sleep(1)  # the survivors keep ticking: the slot is taken, so it is not run a second time

@@ -62,7 +62,7 @@ def test_catch_up_after_downtime(
     try:
         assert tick(restarted) == []
     finally:
-        restarted.engine.dispose()
+        restarted.db.dispose()
     assert len(scheduled(ctx, org_id)) == len(rows)
 
     if expected_slot is None:  # the next slot still runs at its time

@@ -31,7 +31,8 @@ from tests.web.conftest import PASSWORD, add_account, app_ctx, client, csrf_of, 
 
 from entrasync.adapters.db import tables as t
 from entrasync.services import accounts, api_tokens, connection, people, sync, sync_settings
-from entrasync.services.context import Actor, AppContext, ensure_org
+from entrasync.services import orgs
+from entrasync.services.context import Actor, AppContext
 from entrasync.web.app import create_app
 from entrasync.web.auth import COOKIE
 
@@ -69,7 +70,7 @@ class World:
 
 
 def set_password(ctx: AppContext, person_id: int, password: str = PASSWORD) -> None:
-    with ctx.engine.begin() as conn:
+    with ctx.db.engine.begin() as conn:
         conn.execute(
             sa.update(t.people).where(t.people.c.id == person_id).values(password_hash=accounts.hash_password(password))
         )
@@ -130,8 +131,7 @@ def build_world(env: dict[str, str], emulator: Any, admin: Any) -> World:
     ctx = make_ctx(env, BASE_URL)
     app = create_app(ctx)
     org1 = ctx.org_id()
-    with ctx.engine.begin() as conn:
-        org2 = ensure_org(conn, "other", ctx.now(), "Other Org")
+    org2 = orgs.create(ctx, "other", "Other Org")
     summary = admin.tenant_summary()
     # Register the TestClient's callbacks with the emulator's app registration (as in the Azure portal).
     admin.settings(redirect_uris=[f"{BASE_URL}/auth/microsoft/callback", f"{BASE_URL}/integrations/entra/consented"])
@@ -159,7 +159,7 @@ def build_world(env: dict[str, str], emulator: Any, admin: Any) -> World:
     result = sync.refresh(ctx, org1, trigger="cli", actor=Actor.cli())
     assert result.outcome == "awaiting_review", result
     ids["run"] = int(result.run_id)
-    with ctx.reader.connect() as conn:
+    with ctx.db.reader.connect() as conn:
         ids["notification"] = int(
             conn.execute(sa.select(t.notifications.c.id).where(t.notifications.c.org_id == org1)).scalar_one()
         )
@@ -214,14 +214,14 @@ def world(env: dict[str, str], emulator: Any, admin: Any) -> Iterator[World]:
     wait_for_refreshes(w.ctx)
     for rc in w.clients.values():
         rc.client.close()
-    w.ctx.engine.dispose()
+    w.ctx.db.engine.dispose()
 
 
 def wait_for_refreshes(ctx: AppContext, timeout: float = 60.0) -> None:
     """Background refreshes started by a page must end before the database goes away."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with ctx.reader.connect() as conn:
+        with ctx.db.reader.connect() as conn:
             running = conn.execute(
                 sa.select(sa.func.count()).select_from(t.runs).where(t.runs.c.outcome == "running")
             ).scalar_one()

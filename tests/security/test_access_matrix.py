@@ -285,7 +285,7 @@ def _org1_snapshot(world: World) -> dict[str, list[tuple[Any, ...]]]:
         "api_tokens": sa.select(t.api_tokens.c.id, t.api_tokens.c.person_id).where(t.api_tokens.c.org_id == org),
         "audit": sa.select(sa.func.count()).select_from(t.audit_log).where(t.audit_log.c.org_id == org),
     }
-    with world.ctx.reader.connect() as conn:
+    with world.ctx.db.reader.connect() as conn:
         return {name: [tuple(row) for row in conn.execute(q)] for name, q in tables.items()}
 
 

@@ -10,7 +10,7 @@ from markupsafe import escape
 from tests.security.conftest import World
 
 from entrasync.adapters.db import tables as t
-from entrasync.services import people, sync
+from entrasync.services import people, review, sync
 from entrasync.services.context import Actor
 
 NAME = "Zed <script>alert('name')</script> Hacker"
@@ -46,12 +46,12 @@ def test_html_from_entra_and_by_hand_is_escaped(world: World, admin: Any) -> Non
 
     # Keep the signed-in employee and manager (added by hand, so the plan would archive them).
     pc = t.plan_changes
-    with ctx.reader.connect() as conn:
+    with ctx.db.reader.connect() as conn:
         keep = list(conn.execute(sa.select(pc.c.id).where(
             pc.c.run_id == first.run_id, pc.c.kind == "archive",
             pc.c.person_id.in_([world.ids["employee"], world.ids["manager"]]))).scalars())  # fmt: skip
     assert len(keep) == 2
-    sync.apply_plan(ctx, org, Actor.cli(), run_id=first.run_id, reject=keep)
+    review.apply_plan(ctx, org, Actor.cli(), run_id=first.run_id, reject=keep)
     admin.update_user(evil["id"], jobTitle=TITLE2)
     second = sync.refresh(ctx, org, trigger="cli", actor=Actor.cli())
     assert second.outcome == "awaiting_review"
@@ -61,8 +61,7 @@ def test_html_from_entra_and_by_hand_is_escaped(world: World, admin: Any) -> Non
     assert_escaped(it.get("/user-sync", params={"tab": "matched", "q": "Mia"}).text, MATCHED, "User Sync, Matched")
     assert "<script>" not in it.get("/user-sync", params={"tab": "history"}).text
 
-    with ctx.reader.connect() as conn:
-        zed = people.find_by_email(conn, org, "zed.hacker@contoso.com")
+    zed = people.find_by_email(ctx, org, "zed.hacker@contoso.com")
     assert zed is not None
     for who, client in (("employee", emp), ("super admin", hr)):
         listing = client.get("/people", params={"q": "Zed"}).text
@@ -76,7 +75,7 @@ def test_html_from_entra_and_by_hand_is_escaped(world: World, admin: Any) -> Non
     assert_escaped(emp.get("/organisation").text, NAME, "Organisation tree")
 
     # The notification list (titles and bodies can carry Graph's own error text).
-    with ctx.engine.begin() as conn:
+    with ctx.db.engine.begin() as conn:
         conn.execute(sa.insert(t.notifications).values(org_id=org, recipient_id=world.ids["super_admin"],
                                                        created_at=ctx.now(), title=NOTE, body=TITLE))  # fmt: skip
     page = hr.get("/notifications").text

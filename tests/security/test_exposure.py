@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 from tests.security.conftest import World
 
 from entrasync.adapters.db import tables as t
+from entrasync.adapters.db.people_repo import PeopleRepo
 from entrasync.config import Config
 from entrasync.services import connection, notifications, people, sync, sync_settings
 from entrasync.services.context import Actor, AppContext
@@ -76,7 +77,7 @@ def test_data_folder_and_database_are_private(tmp_path: Path) -> None:
         if extra.exists():
             assert stat.S_IMODE(extra.stat().st_mode) & 0o077 == 0, extra
     assert (data / ".gitignore").read_text().strip().endswith("*")  # nothing in it is offered to `git add`
-    ctx.engine.dispose()
+    ctx.db.engine.dispose()
 
 
 def test_a_database_error_is_not_shown_as_driver_text(
@@ -93,10 +94,10 @@ def test_a_database_error_is_not_shown_as_driver_text(
     def broken(*_a: Any, **_k: Any) -> Any:
         raise OperationalError("SELECT people.id FROM people WHERE org_id = ?", {}, Exception("disk I/O error"))
 
-    monkeypatch.setattr(people, "load_records", broken)
+    monkeypatch.setattr(PeopleRepo, "load_records", broken)
     result = sync.refresh(ctx, org, trigger="cli", actor=Actor.cli())
     assert result.outcome == "failed"
-    with ctx.reader.connect() as conn:
+    with ctx.db.reader.connect() as conn:
         run_error = conn.execute(sa.select(t.runs.c.error).where(t.runs.c.id == result.run_id)).scalar_one()
     shown = [
         result.error or "",
@@ -108,4 +109,4 @@ def test_a_database_error_is_not_shown_as_driver_text(
         for raw in ("SELECT", "OperationalError", "disk I/O", "sqlite", "psycopg", "org_id"):
             assert raw not in text, (raw, text)
         assert "internal error" in text and "nothing was changed" in text
-    ctx.engine.dispose()
+    ctx.db.engine.dispose()

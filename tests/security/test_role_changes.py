@@ -23,7 +23,8 @@ from tests.security.conftest import ORG1_DOMAIN, World
 
 from entrasync.adapters.db import tables as t
 from entrasync.services import accounts, people
-from entrasync.services.context import Actor, ensure_org
+from entrasync.services import orgs
+from entrasync.services.context import Actor
 
 _n = itertools.count()
 
@@ -58,15 +59,14 @@ CASES = [
 
 
 def _roles_of(world: World, person_id: int) -> set[str]:
-    with world.ctx.reader.connect() as conn:
+    with world.ctx.db.reader.connect() as conn:
         return set(
             conn.execute(sa.select(t.person_roles.c.role).where(t.person_roles.c.person_id == person_id)).scalars()
         )
 
 
 def _person_by_email(world: World, email: str) -> int | None:
-    with world.ctx.reader.connect() as conn:
-        row = people.find_by_email(conn, world.org1, email)
+    row = people.find_by_email(world.ctx, world.org1, email)
     return int(row["id"]) if row else None
 
 
@@ -128,7 +128,7 @@ def test_role_changes_are_audited_one_row_per_role(world: World) -> None:
     r = ga.client.patch(f"/api/v1/people/{emp}", json={"roles": ["super_admin"]}, headers={"X-CSRF-Token": ga.csrf})
     assert r.status_code == 200, r.text
     a = t.audit_log
-    with world.ctx.reader.connect() as conn:
+    with world.ctx.db.reader.connect() as conn:
         rows = conn.execute(
             sa.select(a.c.action, a.c.old, a.c.new, a.c.actor)
             .where(a.c.person_id == emp, a.c.action.in_(("grant_role", "revoke_role")))
@@ -155,8 +155,7 @@ def _lone_admin_org(world: World) -> tuple[int, int, Any]:
 
     from entrasync.web.auth import COOKIE
 
-    with world.ctx.engine.begin() as conn:
-        org = ensure_org(conn, f"lone{next(_n)}", world.ctx.now(), "Lone Org")
+    org = orgs.create(world.ctx, f"lone{next(_n)}", "Lone Org")
     admin = accounts.create_admin(world.ctx, org, Actor.cli(), email="only@lone.example", name="Only Admin",
                                   password="correct horse battery", roles=["super_admin", "it_admin"])  # fmt: skip
     client = TestClient(world.app, base_url=BASE_URL)
@@ -188,9 +187,10 @@ def test_cli_admin_create_audits_the_roles_it_grants(world: World, env: dict[str
     out = cli(env, "admin", "create", "--email", f"emp@{ORG1_DOMAIN}", "--role", "it_admin")
     assert "it_admin" in out["roles"]
     a = t.audit_log
-    with world.ctx.reader.connect() as conn:
+    with world.ctx.db.reader.connect() as conn:
         rows = conn.execute(
-            sa.select(a.c.action, a.c.new, a.c.actor).where(a.c.person_id == world.ids["employee"],
-                                                            a.c.action == "grant_role")  # fmt: skip
+            sa.select(a.c.action, a.c.new, a.c.actor).where(
+                a.c.person_id == world.ids["employee"], a.c.action == "grant_role"
+            )
         ).all()
     assert [tuple(x) for x in rows] == [("grant_role", "it_admin", "cli")]

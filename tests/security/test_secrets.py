@@ -150,7 +150,7 @@ def test_secrets_are_encrypted_at_rest_and_never_logged(
         c2 = TestClient(world.app, base_url=BASE_URL)
         c2.post("/signin", data={"csrf_token": csrf_of(c2.get("/signin").text), "email": f"it@{'org-one.example'}",
                                  "password": PASSWORD + "!"})  # fmt: skip
-        world.ctx.engine.dispose()
+        world.ctx.db.engine.dispose()
 
     secrets_ = {
         "client secret": info.client_secret,
@@ -169,14 +169,14 @@ def test_secrets_are_encrypted_at_rest_and_never_logged(
 
     db_leaks: list[str] = []
     columns: set[tuple[str, str]] = set()
-    for table, col, text in _raw_values(world.ctx.engine):
+    for table, col, text in _raw_values(world.ctx.db.engine):
         columns.add((table, col))
         db_leaks += [f"{table}.{col}: {leak}" for leak in _leaks(text, secrets_)]
     assert not db_leaks, "secrets in clear in the database:\n" + "\n".join(sorted(set(db_leaks)))
     assert ("connections", "secret_enc") in columns and ("api_tokens", "token_hash") in columns, sorted(columns)
 
     # API tokens are stored only as their SHA-256; the client secret only as a Fernet token we can open.
-    with world.ctx.engine.connect() as conn:
+    with world.ctx.db.engine.connect() as conn:
         hashes = set(conn.execute(sa.select(t.api_tokens.c.token_hash)).scalars())
         sealed = conn.execute(sa.select(t.connections.c.secret_enc)).scalar_one()
     for token in (world.it_token, api_token):

@@ -96,7 +96,7 @@ def test_sign_in_limiter_window_spray_and_digests(app_ctx: AppContext) -> None:
     # A success clears that account's count, not the address's.
     limiter.failed("it@example.com", "10.0.0.3")
     limiter.succeeded("it@example.com", "10.0.0.3")
-    with app_ctx.reader.connect() as conn:
+    with app_ctx.db.reader.connect() as conn:
         keys = [r[0] for r in conn.execute(sa.select(t.sign_in_failures.c.key))]
     assert keys and all(re.fullmatch(r"[0-9a-f]{64}", k) for k in keys)
     assert not any("example.com" in k for k in keys)  # only digests: a password typed as e-mail is not kept
@@ -216,7 +216,7 @@ def test_cookie_flags_http_and_https(env: dict[str, str]) -> None:
                 assert "httponly" in cookie and "samesite=lax" in cookie and "path=/" in cookie, cookie
                 assert ("; secure" in cookie) is secure, (base, cookie)
             assert ("strict-transport-security" in page.headers) is secure
-        ctx.engine.dispose()
+        ctx.db.engine.dispose()
 
 
 def test_sign_in_rate_limit(client: TestClient, app_ctx: AppContext) -> None:

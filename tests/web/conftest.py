@@ -111,7 +111,7 @@ def live(env: dict[str, str], emulator: Any) -> Iterator[Live]:
     yield Live(url=url, ctx=ctx, emulator=emulator)
     server.should_exit = True
     thread.join(10)
-    ctx.engine.dispose()
+    ctx.db.engine.dispose()
 
 
 @pytest.fixture(scope="session")

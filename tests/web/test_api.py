@@ -12,7 +12,8 @@ from tests.web.conftest import PASSWORD, add_account, csrf_of, sign_in_client
 
 from entrasync.adapters.db import tables as t
 from entrasync.services import api_tokens, connection, leases, people
-from entrasync.services.context import Actor, AppContext, ensure_org
+from entrasync.services import orgs
+from entrasync.services.context import Actor, AppContext
 
 
 def bearer(ctx: AppContext, person_id: int) -> dict[str, str]:
@@ -77,7 +78,7 @@ def test_tokens_are_hashed_and_revocable(client: TestClient, app_ctx: AppContext
     csrf = sign_in_client(client, "it@example.com")
     created = client.post("/api/v1/tokens", json={"name": "ci"}, headers={"X-CSRF-Token": csrf}).json()
     token = created["token"]
-    with app_ctx.engine.connect() as conn:
+    with app_ctx.db.engine.connect() as conn:
         stored = conn.execute(sa.select(t.api_tokens.c.token_hash)).scalars().all()
     assert token not in stored and len(stored) == 1
     anon = TestClient(client.app)
@@ -134,8 +135,7 @@ def test_people_api_validation_and_org_isolation(client: TestClient, app_ctx: Ap
     trail = client.get(f"/api/v1/people/{p['id']}/audit", headers=h).json()
     assert {e["action"] for e in trail} >= {"create", "update", "move", "archive", "restore"}
     # Another organisation's person is invisible.
-    with app_ctx.engine.begin() as conn:
-        other = ensure_org(conn, "other", app_ctx.now())
+    other = orgs.create(app_ctx, "other")
     stranger = people.add_person(app_ctx, other, Actor.cli(), {"email": "stranger@example.com"})
     assert client.get(f"/api/v1/people/{stranger}", headers=h).status_code == 404
     assert client.patch(f"/api/v1/people/{stranger}", json={"job_title": "x"}, headers=h).status_code == 404
@@ -182,7 +182,7 @@ def test_settings_refresh_plan_and_409(client: TestClient, app_ctx: AppContext, 
     status = client.get("/api/v1/connection", headers=h).json()
     assert emulator.info.client_secret not in str(status)
     assert client.delete("/api/v1/connection", headers=h).json()["connected"] is False
-    with app_ctx.engine.connect() as conn:
+    with app_ctx.db.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(t.people).where(
             t.people.c.status == "archived")).scalar_one() == 0  # fmt: skip
 

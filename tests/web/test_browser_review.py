@@ -40,7 +40,7 @@ def leaves(admin: Any) -> list[dict[str, Any]]:
 
 
 def person_by_entra(live: Live, entra_id: str) -> dict[str, Any]:
-    with live.ctx.engine.connect() as conn:
+    with live.ctx.db.engine.connect() as conn:
         row = conn.execute(sa.select(t.people).where(t.people.c.entra_id == entra_id)).one()
         return dict(row._mapping)
 
@@ -134,7 +134,7 @@ def test_super_admin_needs_global_admin_and_employee_is_refused(page: Any, live:
 
     # An employee: no cog, 403 on the pages and the API.
     pid = people.add_person(ctx, live.org_id, Actor.cli(), {"email": "emp@example.com", "display_name": "Em Ployee"})
-    with ctx.engine.begin() as conn:
+    with ctx.db.engine.begin() as conn:
         conn.execute(
             sa.update(t.people).where(t.people.c.id == pid).values(password_hash=accounts.hash_password(PASSWORD))
         )
@@ -198,7 +198,7 @@ def test_recipient_sees_bell_and_summary_and_held_reason(page: Any, live: Live, 
     shot(page, "notifications")
     page.get_by_role("button", name="Mark all as read").click()
     expect(page.get_by_role("button", name=re.compile(r"Notifications, 0 unread"))).to_be_visible()
-    with ctx.engine.connect() as conn:
+    with ctx.db.engine.connect() as conn:
         archived = conn.execute(
             sa.select(sa.func.count()).select_from(t.people).where(t.people.c.status == "archived")
         ).scalar_one()

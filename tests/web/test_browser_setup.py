@@ -128,7 +128,7 @@ def test_seed_steps_1_to_15_then_disconnect(page: Any, live: Live, admin: Any) -
     expect(dialog.get_by_label("Safety guard (%)")).to_have_value("15")
     dialog.get_by_role("button", name="Cancel").click()
     expect(dialog).to_be_hidden()
-    with ctx.engine.connect() as conn:
+    with ctx.db.engine.connect() as conn:
         saved = conn.execute(sa.select(t.sync_settings).where(t.sync_settings.c.org_id == live.org_id)).one()._mapping
     assert (saved["strategy"], saved["refresh_time"], saved["time_zone"]) == ("daily", "07:30", "Europe/London")
     assert (saved["mode"], saved["notify"], saved["recipient_id"]) == ("manual", True, hr_id)
@@ -141,7 +141,7 @@ def test_seed_steps_1_to_15_then_disconnect(page: Any, live: Live, admin: Any) -
     page.get_by_role("button", name="Disconnect").click()
     expect(page.locator("#entra-status")).to_have_text("Not connected")
     expect(page.get_by_role("button", name="Connect")).to_be_visible()
-    with ctx.engine.connect() as conn:
+    with ctx.db.engine.connect() as conn:
         archived = conn.execute(
             sa.select(sa.func.count()).select_from(t.people).where(t.people.c.status == "archived")
         ).scalar_one()

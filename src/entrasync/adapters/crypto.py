@@ -7,6 +7,8 @@ import hashlib
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from entrasync.errors import ConfigurationError
+
 
 class SecretBox:
     """Fernet (AES-128-CBC + HMAC-SHA256) keyed from ``ENTRASYNC_SECRET_KEY``.
@@ -25,7 +27,7 @@ class SecretBox:
         try:
             return self._fernet.decrypt(token).decode()
         except InvalidToken as exc:
-            raise ValueError(
+            raise ConfigurationError(
                 "A stored secret cannot be decrypted: ENTRASYNC_SECRET_KEY differs from the key it was "
                 "saved with. Restore the old key, or disconnect and connect again."
             ) from exc

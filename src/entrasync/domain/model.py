@@ -11,36 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-# Fields the sync owns on a person, in display order. Each maps from one Entra property (see §4.2);
-# ``departments`` comes from ``department`` and ``manager`` from the manager link.
-SYNCED_FIELDS: tuple[str, ...] = (
-    "email",
-    "user_principal_name",
-    "display_name",
-    "given_name",
-    "surname",
-    "job_title",
-    "employee_id",
-    "office_location",
-    "departments",
-    "manager",
-)
-
-# Graph user properties the mapping needs: exactly what the reader asks for with $select.
-GRAPH_USER_SELECT: tuple[str, ...] = (
-    "id",
-    "accountEnabled",
-    "mail",
-    "userPrincipalName",
-    "displayName",
-    "givenName",
-    "surname",
-    "jobTitle",
-    "employeeId",
-    "officeLocation",
-    "department",
-    "userType",
-)
+from entrasync.domain import fields
 
 MAX_DEPARTMENTS = 4
 
@@ -90,18 +61,18 @@ class Reason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class EntraUser:
-    """One user as Graph returned it, reduced to the mapped properties."""
+    """One user as Graph returned it, reduced to the mapped fields.
+
+    ``values`` holds the mapped fields in :data:`~entrasync.domain.fields.FIELDS` order, already in the
+    directory's form (the e-mail resolved to ``mail`` else the user principal name, values cut to their
+    column, ``department`` as a tuple of departments): what a create or update writes, and what the
+    planner compares with :attr:`PersonRecord.values` in one tuple comparison. ``mail`` is Graph's own
+    (maybe None): merging a delta needs it to resolve the e-mail again.
+    """
 
     id: str
-    user_principal_name: str
+    values: tuple[Any, ...]
     mail: str | None = None
-    display_name: str | None = None
-    given_name: str | None = None
-    surname: str | None = None
-    job_title: str | None = None
-    employee_id: str | None = None
-    office_location: str | None = None
-    department: str | None = None
     account_enabled: bool = True
     user_type: str | None = None
     manager_id: str | None = None
@@ -109,7 +80,65 @@ class EntraUser:
     @property
     def email(self) -> str:
         """The directory e-mail: ``mail``, else the user principal name (§4.2)."""
-        return self.mail or self.user_principal_name
+        return str(self.values[fields.EMAIL])
+
+    @property
+    def user_principal_name(self) -> str:
+        return str(self.values[fields.UPN] or "")
+
+    @property
+    def display_name(self) -> str | None:
+        name = self.values[fields.DISPLAY_NAME]
+        return None if name is None else str(name)
+
+    def get(self, name: str) -> Any:
+        """One mapped field's value by name."""
+        return self.values[fields.INDEX[name]]
+
+    @classmethod
+    def of(
+        cls,
+        id: str,
+        user_principal_name: str = "",
+        mail: str | None = None,
+        *,
+        department: str | None = None,
+        account_enabled: bool = True,
+        user_type: str | None = None,
+        manager_id: str | None = None,
+        **values: Any,
+    ) -> EntraUser:
+        """Build one from Graph-like keyword values (tests, the emulator's fixtures, explain)."""
+        unknown = set(values) - set(fields.INDEX)
+        if unknown:
+            raise TypeError(f"unknown mapped fields: {sorted(unknown)}")
+        row: list[Any] = [None] * len(fields.FIELDS)
+        for name, value in values.items():
+            row[fields.INDEX[name]] = value
+        row[fields.UPN] = user_principal_name
+        row[fields.EMAIL] = mail or user_principal_name
+        row[fields.DEPARTMENTS] = fields.departments_of(department)
+        return cls(id, tuple(row), mail, account_enabled, user_type, manager_id)
+
+    def with_(self, **changes: Any) -> EntraUser:
+        """A copy with some mapped fields (by name, ``mail``/``department`` as in :meth:`of`) or
+        attributes changed; the e-mail follows ``mail`` and the user principal name."""
+        row = list(self.values)
+        mail = changes.pop("mail", self.mail)
+        if "department" in changes:
+            row[fields.DEPARTMENTS] = fields.departments_of(changes.pop("department"))
+        attrs = {k: changes.pop(k) for k in ("id", "account_enabled", "user_type", "manager_id") if k in changes}
+        for name, value in changes.items():
+            row[fields.INDEX[name]] = value
+        row[fields.EMAIL] = mail or row[fields.UPN]
+        return EntraUser(
+            attrs.get("id", self.id),
+            tuple(row),
+            mail,
+            attrs.get("account_enabled", self.account_enabled),
+            attrs.get("user_type", self.user_type),
+            attrs.get("manager_id", self.manager_id),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,25 +179,75 @@ class ScopeSettings:
 
 @dataclass(frozen=True, slots=True)
 class PersonRecord:
-    """A directory person as the planner sees it. ``manager_id`` is another person's app id."""
+    """A directory person as the planner sees it. ``values`` are the mapped fields in
+    :data:`~entrasync.domain.fields.FIELDS` order; ``manager_id`` is another person's app id."""
 
     id: int
-    email: str
+    values: tuple[Any, ...]
     entra_id: str | None = None
-    user_principal_name: str | None = None
-    display_name: str | None = None
-    given_name: str | None = None
-    surname: str | None = None
-    job_title: str | None = None
-    employee_id: str | None = None
-    office_location: str | None = None
-    departments: tuple[str, ...] = ()
     manager_id: int | None = None
     status: Status = Status.ACTIVE
     source: Source = Source.ENTRA
     roles: frozenset[str] = frozenset()
     # Synced fields changed by hand since the last sync wrote them.
     manual_fields: frozenset[str] = frozenset()
+
+    @property
+    def email(self) -> str:
+        return str(self.values[fields.EMAIL])
+
+    @property
+    def display_name(self) -> str | None:
+        name = self.values[fields.DISPLAY_NAME]
+        return None if name is None else str(name)
+
+    def get(self, name: str) -> Any:
+        return self.values[fields.INDEX[name]]
+
+    @classmethod
+    def of(
+        cls,
+        id: int,
+        email: str,
+        *,
+        entra_id: str | None = None,
+        manager_id: int | None = None,
+        status: Status = Status.ACTIVE,
+        source: Source = Source.ENTRA,
+        roles: frozenset[str] = frozenset(),
+        manual_fields: frozenset[str] = frozenset(),
+        **values: Any,
+    ) -> PersonRecord:
+        """Build one from keyword values (tests); ``departments`` is a tuple of names."""
+        unknown = set(values) - set(fields.INDEX)
+        if unknown:
+            raise TypeError(f"unknown mapped fields: {sorted(unknown)}")
+        row: list[Any] = [None] * len(fields.FIELDS)
+        row[fields.DEPARTMENTS] = ()
+        for name, value in values.items():
+            row[fields.INDEX[name]] = tuple(value) if name == "departments" else value
+        row[fields.EMAIL] = email
+        return cls(id, tuple(row), entra_id, manager_id, status, source, roles, manual_fields)
+
+    def with_(self, **changes: Any) -> PersonRecord:
+        row = list(self.values)
+        attrs = {
+            k: changes.pop(k)
+            for k in ("id", "entra_id", "manager_id", "status", "source", "roles", "manual_fields")
+            if k in changes
+        }
+        for name, value in changes.items():
+            row[fields.INDEX[name]] = tuple(value) if name == "departments" else value
+        return PersonRecord(
+            attrs.get("id", self.id),
+            tuple(row),
+            attrs.get("entra_id", self.entra_id),
+            attrs.get("manager_id", self.manager_id),
+            attrs.get("status", self.status),
+            attrs.get("source", self.source),
+            attrs.get("roles", self.roles),
+            attrs.get("manual_fields", self.manual_fields),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +285,10 @@ class Change:
     email: str | None = None
     diffs: tuple[FieldDiff, ...] = ()
     target: EntraUser | None = None
+    # The manager an apply writes, resolved by the planner: an existing person's id, or (when the
+    # manager is a joiner this plan creates) ``manager_entra_id`` alone; both None: no manager.
+    manager_id: int | None = None
+    manager_entra_id: str | None = None
 
     @property
     def manual_edits(self) -> tuple[FieldDiff, ...]:
@@ -247,3 +330,18 @@ class Plan:
         for c in self.changes:
             out[c.kind.value] += 1
         return out
+
+
+def _field_property(i: int) -> property:
+    return property(lambda self: self.values[i], doc=f"The mapped field {fields.FIELD_NAMES[i]!r} (read-only).")
+
+
+# Every mapped field readable by name (``user.job_title``, ``person.departments``) for tests and
+# templates; production code indexes ``values`` through domain.fields.
+for _i, _name in enumerate(fields.FIELD_NAMES):
+    for _cls in (EntraUser, PersonRecord):
+        if not hasattr(_cls, _name):
+            setattr(_cls, _name, _field_property(_i))
+EntraUser.department = property(  # type: ignore[attr-defined]
+    lambda self: (self.values[fields.DEPARTMENTS] or (None,))[0], doc="Entra's one department, or None."
+)

@@ -3,7 +3,11 @@
 A pure function: no I/O, no clock, no randomness, and the result does not depend on the order of
 its inputs, so the same refresh always yields the same plan and the same fingerprints (overrides
 rely on that). It is built for 100k people x 100k users: every lookup is a dict built once, and an
-unchanged person costs two tuple builds and one comparison.
+unchanged person costs one tuple comparison (``PersonRecord.values == EntraUser.values``).
+
+:func:`plan` runs named phases over frozen indexes: :func:`_scope` (who is in scope, which e-mails
+are claimed twice), :func:`_index` (the directory), :func:`_duplicates`, :func:`_match`, then the
+changes of joiners, matched people and leavers, the overrides and the safety guard.
 
 Rules chosen where the spec leaves room (see the tests for each):
 
@@ -19,19 +23,21 @@ Rules chosen where the spec leaves room (see the tests for each):
 * Creates carry no diffs: ``Change.target`` holds the data. Archives carry a ``status`` diff,
   restores a ``status`` diff plus every differing field.
 * ``Change.target`` is the Entra user with ``manager_id`` replaced by the *effective* manager: the
-  Entra id of a manager in scope, else ``None``. Apply links it to the person holding that Entra id
-  after the plan's creates and links are written.
+  Entra id of a manager in scope, else ``None``. ``Change.manager_id`` is that manager's person id
+  when they are in the directory already; for a manager this plan creates only
+  ``Change.manager_entra_id`` is set, and apply links it to the person it creates.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Sequence
-from typing import Any, Final
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
 
+from entrasync.domain import fields
 from entrasync.domain.model import (
     ADMIN_ROLES,
-    SYNCED_FIELDS,
     Change,
     ChangeKind,
     Conflict,
@@ -56,8 +62,8 @@ MIN_GUARD_ARCHIVES: Final = 5
 
 KEPT_ADMIN_REASON: Final = "admin added by hand with no Entra match; kept so the sync cannot lock admins out"
 
-# Mapped fields compared on every person, in SYNCED_FIELDS order (``manager`` is handled apart).
-_FIELDS: Final = tuple(f for f in SYNCED_FIELDS if f != "manager")
+_NAMES: Final = fields.FIELD_NAMES
+_DEPTS: Final = fields.DEPARTMENTS
 _KIND_ORDER: Final = {
     ChangeKind.CREATE: 0,
     ChangeKind.RESTORE: 1,
@@ -70,124 +76,153 @@ _NONE: Final = "\x00"
 _NEW_PERSON: Final = -1  # "the person this plan creates": never equal to a stored manager id
 
 
-def _s(value: str | None) -> str:
-    return _NONE if value is None else value
-
-
 def change_fingerprint(kind: str, subject: str, payload: Sequence[str]) -> str:
     """A stable id of (kind, subject, Entra data behind the change): overrides are keyed by it."""
     raw = _SEP.join((kind, subject, *payload))
     return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def _target_payload(
-    user: EntraUser, target: tuple[Any, ...], manager_entra_id: str | None, diff_fields: Sequence[str]
-) -> list[str]:
+def _payload(user: EntraUser, manager_entra_id: str | None, diff_fields: Sequence[str]) -> list[str]:
     """Entra's side of a create/update/move/restore: its id, every mapped value, the diffs' fields."""
     out = [user.id]
-    out += [_NONE if value is None else value for value in target[:-1]]
-    out.append("\x1e".join(target[-1]))  # departments
-    out.append(_s(manager_entra_id))
+    for i, value in enumerate(user.values):
+        if i == _DEPTS:
+            out.append("\x1e".join(value))
+        else:
+            out.append(_NONE if value is None else value)
+    out.append(_NONE if manager_entra_id is None else manager_entra_id)
     out.append(",".join(diff_fields))
     return out
 
 
-def _percent(value: float) -> str:
-    return f"{value:g}%"
+def _key(user: EntraUser) -> str:
+    return str(user.values[fields.EMAIL]).casefold()
 
 
-def plan(
-    snapshot: EntraSnapshot,
-    people: Sequence[PersonRecord],
-    settings: ScopeSettings,
-    overrides: Collection[Override] = (),
-) -> Plan:
-    """Compute the plan that makes the directory match Entra, without changing anything.
+# -- phase 1: Entra ---------------------------------------------------------------------------------
 
-    ``snapshot`` must come from a completed fetch (§4.1); with the group filter on it must carry the
-    group membership, else this raises ``ValueError`` rather than plan from partial data. A 100k plan
-    allocates about a million acyclic objects: callers pause the cyclic GC around it
-    (``entrasync.bulkwork.gc_paused``, as the refresh does) so its full passes do not walk them again and again.
-    """
+
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    users: Mapping[str, EntraUser]  # in scope, by Entra id
+    by_email: Mapping[str, str]  # e-mail key -> the first in-scope user claiming it
+    duplicates: Mapping[str, list[str]]  # e-mail keys claimed by several in-scope users -> their ids
+
+
+def _scope(snapshot: EntraSnapshot, settings: ScopeSettings) -> _Scope:
     group_ids = snapshot.group_member_ids
     if settings.group_filter and group_ids is None:
         raise ValueError("the group filter is on but the snapshot has no group membership")
-    users = snapshot.users
-    soft_deleted = snapshot.soft_deleted_ids
     test = scope_predicate(settings, group_ids)
-
-    # --- Entra side: who is in scope, and which e-mails more than one of them claims.
     scoped: dict[str, EntraUser] = {}
-    user_by_email: dict[str, str] = {}
-    dup_emails: dict[str, list[str]] = {}
-    for user in users.values():
+    by_email: dict[str, str] = {}
+    dups: dict[str, list[str]] = {}
+    for user in snapshot.users.values():
         if not test(user):
             continue
         uid = user.id
         scoped[uid] = user
-        key = (user.mail or user.user_principal_name).casefold()
-        prev = user_by_email.setdefault(key, uid)
+        key = _key(user)
+        prev = by_email.setdefault(key, uid)
         if prev != uid:
-            dup_emails.setdefault(key, [prev]).append(uid)
+            dups.setdefault(key, [prev]).append(uid)
+    for ids in dups.values():
+        ids.sort()
+    return _Scope(scoped, by_email, dups)
 
-    # --- Directory side, indexed once. Duplicates (bad data) resolve to the lowest person id.
-    person_by_id: dict[int, PersonRecord] = {}
-    person_by_entra: dict[str, PersonRecord] = {}
-    person_by_email: dict[str, PersonRecord] = {}
+
+# -- phase 2: the directory -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Directory:
+    by_id: Mapping[int, PersonRecord]
+    by_entra: Mapping[str, PersonRecord]  # duplicates (bad data) resolve to the lowest person id
+    by_email: Mapping[str, PersonRecord]
+    email_keys: Mapping[int, str]
+
+
+def _index(people: Sequence[PersonRecord]) -> _Directory:
+    by_id: dict[int, PersonRecord] = {}
+    by_entra: dict[str, PersonRecord] = {}
+    by_email: dict[str, PersonRecord] = {}
     email_keys: dict[int, str] = {}
     for p in people:
         pid = p.id
-        person_by_id[pid] = p
-        key = p.email.casefold()
+        by_id[pid] = p
+        key = str(p.values[fields.EMAIL]).casefold()
         email_keys[pid] = key
-        other = person_by_email.get(key)
+        other = by_email.get(key)
         if other is None or other.id > pid:
-            person_by_email[key] = p
+            by_email[key] = p
         if p.entra_id is not None:
-            other = person_by_entra.get(p.entra_id)
+            other = by_entra.get(p.entra_id)
             if other is None or other.id > pid:
-                person_by_entra[p.entra_id] = p
+                by_entra[p.entra_id] = p
+    return _Directory(by_id, by_entra, by_email, email_keys)
 
+
+# -- phase 3: e-mails claimed twice -----------------------------------------------------------------
+
+
+def _duplicates(scope: _Scope, d: _Directory) -> tuple[set[int], set[str], list[Conflict]]:
+    """People a duplicated e-mail touches (left exactly as they are), the users claiming it, the conflicts."""
+    protected: set[int] = set()
+    claimants: set[str] = set()
     conflicts: list[Conflict] = []
-    protected: set[int] = set()  # people a duplicated e-mail touches: left exactly as they are
-    conflict_users: set[str] = set()
-    for key, ids in dup_emails.items():
-        ids.sort()
-        conflict_users.update(ids)
-        holder = person_by_email.get(key)
+    for key, ids in scope.duplicates.items():
+        claimants.update(ids)
+        holder = d.by_email.get(key)
         if holder is not None:
             protected.add(holder.id)
         for uid in ids:
-            linked = person_by_entra.get(uid)
+            linked = d.by_entra.get(uid)
             if linked is not None:
                 protected.add(linked.id)
         conflicts.append(
             Conflict(
-                email=scoped[ids[0]].email,
+                email=scope.users[ids[0]].email,
                 entra_ids=tuple(ids),
                 person_id=holder.id if holder is not None else None,
             )
         )
+    return protected, claimants, conflicts
 
-    # --- Matching (§4.3): by Entra id, else an unlinked (or dead-linked) person by e-mail.
-    # Each decision below reads only the indexes built above, never an earlier decision, so the
-    # outcome does not depend on the order of the users.
-    handled = set(protected)  # people whose fate the Entra pass decided (changed, matched, untouched)
-    matched: dict[str, tuple[PersonRecord, Reason | None]] = {}
-    joiners: list[EntraUser] = []
-    for uid, user in scoped.items():
-        if uid in conflict_users:
+
+# -- phase 4: matching (§4.3) -----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Matches:
+    matched: dict[str, tuple[PersonRecord, Reason | None]]  # Entra id -> (person, link reason or None)
+    joiners: list[EntraUser]
+    handled: set[int]  # people whose fate the Entra pass decided (changed, matched, untouched)
+
+
+def _match(
+    snapshot: EntraSnapshot,
+    scope: _Scope,
+    d: _Directory,
+    protected: set[int],
+    claimants: set[str],
+    conflicts: list[Conflict],
+) -> _Matches:
+    """By Entra id, else an unlinked (or dead-linked) person by e-mail. Each decision reads only the
+    indexes, never an earlier decision, so the outcome does not depend on the order of the users."""
+    out = _Matches({}, [], set(protected))
+    for uid, user in scope.users.items():
+        if uid in claimants:
             continue
-        key = (user.mail or user.user_principal_name).casefold()
-        found = person_by_entra.get(uid)
+        key = _key(user)
+        found = d.by_entra.get(uid)
         link: Reason | None = None
         if found is not None:
             if found.id in protected:  # touched by a duplicated e-mail: left as is
                 continue
         else:
-            found = person_by_email.get(key)
+            found = d.by_email.get(key)
             if found is None:
-                joiners.append(user)
+                out.joiners.append(user)
                 continue
             if found.id in protected:
                 conflicts.append(Conflict(email=user.email, entra_ids=(uid,), person_id=found.id))
@@ -202,123 +237,96 @@ def plan(
             else:
                 conflicts.append(Conflict(email=user.email, entra_ids=(uid,), person_id=found.id))
                 continue
-        if key != email_keys[found.id]:
-            holder = person_by_email.get(key)
+        if key != d.email_keys[found.id]:
+            holder = d.by_email.get(key)
             if holder is not None and holder.id != found.id:
                 conflicts.append(Conflict(email=user.email, entra_ids=(uid,), person_id=holder.id))
-                handled.add(found.id)
+                out.handled.add(found.id)
                 continue
-        matched[uid] = (found, link)
-        handled.add(found.id)
-    joiner_ids = {u.id for u in joiners}
+        out.matched[uid] = (found, link)
+        out.handled.add(found.id)
+    return out
 
-    def resolve_manager(user: EntraUser) -> tuple[str | None, int | None]:
+
+_Resolver = Callable[[EntraUser], tuple[str | None, int | None]]
+
+
+def _manager_resolver(scope: _Scope, d: _Directory, m: _Matches) -> _Resolver:
+    joiner_ids = {u.id for u in m.joiners}
+    scoped, matched, by_entra = scope.users, m.matched, d.by_entra
+
+    def resolve(user: EntraUser) -> tuple[str | None, int | None]:
         """Entra's manager -> (effective manager Entra id, the person who is/will be that manager)."""
-        manager_entra_id = user.manager_id
-        if manager_entra_id is None or manager_entra_id not in scoped or manager_entra_id == user.id:
+        mid = user.manager_id
+        if mid is None or mid not in scoped or mid == user.id:
             return None, None  # outside the scope (disabled, deleted, filtered out): no manager
-        hit = matched.get(manager_entra_id)
+        hit = matched.get(mid)
         if hit is not None:
-            return manager_entra_id, hit[0].id
-        if manager_entra_id in joiner_ids:
-            return manager_entra_id, _NEW_PERSON
-        linked = person_by_entra.get(manager_entra_id)  # in a conflict: keeps its current person
+            return mid, hit[0].id
+        if mid in joiner_ids:
+            return mid, _NEW_PERSON
+        linked = by_entra.get(mid)  # in a conflict: keeps its current person
         if linked is not None:
-            return manager_entra_id, linked.id
+            return mid, linked.id
         return None, None
 
-    def target_user(user: EntraUser, manager_entra_id: str | None) -> EntraUser:
-        if manager_entra_id == user.manager_id:
-            return user
-        return EntraUser(
-            id=user.id,
-            user_principal_name=user.user_principal_name,
-            mail=user.mail,
+    return resolve
+
+
+def _effective(user: EntraUser, manager_entra_id: str | None) -> EntraUser:
+    if manager_entra_id == user.manager_id:
+        return user
+    return EntraUser(user.id, user.values, user.mail, user.account_enabled, user.user_type, manager_entra_id)
+
+
+# -- phase 5: changes -------------------------------------------------------------------------------
+
+_Row = tuple[int, str, str, Change]
+
+
+def _joiner_changes(m: _Matches, resolve: _Resolver) -> list[_Row]:
+    rows: list[_Row] = []
+    kind = ChangeKind.CREATE
+    for user in m.joiners:
+        mgr_entra, mgr_pid = resolve(user)
+        subject = "e:" + user.id
+        change = Change(
+            kind=kind,
+            subject=subject,
+            reason=Reason.JOINER,
+            fingerprint=change_fingerprint(kind, subject, _payload(user, mgr_entra, ())),
+            entra_id=user.id,
             display_name=user.display_name,
-            given_name=user.given_name,
-            surname=user.surname,
-            job_title=user.job_title,
-            employee_id=user.employee_id,
-            office_location=user.office_location,
-            department=user.department,
-            account_enabled=user.account_enabled,
-            user_type=user.user_type,
-            manager_id=manager_entra_id,
+            email=user.email,
+            target=_effective(user, mgr_entra),
+            manager_id=mgr_pid if mgr_pid is not None and mgr_pid != _NEW_PERSON else None,
+            manager_entra_id=mgr_entra,
         )
+        rows.append((0, _key(user), subject, change))
+    return rows
+
+
+def _matched_changes(scope: _Scope, d: _Directory, m: _Matches, resolve: _Resolver) -> tuple[list[_Row], list[int]]:
+    rows: list[_Row] = []
+    matched_ids: list[int] = []
+    archived, manual = Status.ARCHIVED, Source.MANUAL
+    scoped, by_id = scope.users, d.by_id
 
     def manager_label(person_id: int | None, manager_entra_id: str | None) -> str | None:
-        """Managers show as e-mails in diffs: readable, and stable across plans."""
+        """Managers show as e-mails in diffs: readable, unique, and stable across plans."""
         if manager_entra_id is not None:
             return scoped[manager_entra_id].email
         if person_id is None:
             return None
-        mgr = person_by_id.get(person_id)
+        mgr = by_id.get(person_id)
         return mgr.email if mgr is not None else f"#{person_id}"
 
-    rows: list[tuple[int, str, str, Change]] = []
-    matched_ids: list[int] = []
-    create_kind = ChangeKind.CREATE
-
-    for user in joiners:
-        mgr_entra, _ = resolve_manager(user)
-        dep = user.department
-        email = user.mail or user.user_principal_name
-        target: tuple[Any, ...] = (
-            email,
-            user.user_principal_name,
-            user.display_name,
-            user.given_name,
-            user.surname,
-            user.job_title,
-            user.employee_id,
-            user.office_location,
-            (dep,) if dep else (),
-        )
-        subject = "e:" + user.id
-        fp = change_fingerprint(create_kind, subject, _target_payload(user, target, mgr_entra, ()))
-        change = Change(
-            kind=ChangeKind.CREATE,
-            subject=subject,
-            reason=Reason.JOINER,
-            fingerprint=fp,
-            entra_id=user.id,
-            display_name=user.display_name,
-            email=email,
-            target=target_user(user, mgr_entra),
-        )
-        rows.append((0, email.casefold(), subject, change))
-
-    archived = Status.ARCHIVED
-    manual = Source.MANUAL
-    for uid, (p, link) in matched.items():
+    for uid, (p, link) in m.matched.items():
         user = scoped[uid]
-        dep = user.department
-        target = (
-            user.mail or user.user_principal_name,
-            user.user_principal_name,
-            user.display_name,
-            user.given_name,
-            user.surname,
-            user.job_title,
-            user.employee_id,
-            user.office_location,
-            (dep,) if dep else (),
-        )
-        current: tuple[Any, ...] = (
-            p.email,
-            p.user_principal_name,
-            p.display_name,
-            p.given_name,
-            p.surname,
-            p.job_title,
-            p.employee_id,
-            p.office_location,
-            p.departments,
-        )
-        mgr_entra, mgr_pid = resolve_manager(user)
+        mgr_entra, mgr_pid = resolve(user)
         is_archived = p.status == archived
         by_hand = p.source == manual
-        if current == target and p.manager_id == mgr_pid and link is None and not is_archived and not by_hand:
+        if p.values == user.values and p.manager_id == mgr_pid and link is None and not is_archived and not by_hand:
             matched_ids.append(p.id)
             continue
 
@@ -331,33 +339,24 @@ def plan(
             diffs.append(FieldDiff("entra_id", p.entra_id, uid, by_hand or "entra_id" in manual_fields))
         if by_hand:
             diffs.append(FieldDiff("source", p.source, Source.ENTRA, True))
-        for name, old, new in zip(_FIELDS, current, target, strict=True):
-            if name == "departments":
-                old = tuple(p.departments)  # tolerate a list from the storage layer
+        for name, old, new in zip(_NAMES, p.values, user.values, strict=True):
             if old != new:
                 diffs.append(FieldDiff(name, old, new, by_hand or name in manual_fields))
-        manager_moves = p.manager_id != mgr_pid
-        if manager_moves:
-            diffs.append(
-                FieldDiff(
-                    "manager",
-                    manager_label(p.manager_id, None),
-                    manager_label(mgr_pid, mgr_entra),
-                    by_hand or "manager" in manual_fields,
-                )
-            )
+        moves = p.manager_id != mgr_pid
+        if moves:
+            old_mgr, new_mgr = manager_label(p.manager_id, None), manager_label(mgr_pid, mgr_entra)
+            diffs.append(FieldDiff("manager", old_mgr, new_mgr, by_hand or "manager" in manual_fields))
         if not diffs:
             matched_ids.append(p.id)
             continue
-
         if is_archived:
             kind, reason = ChangeKind.RESTORE, Reason.REHIRE
-        elif manager_moves:
+        elif moves:
             kind, reason = ChangeKind.MOVE, link or Reason.MANAGER_CHANGED
         else:
             kind, reason = ChangeKind.UPDATE, link or Reason.FIELDS_CHANGED
         subject = f"p:{p.id}"
-        payload = _target_payload(user, target, mgr_entra, [d.field for d in diffs])
+        payload = _payload(user, mgr_entra, [x.field for x in diffs])
         change = Change(
             kind=kind,
             subject=subject,
@@ -368,16 +367,26 @@ def plan(
             display_name=p.display_name,
             email=p.email,
             diffs=tuple(diffs),
-            target=target_user(user, mgr_entra),
+            target=_effective(user, mgr_entra),
+            manager_id=mgr_pid if mgr_pid is not None and mgr_pid != _NEW_PERSON else None,
+            manager_entra_id=mgr_entra,
         )
-        rows.append((_KIND_ORDER[kind], email_keys[p.id], subject, change))
+        rows.append((_KIND_ORDER[kind], d.email_keys[p.id], subject, change))
+    return rows, matched_ids
 
-    # --- Leavers (§4.4): everyone the Entra pass did not account for.
+
+def _leaver_changes(
+    snapshot: EntraSnapshot, people: Sequence[PersonRecord], scope: _Scope, d: _Directory, m: _Matches
+) -> tuple[list[_Row], list[Kept]]:
+    """§4.4: everyone the Entra pass did not account for is archived, with the reason (admins added by
+    hand with no Entra match are kept)."""
+    users, soft_deleted, scoped = snapshot.users, snapshot.soft_deleted_ids, scope.users
+    rows: list[_Row] = []
     kept: list[Kept] = []
     users_by_email: dict[str, EntraUser] | None = None
-    archive_kind = ChangeKind.ARCHIVE
+    kind = ChangeKind.ARCHIVE
     for p in people:
-        if p.id in handled or p.status == archived:
+        if p.id in m.handled or p.status == Status.ARCHIVED:
             continue
         eid = p.entra_id
         why: Reason
@@ -385,24 +394,24 @@ def plan(
             if users_by_email is None:  # built lazily: only unlinked leftovers need it
                 users_by_email = {}
                 for u in sorted(users.values(), key=lambda u: u.id):
-                    users_by_email.setdefault(u.email.casefold(), u)
-            key = email_keys[p.id]
-            if key in user_by_email:
+                    users_by_email.setdefault(_key(u), u)
+            key = d.email_keys[p.id]
+            if key in scope.by_email:
                 continue  # an in-scope user's e-mail, blocked by a reported conflict: left as is
             same = users_by_email.get(key)
             if same is not None:
                 why = Reason.DISABLED if not same.account_enabled else Reason.OUT_OF_SCOPE
-            elif p.source == manual and not ADMIN_ROLES.isdisjoint(p.roles):
+            elif p.source == Source.MANUAL and not ADMIN_ROLES.isdisjoint(p.roles):
                 kept.append(Kept(person_id=p.id, reason=KEPT_ADMIN_REASON))
                 continue
             else:
                 why = Reason.NOT_IN_ENTRA
         else:
-            user_or_none = users.get(eid)
-            if user_or_none is not None:
+            user = users.get(eid)
+            if user is not None:
                 if eid in scoped:
                     continue  # a second person linked to an in-scope user: never archive in scope
-                why = Reason.OUT_OF_SCOPE if user_or_none.account_enabled else Reason.DISABLED
+                why = Reason.OUT_OF_SCOPE if user.account_enabled else Reason.DISABLED
             elif eid in soft_deleted:
                 why = Reason.SOFT_DELETED
             elif snapshot.exists(eid):
@@ -411,19 +420,47 @@ def plan(
                 why = Reason.HARD_DELETED
         subject = f"p:{p.id}"
         change = Change(
-            kind=archive_kind,
+            kind=kind,
             subject=subject,
             reason=why,
-            fingerprint=change_fingerprint(archive_kind, subject, (why,)),
+            fingerprint=change_fingerprint(kind, subject, (why,)),
             person_id=p.id,
             entra_id=eid,
             display_name=p.display_name,
             email=p.email,
             diffs=(FieldDiff("status", p.status, Status.ARCHIVED, "status" in p.manual_fields),),
         )
-        rows.append((4, email_keys[p.id], subject, change))
+        rows.append((4, d.email_keys[p.id], subject, change))
+    return rows, kept
 
-    # --- Overrides (§4.5) and a deterministic order.
+
+# -- the plan ---------------------------------------------------------------------------------------
+
+
+def plan(
+    snapshot: EntraSnapshot,
+    people: Sequence[PersonRecord],
+    settings: ScopeSettings,
+    overrides: Collection[Override] = (),
+) -> Plan:
+    """Compute the plan that makes the directory match Entra, without changing anything.
+
+    ``snapshot`` must come from a completed fetch (§4.1); with the group filter on it must carry the
+    group membership, else this raises ``ValueError`` rather than plan from partial data. A 100k plan
+    allocates about a million acyclic objects: the refresh runs it with the cyclic GC paused.
+    """
+    scope = _scope(snapshot, settings)
+    d = _index(people)
+    protected, claimants, conflicts = _duplicates(scope, d)
+    m = _match(snapshot, scope, d, protected, claimants, conflicts)
+    resolve = _manager_resolver(scope, d, m)
+    rows = _joiner_changes(m, resolve)
+    changed, matched_ids = _matched_changes(scope, d, m, resolve)
+    rows += changed
+    leavers, kept = _leaver_changes(snapshot, people, scope, d, m)
+    rows += leavers
+
+    # Overrides (§4.5) and a deterministic order.
     rejected = {(o.subject, ChangeKind(o.kind).value, o.fingerprint) for o in overrides}
     rows.sort(key=lambda r: (r[0], r[1], r[2]))
     result = Plan(
@@ -438,6 +475,10 @@ def plan(
             result.changes.append(change)
     _apply_guard(result, people, settings)
     return result
+
+
+def _percent(value: float) -> str:
+    return f"{value:g}%"
 
 
 def _apply_guard(result: Plan, people: Sequence[PersonRecord], settings: ScopeSettings) -> None:
@@ -463,11 +504,8 @@ def _apply_guard(result: Plan, people: Sequence[PersonRecord], settings: ScopeSe
             f"{n} of {synced} synced people ({share}) would be archived; the safety guard allows {_percent(guard)}."
         )
     if admins and all(a in archive_ids for a in admins):
-        who = (
-            "the only super admin or IT admin"
-            if len(admins) == 1
-            else (f"all {len(admins)} super admins and IT admins")
-        )
+        n_admins = len(admins)
+        who = "the only super admin or IT admin" if n_admins == 1 else f"all {n_admins} super admins and IT admins"
         reasons.append(f"{who} would be archived, which would lock the admins out.")
     if reasons:
         result.held = True

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
+from entrasync.domain.fields import EMAIL
 from entrasync.domain.model import EntraUser, ScopeSettings
 
 __all__ = [
@@ -78,7 +79,7 @@ def scope_predicate(settings: ScopeSettings, group_member_ids: frozenset[str] | 
     def test(user: EntraUser) -> bool:
         if not user.account_enabled:
             return False
-        if matches is not None and not matches(user.mail or user.user_principal_name):
+        if matches is not None and not matches(user.values[EMAIL]):
             return False
         return not group_on or user.id in members
 

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from entrasync.adapters.db import tables as t
-from entrasync.domain.model import Role
+from entrasync.adapters.db.audit_repo import AuditEntry
+from entrasync.domain.model import Role, Status
 from entrasync.errors import ValidationError
-from entrasync.services import audit, people
-from entrasync.services.audit import AuditEntry
-from entrasync.services.context import Actor, AppContext, lock_org
+from entrasync.services import people
+from entrasync.services.context import Actor, AppContext
 
 _hasher = PasswordHasher()
 MIN_PASSWORD = 12
@@ -41,32 +39,29 @@ def create_admin(
     bad = set(roles) - {r.value for r in Role}
     if bad or not roles:
         raise ValidationError({"role": "Roles are super_admin and it_admin."})
-    with ctx.reader.connect() as conn:
-        existing = people.find_by_email(conn, org_id, email)
+    existing = people.find_by_email(ctx, org_id, email)
     if existing is None:
         pid = people.add_person(ctx, org_id, actor, {"email": email, "display_name": name, "roles": roles})
     else:
         pid = existing["id"]
-        with ctx.reader.connect() as conn:
-            have = people.person_roles(conn, pid)
-        people.edit_person(ctx, org_id, actor, pid, {"roles": sorted(have | set(roles))})
+        people.edit_person(ctx, org_id, actor, pid, {"roles": sorted(set(existing_roles(ctx, pid)) | set(roles))})
+    hashed = hash_password(password)
     now = ctx.now()
-    with ctx.engine.begin() as conn:
-        lock_org(conn, org_id)
-        conn.execute(sa.update(t.people).where(t.people.c.id == pid).values(password_hash=hash_password(password)))
-        audit.write(
-            conn, org_id, actor, now, [AuditEntry("person", "set_password", pid, "password", None, "(changed)")]
-        )
-        return people.get_person(conn, org_id, pid)
+    with ctx.write() as uow:
+        uow.orgs.bump_version(org_id)
+        uow.people.set_password(pid, hashed)
+        uow.audit.write(org_id, actor, now, [AuditEntry("person", "set_password", pid, "password", None, "(changed)")])
+    return people.get_person(ctx, org_id, pid)
+
+
+def existing_roles(ctx: AppContext, person_id: int) -> set[str]:
+    with ctx.read() as uow:
+        return uow.people.roles(person_id)
 
 
 def authenticate(ctx: AppContext, org_id: int, email: str, password: str) -> dict[str, Any] | None:
-    with ctx.reader.connect() as conn:
-        row = conn.execute(
-            sa.select(t.people.c.id, t.people.c.password_hash, t.people.c.status).where(
-                t.people.c.org_id == org_id, t.people.c.email_lower == email.strip().lower()
-            )
-        ).first()
-        if not check_password(row[1] if row else None, password) or row is None or row[2] == "archived":
-            return None
-        return people.get_person(conn, org_id, row[0])
+    with ctx.read() as uow:
+        row = uow.people.sign_in_row(org_id, email)
+    if not check_password(row[1] if row else None, password) or row is None or row[2] == Status.ARCHIVED.value:
+        return None
+    return people.get_person(ctx, org_id, row[0])

@@ -6,15 +6,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
-
-from entrasync.adapters.db import tables as t
 from entrasync.adapters.graph.client import GraphClient, GraphConfig
 from entrasync.adapters.graph.credential import CredentialError, is_certificate, parse_certificate
 from entrasync.adapters.graph.errors import GraphError
 from entrasync.adapters.graph.reader import check_groups, count_users
 from entrasync.errors import ConflictError, NotConnectedError, ValidationError
-from entrasync.services import audit
 from entrasync.services.audit import AuditEntry
 from entrasync.services.context import Actor, AppContext
 from entrasync.services.sync_settings import SyncSettings
@@ -64,11 +60,10 @@ class ConnectionStatus:
 
 
 def status(ctx: AppContext, org_id: int) -> ConnectionStatus:
-    with ctx.reader.connect() as conn:
-        row = conn.execute(sa.select(t.connections).where(t.connections.c.org_id == org_id)).first()
-    if row is None:
+    with ctx.read() as uow:
+        m = uow.connections.get(org_id)
+    if m is None:
         return ConnectionStatus(connected=False)
-    m = row._mapping
     return ConnectionStatus(True, m["tenant_id"], m["client_id"], m["connected_at"], m["connected_by"], m["last_error"])
 
 
@@ -86,14 +81,14 @@ def graph_config(ctx: AppContext, creds: Credentials) -> GraphConfig:
     )
 
 
+NOT_CONNECTED = "Microsoft Entra ID is not connected. Connect it first (Integrations, or `entrasync connect`)."
+
+
 def credentials(ctx: AppContext, org_id: int) -> Credentials:
-    with ctx.reader.connect() as conn:
-        row = conn.execute(sa.select(t.connections).where(t.connections.c.org_id == org_id)).first()
-    if row is None:
-        raise NotConnectedError(
-            "Microsoft Entra ID is not connected. Connect it first (Integrations, or `entrasync connect`)."
-        )
-    m = row._mapping
+    with ctx.read() as uow:
+        m = uow.connections.get(org_id)
+    if m is None:
+        raise NotConnectedError(NOT_CONNECTED)
     secret = ctx.box.open(m["secret_enc"]) if m["secret_enc"] else (ctx.config.client_credential or "")
     return Credentials(m["tenant_id"], m["client_id"], secret)
 
@@ -113,6 +108,9 @@ class ClientProbe:
 
     def missing_groups(self, group_ids: list[str]) -> list[str]:
         return check_groups(self.client, group_ids)
+
+    def close(self) -> None:
+        self.client.close()
 
 
 def probe_for(ctx: AppContext, org_id: int) -> ClientProbe | None:
@@ -162,6 +160,8 @@ def connect(ctx: AppContext, org_id: int, actor: Actor, creds: Credentials, *, v
     A failure leaves the org disconnected and says what Microsoft answered. On success the §2
     defaults apply (all users, Manual refresh, Auto-sync, no notification, no filters).
     """
+    if tenant_taken(ctx, creds.tenant_id, org_id):  # before asking Graph anything
+        raise ConflictError(TENANT_TAKEN)
     if verify:
         client = GraphClient(graph_config(ctx, creds))
         try:
@@ -171,38 +171,25 @@ def connect(ctx: AppContext, org_id: int, actor: Actor, creds: Credentials, *, v
         finally:
             client.close()
     now = ctx.now()
-    defaults = SyncSettings()
+    defaults = SyncSettings().public()
+    defaults.pop("time_zone")
+    defaults.pop("refresh_time")
     creds = Credentials(creds.tenant_id.strip().lower(), creds.client_id.strip().lower(), creds.client_credential)
-    with ctx.engine.begin() as conn:
-        taken = conn.execute(
-            sa.select(t.connections.c.org_id).where(
-                t.connections.c.tenant_id == creds.tenant_id, t.connections.c.org_id != org_id
-            )
-        ).first()
-        if taken is not None:
+    with ctx.write() as uow:
+        if uow.connections.tenant_taken(creds.tenant_id, org_id):
             raise ConflictError(TENANT_TAKEN)
-        conn.execute(sa.delete(t.connections).where(t.connections.c.org_id == org_id))
-        conn.execute(sa.delete(t.sync_state).where(t.sync_state.c.org_id == org_id))
-        conn.execute(
-            sa.insert(t.connections).values(
-                org_id=org_id,
-                tenant_id=creds.tenant_id,
-                client_id=creds.client_id,
-                secret_enc=ctx.box.seal(creds.client_credential),
-                connected_at=now,
-                connected_by=actor.label,
-            )
+        uow.connections.put(
+            org_id,
+            tenant_id=creds.tenant_id,
+            client_id=creds.client_id,
+            secret_enc=ctx.box.seal(creds.client_credential),
+            now=now,
+            by=actor.label,
         )
-        values = defaults.public()
-        values.pop("time_zone")
-        values.pop("refresh_time")
-        conn.execute(
-            sa.update(t.sync_settings)
-            .where(t.sync_settings.c.org_id == org_id)
-            .values(**values, updated_at=now, effective_from=now)
-        )
-        audit.write(
-            conn,
+        uow.sync_state.forget(org_id)
+        current = uow.settings.load(org_id)
+        uow.settings.save(org_id, SyncSettings(**{**current.public(), **defaults}), now, schedule_changed=True)
+        uow.audit.write(
             org_id,
             actor,
             now,
@@ -217,22 +204,36 @@ def connect(ctx: AppContext, org_id: int, actor: Actor, creds: Credentials, *, v
 def disconnect(ctx: AppContext, org_id: int, actor: Actor) -> ConnectionStatus:
     """Forget tenant, secret and delta state; stop the schedule. Archives nobody, changes no person."""
     now = ctx.now()
-    with ctx.engine.begin() as conn:
-        row = conn.execute(sa.select(t.connections.c.tenant_id).where(t.connections.c.org_id == org_id)).first()
+    with ctx.write() as uow:
+        row = uow.connections.get(org_id)
         if row is None:
             raise NotConnectedError("Microsoft Entra ID is not connected.")
-        conn.execute(sa.delete(t.connections).where(t.connections.c.org_id == org_id))
-        conn.execute(sa.delete(t.sync_state).where(t.sync_state.c.org_id == org_id))
-        conn.execute(
-            sa.update(t.runs)
-            .where(t.runs.c.org_id == org_id, t.runs.c.plan_state == "pending")
-            .values(plan_state="superseded")
+        uow.connections.delete(org_id)
+        uow.sync_state.forget(org_id)
+        uow.runs.supersede_pending(org_id)
+        uow.audit.write(
+            org_id, actor, now, [AuditEntry("connection", "disconnect", None, "tenant_id", row["tenant_id"], None)]
         )
-        audit.write(conn, org_id, actor, now, [AuditEntry("connection", "disconnect", None, "tenant_id", row[0], None)])
     return status(ctx, org_id)
 
 
 def record_error(ctx: AppContext, org_id: int, message: str | None) -> None:
     """A failed refresh shows on the Integrations row whatever the notification setting (§6)."""
-    with ctx.engine.begin() as conn:
-        conn.execute(sa.update(t.connections).where(t.connections.c.org_id == org_id).values(last_error=message))
+    with ctx.write() as uow:
+        uow.connections.record_error(org_id, message)
+
+
+def tenant_taken(ctx: AppContext, tenant_id: str, org_id: int) -> bool:
+    """Whether another organisation is already connected to this Entra tenant.
+
+    One tenant belongs to one organisation: otherwise an admin of organisation B could read A's
+    directory through the deployment's app registration, and Sign in with Microsoft (which finds the
+    organisation by tenant) could put A's people into B.
+    """
+    with ctx.read() as uow:
+        return uow.connections.tenant_taken(tenant_id, org_id)
+
+
+def org_for_tenant(ctx: AppContext, tenant_id: str) -> int | None:
+    with ctx.read() as uow:
+        return uow.connections.org_for_tenant(tenant_id)

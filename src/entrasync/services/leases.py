@@ -12,13 +12,11 @@ import logging
 import threading
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
-from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
-
-from entrasync.adapters.db import tables as t
+from entrasync.adapters.db.errors import is_unique_violation
+from entrasync.adapters.db.uow import UnitOfWork
+from entrasync.domain.states import RunOutcome
 from entrasync.errors import RefreshRunningError
-from entrasync.services import notifications, sync_settings
+from entrasync.services import notifications
 from entrasync.services.context import AppContext
 
 log = logging.getLogger(__name__)
@@ -30,19 +28,11 @@ class SlotTakenError(Exception):
     """Another process already claimed this scheduled slot."""
 
 
-def _fail_run(conn: Connection, org_id: int, run_id: int, now: datetime) -> bool:
+def _fail_run(uow: UnitOfWork, org_id: int, run_id: int, now: datetime) -> bool:
     """Mark a dead run failed (only if it is still running) and tell the Recipient, as for any failure."""
-    res = conn.execute(
-        sa.update(t.runs)
-        .where(t.runs.c.id == run_id, t.runs.c.outcome == "running")
-        .values(
-            outcome="failed", finished_at=now, error=DEAD_RUN_MESSAGE, plan_state="none", progress={"phase": "failed"}
-        )
-    )
-    if not res.rowcount:
+    if not uow.runs.fail_if_running(run_id, now, DEAD_RUN_MESSAGE):
         return False
-    settings = sync_settings.load(conn, org_id)
-    notifications.on_refresh(conn, org_id, settings, run_id, "failed", {}, now, error=DEAD_RUN_MESSAGE)
+    notifications.on_refresh(uow, org_id, run_id, RunOutcome.FAILED, {}, now, error=DEAD_RUN_MESSAGE)
     return True
 
 
@@ -53,54 +43,28 @@ def start_run(
     now = ctx.now()
     expires = now + timedelta(seconds=ctx.config.lease_seconds)
     try:
-        with ctx.engine.begin() as conn:
-            lease = conn.execute(
-                sa.select(t.refresh_leases).where(t.refresh_leases.c.org_id == org_id).with_for_update()
-            ).first()
+        with ctx.write() as uow:
+            lease = uow.leases.get_for_update(org_id)
             if lease is not None:
-                lm = lease._mapping
-                if lm["expires_at"] > now:
+                if lease["expires_at"] > now:
                     raise RefreshRunningError(
-                        f"A refresh is already running (run {lm['run_id']}). Wait for it to finish, then try again."
+                        f"A refresh is already running (run {lease['run_id']}). Wait for it to finish, then try again."
                     )
-                if lm["run_id"] is not None:
-                    _fail_run(conn, org_id, lm["run_id"], now)
-            version = conn.execute(
-                sa.select(t.organisations.c.directory_version).where(t.organisations.c.id == org_id)
-            ).scalar_one()
-            run_pk = conn.execute(
-                sa.insert(t.runs).values(
-                    org_id=org_id,
-                    trigger=trigger,
-                    triggered_by=triggered_by,
-                    started_at=now,
-                    outcome="running",
-                    plan_state="none",
-                    counts={},
-                    graph_requests=0,
-                    progress={"phase": "starting"},
-                    slot_at=slot_at,
-                    base_version=version,
-                )
-            ).inserted_primary_key
-            assert run_pk is not None
-            run_id = int(run_pk[0])
-            if lease is None:
-                conn.execute(
-                    sa.insert(t.refresh_leases).values(
-                        org_id=org_id, run_id=run_id, holder=ctx.holder_id, expires_at=expires
-                    )
-                )
-            else:
-                conn.execute(
-                    sa.update(t.refresh_leases)
-                    .where(t.refresh_leases.c.org_id == org_id)
-                    .values(run_id=run_id, holder=ctx.holder_id, expires_at=expires)
-                )
+                if lease["run_id"] is not None:
+                    _fail_run(uow, org_id, lease["run_id"], now)
+            run_id = uow.runs.insert(
+                org_id, trigger=trigger, triggered_by=triggered_by, now=now, slot_at=slot_at,
+                base_version=uow.orgs.version(org_id),
+            )  # fmt: skip
+            uow.leases.take(org_id, run_id, ctx.holder_id, expires, exists=lease is not None)
             return run_id
-    except IntegrityError as exc:
+    except RefreshRunningError:
+        raise
+    except Exception as exc:
         # Two processes raced: the unique slot (scheduled runs) or the lease's primary key.
-        if slot_at is not None and "slot" in str(exc.orig).lower():
+        if not is_unique_violation(exc):
+            raise
+        if slot_at is not None and "slot" in str(exc).lower():
             raise SlotTakenError(str(slot_at)) from exc
         raise RefreshRunningError("A refresh is already running. Wait for it to finish, then try again.") from exc
 
@@ -108,60 +72,32 @@ def start_run(
 def renew(ctx: AppContext, org_id: int, run_id: int) -> bool:
     """Push the lease's expiry out by ``lease_seconds``; False when the run no longer holds it."""
     expires = ctx.now() + timedelta(seconds=ctx.config.lease_seconds)
-    with ctx.engine.begin() as conn:
-        res = conn.execute(
-            sa.update(t.refresh_leases)
-            .where(t.refresh_leases.c.org_id == org_id, t.refresh_leases.c.run_id == run_id)
-            .values(expires_at=expires)
-        )
-        return bool(res.rowcount)
-
-
-def holds(conn: Connection, org_id: int, run_id: int) -> bool:
-    """Whether ``run_id`` still holds its org's lease, read inside the caller's transaction.
-
-    A run that lost its lease (its process stalled past the expiry and was swept as dead) must not
-    apply: call this in the apply transaction, after locking the directory.
-    """
-    holder = conn.execute(
-        sa.select(t.refresh_leases.c.run_id).where(t.refresh_leases.c.org_id == org_id)
-    ).scalar_one_or_none()
-    return holder == run_id
+    with ctx.write() as uow:
+        return uow.leases.renew(org_id, run_id, expires)
 
 
 def release(ctx: AppContext, org_id: int, run_id: int) -> None:
-    with ctx.engine.begin() as conn:
-        conn.execute(
-            sa.delete(t.refresh_leases).where(t.refresh_leases.c.org_id == org_id, t.refresh_leases.c.run_id == run_id)
-        )
+    with ctx.write() as uow:
+        uow.leases.release(org_id, run_id)
 
 
 def sweep_dead_runs(ctx: AppContext) -> int:
     """Mark running runs whose lease expired (or is gone, or belongs to another run) failed; how many.
 
-    Safe to run concurrently from every process: the UPDATE only touches rows still ``running``, so a
-    run that finished meanwhile is left alone and each dead run is failed (and notified) once.
+    Safe to run concurrently from every process: only rows still ``running`` change, so a run that
+    finished meanwhile is left alone and each dead run is failed (and notified) once.
     """
     now = ctx.now()
     n = 0
-    with ctx.engine.begin() as conn:
-        running = conn.execute(sa.select(t.runs.c.id, t.runs.c.org_id).where(t.runs.c.outcome == "running")).all()
-        for run_id, org_id in running:
-            lease = conn.execute(
-                sa.select(t.refresh_leases.c.run_id, t.refresh_leases.c.expires_at).where(
-                    t.refresh_leases.c.org_id == org_id
-                )
-            ).first()
-            if lease is not None and lease.run_id == run_id and lease.expires_at > now:
+    with ctx.write() as uow:
+        for run_id, org_id in uow.runs.all_running():
+            lease = uow.leases.get(org_id)
+            if lease is not None and lease["run_id"] == run_id and lease["expires_at"] > now:
                 continue  # alive: its process keeps renewing
-            if _fail_run(conn, org_id, run_id, now):
+            if _fail_run(uow, org_id, run_id, now):
                 n += 1
-            if lease is not None and lease.run_id == run_id:
-                conn.execute(
-                    sa.delete(t.refresh_leases).where(
-                        t.refresh_leases.c.org_id == org_id, t.refresh_leases.c.run_id == run_id
-                    )
-                )
+            if lease is not None and lease["run_id"] == run_id:
+                uow.leases.release(org_id, run_id)
     return n
 
 

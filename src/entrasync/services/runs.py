@@ -4,31 +4,41 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
-
-from entrasync.adapters.db import tables as t
+from entrasync.adapters.db.plan_repo import row_dict
 from entrasync.errors import NotFoundError
 from entrasync.services.context import AppContext
 
 
 def list_runs(ctx: AppContext, org_id: int, *, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
-    r = t.runs
-    with ctx.reader.connect() as conn:
-        rows = conn.execute(
-            sa.select(r).where(r.c.org_id == org_id).order_by(r.c.id.desc()).limit(limit).offset(offset)
-        )
-        return [dict(x._mapping) for x in rows]
+    with ctx.read() as uow:
+        return uow.runs.page(org_id, limit=limit, offset=offset)
+
+
+def count_runs(ctx: AppContext, org_id: int) -> int:
+    with ctx.read() as uow:
+        return uow.runs.count(org_id)
 
 
 def get_run(ctx: AppContext, org_id: int, run_id: int) -> dict[str, Any]:
-    r = t.runs
-    with ctx.reader.connect() as conn:
-        row = conn.execute(sa.select(r).where(r.c.org_id == org_id, r.c.id == run_id)).first()
-        if row is None:
+    """One run with its changes (kinds, reasons, decisions, applied or not)."""
+    with ctx.read() as uow:
+        run = uow.runs.get(org_id, run_id)
+        if run is None:
             raise NotFoundError(f"No run {run_id} in this organisation.")
-        run = dict(row._mapping)
-        pc = t.plan_changes
-        run["changes"] = [
-            dict(x._mapping) for x in conn.execute(sa.select(pc).where(pc.c.run_id == run_id).order_by(pc.c.id))
-        ]
-        return run
+        rows, _total = uow.plans.page(org_id, run_id, kinds=None, search=None, page=1, per_page=10**9)
+    run["changes"] = [row_dict(r) for r in rows]
+    return run
+
+
+def running_run(ctx: AppContext, org_id: int) -> dict[str, Any] | None:
+    with ctx.read() as uow:
+        return uow.runs.running(org_id)
+
+
+def run_progress(ctx: AppContext, org_id: int, run_id: int) -> dict[str, Any]:
+    """Cheap to poll while a refresh runs: outcome ``running`` until it ends."""
+    with ctx.read() as uow:
+        found = uow.runs.progress(org_id, run_id)
+    if found is None:
+        raise NotFoundError(f"No run {run_id} in this organisation.")
+    return found

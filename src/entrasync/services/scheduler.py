@@ -20,9 +20,6 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
-
-from entrasync.adapters.db import tables as t
 from entrasync.domain.schedule import due_slot, next_slot, parse_refresh_time, parse_time_zone
 from entrasync.errors import EntrasyncError
 from entrasync.services import leases, sync
@@ -50,31 +47,14 @@ def interval_from_env() -> float:
 
 def last_slot(ctx: AppContext, org_id: int) -> datetime | None:
     """The latest slot already run (or claimed) for an org."""
-    with ctx.reader.connect() as conn:
-        value: datetime | None = conn.execute(
-            sa.select(sa.func.max(t.runs.c.slot_at)).where(t.runs.c.org_id == org_id)
-        ).scalar()
-    return value
+    with ctx.read() as uow:
+        return uow.runs.last_slot(org_id)
 
 
 def _daily_orgs(ctx: AppContext) -> list[tuple[int, str, str, datetime | None, datetime | None]]:
     """(org, refresh time, zone, effective from, last slot) of connected orgs on Daily refresh."""
-    s, r = t.sync_settings, t.runs
-    last = (
-        sa.select(r.c.org_id, sa.func.max(r.c.slot_at).label("last_slot"))
-        .where(r.c.slot_at.is_not(None))
-        .group_by(r.c.org_id)
-        .subquery()
-    )
-    with ctx.reader.connect() as conn:
-        rows = conn.execute(
-            sa.select(s.c.org_id, s.c.refresh_time, s.c.time_zone, s.c.effective_from, last.c.last_slot)
-            .join(t.connections, t.connections.c.org_id == s.c.org_id)
-            .outerjoin(last, last.c.org_id == s.c.org_id)
-            .where(s.c.strategy == "daily")
-            .order_by(s.c.org_id)
-        ).all()
-    return [(int(o), str(a), str(z), ef, ls) for o, a, z, ef, ls in rows]
+    with ctx.read() as uow:
+        return uow.runs.daily_orgs()
 
 
 def due_orgs(ctx: AppContext, now: datetime) -> list[tuple[int, datetime]]:

@@ -1,75 +1,35 @@
-"""Sync settings (§3): read, validate on save, save atomically with an audit of before/after."""
+"""Sync settings (§3): read, validate on save, save atomically with an audit of before/after.
+
+Saving asks Graph first (a Graph filter's match count, whether group ids exist), outside any
+transaction: Graph may take up to the retry budget, and no other writer (lease renewals, progress,
+the sign-in limiter) may wait behind it. Then one short transaction re-reads the settings, validates
+against them, saves and audits.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import sqlalchemy as sa
-from sqlalchemy import Connection
-
-from entrasync.adapters.db import tables as t
-from entrasync.domain.model import Role, ScopeSettings
+from entrasync.adapters.db.audit_repo import AuditEntry
+from entrasync.adapters.graph.errors import GraphError
 from entrasync.domain.schedule import parse_refresh_time, parse_time_zone
 from entrasync.domain.scope import normalise_email_terms
+from entrasync.domain.settings import SCHEDULE_FIELDS, SETTING_FIELDS, SyncSettings
+from entrasync.domain.states import Mode, Strategy
 from entrasync.errors import ValidationError
-from entrasync.services import audit
-from entrasync.services.audit import AuditEntry
+from entrasync.services import connection
 from entrasync.services.context import Actor, AppContext
+
+__all__ = ["SETTING_FIELDS", "GraphProbe", "SyncSettings", "check", "load", "save"]
 
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 MAX_FILTER = 2048
 MAX_TERMS = 100
 MAX_TERM_LEN = 254
 MAX_GROUPS = 50
-
-
-@dataclass(frozen=True)
-class SyncSettings:
-    strategy: str = "manual"  # manual | daily
-    refresh_time: str = "07:00"
-    time_zone: str = "UTC"
-    mode: str = "auto"  # manual (Manual comparison) | auto (Auto-sync)
-    notify: bool = False
-    recipient_id: int | None = None
-    graph_filter_on: bool = False
-    graph_filter: str = ""
-    email_filter_on: bool = False
-    email_include: tuple[str, ...] = ()
-    email_exclude: tuple[str, ...] = ()
-    group_filter_on: bool = False
-    group_ids: tuple[str, ...] = ()
-    guard_percent: float = 10.0
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
-
-    def scope(self) -> ScopeSettings:
-        return ScopeSettings(
-            email_filter=self.email_filter_on,
-            email_include=self.email_include,
-            email_exclude=self.email_exclude,
-            group_filter=self.group_filter_on,
-            guard_percent=self.guard_percent,
-        )
-
-    @property
-    def active_graph_filter(self) -> str | None:
-        return self.graph_filter if self.graph_filter_on and self.graph_filter else None
-
-    @property
-    def active_group_ids(self) -> tuple[str, ...] | None:
-        return self.group_ids if self.group_filter_on else None
-
-    def public(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("extra")
-        d["email_include"] = list(self.email_include)
-        d["email_exclude"] = list(self.email_exclude)
-        d["group_ids"] = list(self.group_ids)
-        return d
-
-
-SETTING_FIELDS = tuple(f for f in SyncSettings.__dataclass_fields__ if f != "extra")
+RECIPIENT_ERROR = "Choose a Recipient who is a Super admin of this organisation."
 
 
 class GraphProbe(Protocol):
@@ -80,28 +40,20 @@ class GraphProbe(Protocol):
     def missing_groups(self, group_ids: list[str]) -> list[str]: ...
 
 
-def load(conn: Connection, org_id: int) -> SyncSettings:
-    row = conn.execute(sa.select(t.sync_settings).where(t.sync_settings.c.org_id == org_id)).first()
-    if row is None:
-        return SyncSettings()
-    m = row._mapping
-    return SyncSettings(
-        strategy=m["strategy"],
-        refresh_time=m["refresh_time"],
-        time_zone=m["time_zone"],
-        mode=m["mode"],
-        notify=m["notify"],
-        recipient_id=m["recipient_id"],
-        graph_filter_on=m["graph_filter_on"],
-        graph_filter=m["graph_filter"],
-        email_filter_on=m["email_filter_on"],
-        email_include=tuple(m["email_include"] or ()),
-        email_exclude=tuple(m["email_exclude"] or ()),
-        group_filter_on=m["group_filter_on"],
-        group_ids=tuple(m["group_ids"] or ()),
-        guard_percent=float(m["guard_percent"]),
-        extra={"effective_from": m["effective_from"]},
-    )
+class _Default:
+    """Marker: build the probe from the organisation's own connection (and close it after)."""
+
+
+DEFAULT_PROBE: Any = _Default()
+
+
+def load(ctx: AppContext, org_id: int) -> SyncSettings:
+    with ctx.read() as uow:
+        return uow.settings.load(org_id)
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() in {"true", "on", "1", "yes"})
 
 
 def _as_bool(value: Any, name: str, errors: dict[str, str]) -> bool:
@@ -131,11 +83,62 @@ def _terms(value: Any) -> tuple[str, ...]:
     return normalise_email_terms(items)
 
 
-def validate(
-    conn: Connection, org_id: int, current: SyncSettings, changes: dict[str, Any], probe: GraphProbe | None
+@dataclass
+class _Answers:
+    """What Graph said about the settings being saved, asked before the transaction."""
+
+    connected: bool
+    matching: dict[str, int] = field(default_factory=dict)  # Definition -> match count
+    filter_errors: dict[str, str] = field(default_factory=dict)
+    missing: dict[tuple[str, ...], list[str]] = field(default_factory=dict)
+    group_errors: dict[tuple[str, ...], str] = field(default_factory=dict)
+
+
+def _clean_filter(raw: Any) -> str:
+    return raw.strip() if isinstance(raw, str) else ""
+
+
+def _clean_groups(raw: Any) -> tuple[str, ...]:
+    items = _str_list(raw)
+    return tuple(dict.fromkeys(g.strip().lower() for g in items or () if g.strip()))
+
+
+def _ask_graph(current: SyncSettings, changes: dict[str, Any], probe: GraphProbe | None) -> _Answers:
+    """Try the Definition and the group ids the save would store against Graph (no transaction open)."""
+    answers = _Answers(connected=probe is not None)
+    if probe is None:
+        return answers
+    merged = {**current.public(), **{k: v for k, v in changes.items() if k in SETTING_FIELDS}}
+    gf = _clean_filter(merged.get("graph_filter"))
+    on = merged.get("graph_filter_on")
+    if _truthy(on) and gf and len(gf) <= MAX_FILTER:
+        try:
+            answers.matching[gf] = probe.count_users(gf)
+        except GraphError as exc:
+            answers.filter_errors[gf] = f"Microsoft Graph rejected the Definition: {exc}"
+    groups = _clean_groups(merged.get("group_ids"))
+    gon = merged.get("group_filter_on")
+    valid = groups and len(groups) <= MAX_GROUPS and all(GUID_RE.match(g) for g in groups)
+    if _truthy(gon) and valid:
+        try:
+            answers.missing[groups] = probe.missing_groups(list(groups))
+        except GraphError as exc:
+            answers.group_errors[groups] = f"Could not check the groups in Microsoft Graph: {exc}"
+    return answers
+
+
+def check(
+    current: SyncSettings, changes: dict[str, Any], probe: GraphProbe | None, is_super_admin: Any
 ) -> tuple[SyncSettings, dict[str, Any]]:
-    """Merge ``changes`` into ``current`` and check every field. Returns the new settings and facts
-    learned on the way (``matching_users`` for a Graph filter). Raises ValidationError per field."""
+    """Merge ``changes`` into ``current``, ask Graph (through ``probe``) and validate every field.
+    ``is_super_admin(person_id)`` checks a Recipient. Returns the new settings and the facts learned
+    (``matching_users`` for a Graph filter); raises ValidationError per field."""
+    return _validate(current, changes, _ask_graph(current, changes, probe), is_super_admin)
+
+
+def _validate(
+    current: SyncSettings, changes: dict[str, Any], answers: _Answers, is_super_admin: Any
+) -> tuple[SyncSettings, dict[str, Any]]:
     errors: dict[str, str] = {}
     unknown = set(changes) - set(SETTING_FIELDS)
     for name in unknown:
@@ -144,7 +147,7 @@ def validate(
     merged.update({k: v for k, v in changes.items() if k in SETTING_FIELDS})
     facts: dict[str, Any] = {}
 
-    if merged["strategy"] not in ("manual", "daily"):
+    if merged["strategy"] not in tuple(m.value for m in Strategy):
         errors["strategy"] = "Strategy is 'manual' (Manual refresh) or 'daily' (Daily refresh)."
     try:
         parse_refresh_time(str(merged["refresh_time"]))
@@ -154,35 +157,24 @@ def validate(
         parse_time_zone(str(merged["time_zone"]))
     except ValueError as exc:
         errors["time_zone"] = str(exc)
-    if merged["mode"] not in ("manual", "auto"):
+    if merged["mode"] not in tuple(m.value for m in Mode):
         errors["mode"] = "Mode is 'manual' (Manual comparison) or 'auto' (Auto-sync from Microsoft Entra ID)."
     for name in ("notify", "graph_filter_on", "email_filter_on", "group_filter_on"):
         merged[name] = _as_bool(merged[name], name, errors)
 
     rid = merged["recipient_id"]
-    recipient_error = "Choose a Recipient who is a Super admin of this organisation."
     if rid is not None and not (isinstance(rid, int) and not isinstance(rid, bool) and 0 < rid < 2**31):
-        errors["recipient_id"] = recipient_error
+        errors["recipient_id"] = RECIPIENT_ERROR
     elif rid is not None and (merged["notify"] or "recipient_id" in changes):
         # Checked whenever it is set, not only with notifications on: it must be one of this org's
         # Super admins (never a person of another organisation, never an unknown id).
-        is_super_admin = conn.execute(
-            sa.select(sa.func.count())
-            .select_from(t.person_roles.join(t.people, t.people.c.id == t.person_roles.c.person_id))
-            .where(
-                t.people.c.org_id == org_id,
-                t.people.c.id == rid,
-                t.people.c.status != "archived",
-                t.person_roles.c.role == Role.SUPER_ADMIN.value,
-            )
-        ).scalar_one()
-        if not is_super_admin:
-            errors["recipient_id"] = recipient_error
+        if not is_super_admin(rid):
+            errors["recipient_id"] = RECIPIENT_ERROR
     elif rid is None and merged["notify"]:
-        errors["recipient_id"] = recipient_error
+        errors["recipient_id"] = RECIPIENT_ERROR
 
     raw_filter = merged["graph_filter"]
-    gf = raw_filter.strip() if isinstance(raw_filter, str) else ""
+    gf = _clean_filter(raw_filter)
     merged["graph_filter"] = gf
     if raw_filter is not None and not isinstance(raw_filter, str):
         errors["graph_filter"] = "The Definition is text, e.g. department eq 'Sales'."
@@ -193,15 +185,14 @@ def validate(
             errors["graph_filter"] = f"The Definition is longer than {MAX_FILTER} characters."
         elif any(ord(ch) < 32 and ch not in "\t\n\r" for ch in gf):
             errors["graph_filter"] = "The Definition contains control characters."
-        elif probe is None:
+        elif not answers.connected:
             errors["graph_filter"] = "Connect Microsoft Entra ID first: the Definition is tried against Graph on Save."
+        elif gf in answers.filter_errors:
+            errors["graph_filter"] = answers.filter_errors[gf]
+        elif gf in answers.matching:
+            facts["matching_users"] = answers.matching[gf]
         else:
-            from entrasync.adapters.graph.errors import GraphError
-
-            try:
-                facts["matching_users"] = probe.count_users(gf)
-            except GraphError as exc:
-                errors["graph_filter"] = f"Microsoft Graph rejected the Definition: {exc}"
+            errors["graph_filter"] = "The settings changed while they were checked against Graph; save again."
 
     for name in ("email_include", "email_exclude"):
         try:
@@ -218,7 +209,7 @@ def validate(
         errors["email_include"] = "Enter text to include or exclude, or turn the E-mail filter off."
 
     raw_groups = _str_list(merged["group_ids"])
-    groups = tuple(dict.fromkeys(g.strip().lower() for g in raw_groups or () if g.strip()))
+    groups = _clean_groups(merged["group_ids"])
     merged["group_ids"] = groups
     bad = [g for g in groups if not GUID_RE.match(g)]
     if raw_groups is None:
@@ -230,18 +221,14 @@ def validate(
     elif merged["group_filter_on"]:
         if not groups:
             errors["group_ids"] = "Enter at least one group id, or turn the Group filter off."
-        elif probe is None:
+        elif not answers.connected:
             errors["group_ids"] = "Connect Microsoft Entra ID first: group ids are checked against Graph on Save."
-        else:
-            from entrasync.adapters.graph.errors import GraphError
-
-            try:
-                missing = probe.missing_groups(list(groups))
-            except GraphError as exc:
-                errors["group_ids"] = f"Could not check the groups in Microsoft Graph: {exc}"
-            else:
-                if missing:
-                    errors["group_ids"] = f"No such group in Microsoft Entra ID: {', '.join(missing)}."
+        elif groups in answers.group_errors:
+            errors["group_ids"] = answers.group_errors[groups]
+        elif groups not in answers.missing:
+            errors["group_ids"] = "The settings changed while they were checked against Graph; save again."
+        elif answers.missing[groups]:
+            errors["group_ids"] = f"No such group in Microsoft Entra ID: {', '.join(answers.missing[groups])}."
 
     try:
         raw_guard = merged["guard_percent"]
@@ -256,32 +243,39 @@ def validate(
 
     if errors:
         raise ValidationError(errors)
-    return SyncSettings(**merged), facts
+    return SyncSettings(**merged, effective_from=current.effective_from), facts
 
 
 def save(
-    ctx: AppContext, org_id: int, actor: Actor, changes: dict[str, Any], probe: GraphProbe | None
+    ctx: AppContext, org_id: int, actor: Actor, changes: dict[str, Any], probe: GraphProbe | None = DEFAULT_PROBE
 ) -> tuple[SyncSettings, dict[str, Any]]:
-    """Validate and save atomically; audit each changed setting (before → after)."""
+    """Validate and save atomically; audit each changed setting (before -> after).
+
+    ``probe`` answers the Graph questions; by default the organisation's own connection is used (None
+    when it is not connected), and closed afterwards. Graph is asked before the transaction opens.
+    """
+    own = isinstance(probe, _Default)
+    if own:
+        probe = connection.probe_for(ctx, org_id)
+    try:
+        answers = _ask_graph(load(ctx, org_id), changes, probe)
+    finally:
+        if own and isinstance(probe, connection.ClientProbe):
+            probe.close()
     now = ctx.now()
-    with ctx.engine.begin() as conn:
-        current = load(conn, org_id)
-        new, facts = validate(conn, org_id, current, changes, probe)
+    with ctx.write() as uow:
+        current = uow.settings.load(org_id)  # again, inside the transaction: another save may have landed
+
+        def is_super_admin(person_id: int) -> bool:
+            return uow.people.is_super_admin(org_id, person_id)
+
+        new, facts = _validate(current, changes, answers, is_super_admin)
         before, after = current.public(), new.public()
         diff = {k: (before[k], after[k]) for k in after if before[k] != after[k]}
         if diff:
-            values = dict(after)
-            values["email_include"] = list(new.email_include)
-            values["email_exclude"] = list(new.email_exclude)
-            values["group_ids"] = list(new.group_ids)
-            schedule_keys = {"strategy", "refresh_time", "time_zone"}
-            if schedule_keys & set(diff):
-                values["effective_from"] = now
-            conn.execute(
-                sa.update(t.sync_settings).where(t.sync_settings.c.org_id == org_id).values(**values, updated_at=now)
-            )
-            audit.write(
-                conn, org_id, actor, now, [AuditEntry("settings", "set", None, k, o, n) for k, (o, n) in diff.items()]
+            uow.settings.save(org_id, new, now, schedule_changed=bool(SCHEDULE_FIELDS & set(diff)))
+            uow.audit.write(
+                org_id, actor, now, [AuditEntry("settings", "set", None, k, o, n) for k, (o, n) in diff.items()]
             )
         facts["changed"] = sorted(diff)
-        return load(conn, org_id), facts
+        return uow.settings.load(org_id), facts

@@ -7,16 +7,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
 from entrasync.errors import EntrasyncError
+from entrasync.services import orgs
 from entrasync.services.context import AppContext
 from entrasync.web import api, pages
 from entrasync.web.auth import NotSignedInError, SessionCodec, SignInLimiter, write_session
@@ -103,23 +102,11 @@ def create_app(ctx: AppContext) -> FastAPI:
         message = "There is no such page." if exc.status_code == 404 else str(exc.detail)
         return render_error(request, exc.status_code, message)
 
-    @app.exception_handler(DataError)
-    async def db_input_error(request: Request, exc: DataError) -> Response:
-        # Input the database cannot represent (e.g. NUL bytes on PostgreSQL): the client's fault, not ours.
-        log.warning("database refused input on %s: %s", request.url.path, exc)
-        message = "The database could not store or search for that value."
-        if _is_api(request):
-            return JSONResponse({"detail": message}, status_code=400)
-        return render_error(request, 400, message)
-
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
         """For load balancers and the production docs: the process is up and the database answers."""
-        try:
-            with ctx.reader.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
-        except Exception as exc:  # any database failure means "not healthy"
-            log.warning("health check failed: %s", exc)
+        if not orgs.healthy(ctx):
+            log.warning("health check failed: the database does not answer")
             return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok", "database": "ok"})
 

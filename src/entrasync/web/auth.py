@@ -14,20 +14,18 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 import orjson
-import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken
 from fastapi import Request
 from starlette.responses import Response
 
-from entrasync.adapters.db import tables as t
 from entrasync.domain.model import Role
 from entrasync.errors import EntrasyncError, PermissionDeniedError
-from entrasync.services import api_tokens
+from entrasync.services import api_tokens, sessions
 from entrasync.services.context import Actor, AppContext
+from entrasync.services.sessions import RateLimitedError, SignInLimiter
 
 COOKIE = "entrasync_session"
 SESSION_TTL = 12 * 3600
@@ -36,10 +34,6 @@ GLOBAL_ADMIN_ROLE = "62e90394-69f5-4237-9190-012177145e10"
 
 class NotSignedInError(EntrasyncError):
     status = 401
-
-
-class RateLimitedError(EntrasyncError):
-    status = 429
 
 
 class CsrfError(EntrasyncError):
@@ -169,50 +163,23 @@ class Principal:
 
 
 def load_principal(ctx: AppContext, org_id: int, person_id: int, *, global_admin: bool, via: str) -> Principal | None:
-    p = t.people
-    with ctx.reader.connect() as conn:
-        row = conn.execute(
-            sa.select(p.c.email, p.c.display_name, p.c.status, p.c.time_zone).where(
-                p.c.id == person_id, p.c.org_id == org_id
-            )
-        ).first()
-        if row is None or row[2] == "archived":
-            return None
-        roles = frozenset(
-            conn.execute(sa.select(t.person_roles.c.role).where(t.person_roles.c.person_id == person_id)).scalars()
-        )
-        org_tz = conn.execute(sa.select(t.organisations.c.time_zone).where(t.organisations.c.id == org_id)).scalar()
+    found = sessions.who(ctx, org_id, person_id)
+    if found is None:
+        return None
     return Principal(
         person_id=person_id,
         org_id=org_id,
-        email=row[0],
-        name=row[1] or row[0],
-        roles=roles,
+        email=found.email,
+        name=found.name,
+        roles=found.roles,
         global_admin=global_admin,
         via=via,
-        time_zone=row[3] or org_tz or "UTC",
+        time_zone=found.time_zone,
     )
 
 
 def revoke_session(ctx: AppContext, sid: object) -> None:
-    """Sign-out: remember the session id until the cookie would have expired anyway, so a copy of
-    the cookie stops working now. Expired entries are purged on the way."""
-    if not isinstance(sid, str) or not sid:
-        return
-    now = ctx.now()
-    rs = t.revoked_sessions
-    with ctx.engine.begin() as conn:
-        conn.execute(sa.delete(rs).where(rs.c.expires_at < now))
-        if conn.execute(sa.select(rs.c.sid).where(rs.c.sid == sid)).first() is None:
-            conn.execute(sa.insert(rs).values(sid=sid, expires_at=now + timedelta(seconds=SESSION_TTL)))
-
-
-def _session_revoked(ctx: AppContext, sid: object) -> bool:
-    if not isinstance(sid, str):
-        return True  # every signed-in session carries an id (Session.rotate)
-    with ctx.reader.connect() as conn:
-        rs = t.revoked_sessions
-        return conn.execute(sa.select(rs.c.sid).where(rs.c.sid == sid)).first() is not None
+    sessions.revoke_session(ctx, sid, SESSION_TTL)
 
 
 def current_principal(request: Request) -> Principal | None:
@@ -234,7 +201,7 @@ def current_principal(request: Request) -> Principal | None:
         sess = session_of(request)
         pid, oid = sess.get("pid"), sess.get("org")
         if isinstance(pid, int) and isinstance(oid, int):
-            if _session_revoked(ctx, sess.get("sid")):
+            if sessions.session_revoked(ctx, sess.get("sid")):
                 sess.clear()
             else:
                 principal = load_principal(ctx, oid, pid, global_admin=bool(sess.get("ga")), via="session")
@@ -300,50 +267,4 @@ def check_csrf(request: Request, submitted: str | None) -> None:
         raise CsrfError("The form expired or did not come from this site. Reload the page and try again.")
 
 
-class SignInLimiter:
-    """Failed local sign-ins, counted in the database so the limit holds across every web process.
-
-    At most ``per_account`` failures per (e-mail, client address) and ``per_address`` per client
-    address (a spray of e-mails from one place) within ``window`` seconds. Keys are stored as SHA-256
-    digests. A success clears that (e-mail, address) count; rows older than the window are pruned.
-    """
-
-    def __init__(self, ctx: AppContext, per_account: int = 10, per_address: int = 100, window: float = 300.0) -> None:
-        self.ctx = ctx
-        self.per_account = per_account
-        self.per_address = per_address
-        self.window = timedelta(seconds=window)
-
-    @staticmethod
-    def _keys(email: str, ip: str) -> tuple[str, str]:
-        account = hashlib.sha256(f"account\0{email.strip().lower()}\0{ip}".encode()).hexdigest()
-        address = hashlib.sha256(f"address\0{ip}".encode()).hexdigest()
-        return account, address
-
-    def check(self, email: str, ip: str) -> None:
-        account, address = self._keys(email, ip)
-        f = t.sign_in_failures
-        since = self.ctx.now() - self.window
-        with self.ctx.reader.connect() as conn:
-            counts: dict[str, int] = dict(
-                conn.execute(
-                    sa.select(f.c.key, sa.func.count())
-                    .where(f.c.key.in_((account, address)), f.c.at > since)
-                    .group_by(f.c.key)
-                ).all()
-            )
-        if counts.get(account, 0) >= self.per_account or counts.get(address, 0) >= self.per_address:
-            raise RateLimitedError("Too many failed sign-ins. Wait a few minutes, then try again.")
-
-    def failed(self, email: str, ip: str) -> None:
-        now = self.ctx.now()
-        f = t.sign_in_failures
-        with self.ctx.engine.begin() as conn:
-            conn.execute(sa.delete(f).where(f.c.at <= now - self.window))
-            conn.execute(sa.insert(f), [{"key": key, "at": now} for key in self._keys(email, ip)])
-
-    def succeeded(self, email: str, ip: str) -> None:
-        account, _ = self._keys(email, ip)
-        f = t.sign_in_failures
-        with self.ctx.engine.begin() as conn:
-            conn.execute(sa.delete(f).where(f.c.key == account))
+__all__ = ["RateLimitedError", "SignInLimiter"]

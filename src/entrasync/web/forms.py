@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, time
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
-from entrasync.services.sync_settings import SyncSettings
-from entrasync.web import queries
+from entrasync.domain.settings import SyncSettings
+
+REFRESH_TIMES = tuple(f"{h:02d}:{m:02d}" for h in range(24) for m in (0, 30))
 
 # Sync Settings fields whose errors the dialog shows next to a control (service key -> control id).
 SETTINGS_ERROR_FIELDS = {
@@ -55,7 +58,7 @@ def settings_view(s: SyncSettings, viewer_zone: str) -> dict[str, Any]:
     guard = s.guard_percent
     return {
         "strategy": s.strategy,
-        "refresh_time": queries.local_refresh_time(s.refresh_time, s.time_zone, viewer_zone),
+        "refresh_time": local_refresh_time(s.refresh_time, s.time_zone, viewer_zone),
         "mode": s.mode,
         "notify": s.notify,
         "recipient_id": str(s.recipient_id or ""),
@@ -92,3 +95,17 @@ def settings_from_form(form: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     guard = text(form, "guard_percent", 32).strip()
     changes["guard_percent"] = guard if guard else "missing"
     return view, changes
+
+
+def local_refresh_time(saved_time: str, saved_zone: str, viewer_zone: str) -> str:
+    """The saved daily time as the viewer's wall clock (rounded to the 30-minute grid), for the dialog."""
+    if saved_zone == viewer_zone:
+        return saved_time
+    try:
+        hh, mm = (int(x) for x in saved_time.split(":"))
+        instant = datetime.combine(date.today(), time(hh, mm), ZoneInfo(saved_zone))
+        local = instant.astimezone(ZoneInfo(viewer_zone))
+    except (ValueError, KeyError):
+        return saved_time
+    minutes = (local.hour * 60 + local.minute + 15) // 30 * 30 % (24 * 60)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"

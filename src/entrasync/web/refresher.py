@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from entrasync.services import sync
+from entrasync.services import runs, sync
 from entrasync.services.context import Actor, AppContext
 
 START_WAIT_SECONDS = 30.0
@@ -42,8 +42,5 @@ def start_refresh(ctx: AppContext, org_id: int, actor: Actor, trigger: str) -> i
         raise box["error"]
     if "result" in box:
         return int(box["result"].run_id)
-    from entrasync.web import queries
-
-    with ctx.reader.connect() as conn:
-        running = queries.running_run(conn, org_id)
+    running = runs.running_run(ctx, org_id)
     return int(running["id"]) if running else None

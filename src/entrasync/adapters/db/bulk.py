@@ -7,7 +7,8 @@ on SQLite) is what keeps it within the §9 budget.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from itertools import chain, islice
 from typing import Any
 
@@ -55,6 +56,37 @@ def bulk_insert(conn: Connection, table: sa.Table, rows: Iterable[dict[str, Any]
     finally:
         cur.close()
     return count
+
+
+def bulk_insert_rows(conn: Connection, table: sa.Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """INSERT rows given as tuples in ``columns`` order, with values already as the database takes them
+    (JSON as text, datetimes through :func:`db_time`): the cheapest path the driver offers, as the
+    benchmark's write floor does. ``rows`` may be a generator; it is consumed in chunks. Returns the count."""
+    names = ", ".join(f'"{c}"' for c in columns)
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    count = 0
+    if conn.dialect.name == "postgresql":
+        with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+            for r in rows:
+                copy.write_row(r)
+                count += 1
+        return count
+    sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(columns))})'
+    cur = raw.cursor()
+    try:
+        it = iter(rows)
+        while chunk := list(islice(it, CHUNK)):
+            cur.executemany(sql, chunk)
+            count += len(chunk)
+    finally:
+        cur.close()
+    return count
+
+
+def db_time(conn: Connection, value: datetime) -> Any:
+    """A UTC datetime as the raw bulk paths bind it (naive UTC on SQLite), converted once per batch."""
+    return t.TS.process_bind_param(value, conn.dialect)
 
 
 def _bind_converter(type_: Any, dialect: Any) -> Callable[[Any], Any] | None:

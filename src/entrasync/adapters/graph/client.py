@@ -271,7 +271,7 @@ class GraphClient:
         try:
             # Streamed and joined rather than ``.content``: httpx keeps ``.content`` on the response,
             # which sits in a reference cycle, so with the cyclic GC paused for a bulk read
-            # (entrasync.bulkwork) every page's body would stay in memory until the read ends.
+            # (entrasync.runners.tuning) every page's body would stay in memory until the read ends.
             with self._http.stream("GET", url, headers=headers) as response:
                 body = b"".join(response.iter_bytes())
         except httpx.TransportError as exc:  # timeouts, connect/read/write errors, dropped connections

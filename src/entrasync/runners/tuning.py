@@ -1,4 +1,8 @@
-"""Interpreter settings for the few seconds a refresh builds or streams 100,000s of objects (§9).
+"""Interpreter settings for a refresh process: the seconds it builds or streams 100,000s of objects (§9).
+
+Entered once, at the entry point of a process or job that refreshes (``entrasync refresh``, the
+worker's refresh job, the benchmark), around the whole fetch-plan-store-apply; never in a web
+process, whose threads would run with them changed.
 
 - The cyclic garbage collector is paused: each full collection walks every live container, and
   building a 100,000-user snapshot or directory triggers several.
@@ -71,4 +75,11 @@ def gc_paused() -> Iterator[None]:
 def bulk_read() -> Iterator[None]:
     """Reading Graph pages on two threads: collection paused and a quick GIL hand-off."""
     with _gc.held(), _switch.held():
+        yield
+
+
+@contextmanager
+def refresh_process() -> Iterator[None]:
+    """Around a whole refresh in a process of its own: collection paused, quick GIL hand-off."""
+    with bulk_read():
         yield

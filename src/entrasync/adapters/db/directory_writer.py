@@ -1,0 +1,300 @@
+"""Writing accepted changes to the directory (spec §4.7): creates, updates, moves, restores, archives,
+their departments and their audit rows, inside the caller's transaction.
+
+Apply is mechanical: the planner already resolved each change's e-mail and manager. Joiners get their
+ids reserved up front, so a joiner's manager (often another joiner) is written with the insert itself,
+never by a second pass over every row; foreign keys are checked at the end of the statement
+(PostgreSQL's COPY) or deferred to the commit (SQLite), so the insert order does not matter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from entrasync.adapters.db import tables as t
+from entrasync.adapters.db.audit_repo import AuditActor
+from entrasync.adapters.db.bulk import CHUNK, bulk_insert_rows, db_time
+from entrasync.domain import fields
+from entrasync.domain.model import ChangeKind, EntraUser, FieldDiff, Status
+
+_TEXT = tuple((i, f.people_column) for i, f in enumerate(fields.FIELDS) if f.people_column is not None)
+_TEXT_IDX = tuple(i for i, _ in _TEXT)
+_TEXT_COLS = tuple(c for _, c in _TEXT)
+_CREATE_COLUMNS = (
+    "id",
+    "org_id",
+    "entra_id",
+    "email_lower",
+    *_TEXT_COLS,
+    "manager_id",
+    "status",
+    "source",
+    "manual_fields",
+    "created_at",
+    "updated_at",
+    "last_synced_at",
+)
+_AUDIT_COLUMNS = (
+    "org_id",
+    "at",
+    "actor_person_id",
+    "actor_run_id",
+    "actor",
+    "entity",
+    "person_id",
+    "action",
+    "field",
+    "old",
+    "new",
+)
+
+
+class Applicable(Protocol):
+    """What an apply reads of a change: a planner :class:`~entrasync.domain.model.Change`, or a stored
+    plan row (:class:`~entrasync.adapters.db.plan_repo.PlanRow`)."""
+
+    @property
+    def kind(self) -> Any: ...
+    @property
+    def person_id(self) -> int | None: ...
+    @property
+    def entra_id(self) -> str | None: ...
+    @property
+    def reason(self) -> Any: ...
+    @property
+    def diffs(self) -> tuple[FieldDiff, ...]: ...
+    @property
+    def target(self) -> EntraUser | None: ...
+    @property
+    def manager_id(self) -> int | None: ...
+    @property
+    def manager_entra_id(self) -> str | None: ...
+
+
+@dataclass
+class Applied:
+    counts: dict[str, int] = field(default_factory=lambda: {k.value: 0 for k in ChangeKind})
+    created: dict[str, int] = field(default_factory=dict)  # Entra id -> new person id
+
+
+def _audit_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+class DirectoryWriter:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def apply(self, org_id: int, changes: Sequence[Applicable], who: AuditActor, now: datetime) -> Applied:
+        """Write ``changes`` (all accepted) in the caller's transaction, with audit rows per person and field."""
+        out = Applied()
+        creates = [c for c in changes if c.kind == ChangeKind.CREATE]
+        writes = [c for c in changes if c.kind in (ChangeKind.UPDATE, ChangeKind.MOVE, ChangeKind.RESTORE)]
+        archives = [c for c in changes if c.kind == ChangeKind.ARCHIVE]
+        stamp = db_time(self.conn, now)
+        if creates:  # first: updates may name a joiner as the new manager
+            out.created = self._reserve_ids(creates)
+            self._insert(org_id, creates, out.created, stamp)
+        if writes:
+            self._update(writes, out.created, now)
+        if archives:
+            self._archive([c.person_id for c in archives if c.person_id is not None], now)
+        written = [
+            (out.created[c.target.id] if c.kind == ChangeKind.CREATE else c.person_id, c.target)
+            for c in (*creates, *writes)
+            if c.target is not None
+        ]
+        self._departments(org_id, written, fresh=len(creates))
+        if any(c.manager_id is not None for c in (*creates, *writes)):
+            self._no_archived_managers(org_id, now)
+        for c in changes:
+            out.counts[str(c.kind)] += 1
+        bulk_insert_rows(self.conn, t.audit_log, _AUDIT_COLUMNS, self._audit(org_id, changes, out.created, who, stamp))
+        return out
+
+    # -- ids and managers --------------------------------------------------------------------------
+
+    def _reserve_ids(self, creates: Sequence[Applicable]) -> dict[str, int]:
+        """New person ids for the joiners, taken before anything is written (under the write lock)."""
+        n = len(creates)
+        if self.conn.dialect.name == "postgresql":
+            ids = list(
+                self.conn.execute(
+                    sa.text("SELECT nextval(pg_get_serial_sequence('people', 'id')) FROM generate_series(1, :n)"),
+                    {"n": n},
+                ).scalars()
+            )
+        else:
+            # BEGIN IMMEDIATE holds SQLite's write lock, so nobody else can take these ids meanwhile.
+            self.conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")  # managers may come after reports
+            top = int(self.conn.execute(sa.select(sa.func.coalesce(sa.func.max(t.people.c.id), 0))).scalar_one())
+            ids = list(range(top + 1, top + n + 1))
+        return {c.target.id: int(i) for c, i in zip(creates, ids, strict=True) if c.target is not None}
+
+    @staticmethod
+    def _manager(c: Applicable, created: dict[str, int], self_id: int | None) -> int | None:
+        mid = c.manager_id
+        if mid is None and c.manager_entra_id is not None:
+            mid = created.get(c.manager_entra_id)  # a joiner of this plan (None if its create was rejected)
+        return None if mid == self_id else mid
+
+    # -- writes ------------------------------------------------------------------------------------
+
+    def _insert(self, org_id: int, creates: Sequence[Applicable], created: dict[str, int], stamp: Any) -> None:
+        active, entra = Status.ACTIVE.value, "entra"
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            for c in creates:
+                u = c.target
+                assert u is not None
+                pid = created[u.id]
+                v = u.values
+                yield (
+                    pid,
+                    org_id,
+                    u.id,
+                    v[fields.EMAIL].lower(),
+                    *[v[i] for i in _TEXT_IDX],
+                    self._manager(c, created, pid),
+                    active,
+                    entra,
+                    "[]",
+                    stamp,
+                    stamp,
+                    stamp,
+                )
+
+        bulk_insert_rows(self.conn, t.people, _CREATE_COLUMNS, rows())
+
+    def _update(self, writes: Sequence[Applicable], created: dict[str, int], now: datetime) -> None:
+        p = t.people
+        current = self._status_of([c.person_id for c in writes if c.person_id is not None])
+        stmt = (
+            sa.update(p)
+            .where(p.c.id == sa.bindparam("_pid"))
+            .values(
+                {
+                    **{col: sa.bindparam(f"_{col}") for col in _TEXT_COLS},
+                    "email_lower": sa.bindparam("_email_lower"),
+                    "entra_id": sa.bindparam("_entra_id"),
+                    "manager_id": sa.bindparam("_manager_id"),
+                    "status": sa.bindparam("_status"),
+                    "archived_at": sa.bindparam("_archived_at"),
+                    "source": "entra",
+                    "manual_fields": [],
+                    "updated_at": now,
+                    "last_synced_at": now,
+                }
+            )
+        )
+        params: list[dict[str, Any]] = []
+        for c in writes:
+            u, pid = c.target, c.person_id
+            assert u is not None and pid is not None
+            status, archived_at = current[pid]
+            restore = c.kind == ChangeKind.RESTORE
+            v = u.values
+            params.append(
+                {
+                    "_pid": pid,
+                    **{f"_{col}": v[i] for i, col in _TEXT},
+                    "_email_lower": v[fields.EMAIL].lower(),
+                    "_entra_id": u.id,
+                    "_manager_id": self._manager(c, created, pid),
+                    "_status": Status.ACTIVE.value if restore else status,
+                    "_archived_at": None if restore else archived_at,
+                }
+            )
+        self.conn.execute(stmt, params)
+
+    def _status_of(self, ids: Sequence[int]) -> dict[int, tuple[str, Any]]:
+        p = t.people
+        out: dict[int, tuple[str, Any]] = {}
+        for i in range(0, len(ids), CHUNK):
+            for pid, status, archived_at in self.conn.execute(
+                sa.select(p.c.id, p.c.status, p.c.archived_at).where(p.c.id.in_(sa.bindparam("ids", expanding=True))),
+                {"ids": list(ids[i : i + CHUNK])},
+            ):
+                out[int(pid)] = (str(status), archived_at)
+        return out
+
+    def _archive(self, ids: Sequence[int], now: datetime) -> None:
+        """Leavers are archived, never deleted (§1)."""
+        p = t.people
+        for i in range(0, len(ids), CHUNK):
+            self.conn.execute(
+                sa.update(p)
+                .where(p.c.id.in_(sa.bindparam("ids", expanding=True)))
+                .values(status=Status.ARCHIVED.value, archived_at=now, updated_at=now),
+                {"ids": list(ids[i : i + CHUNK])},
+            )
+
+    def _no_archived_managers(self, org_id: int, now: datetime) -> None:
+        """A person this apply wrote never reports to an archived manager (a manager's restore rejected
+        in review, say): no manager instead, as for a manager out of scope (§4.2)."""
+        p = t.people
+        archived = sa.select(p.c.id).where(p.c.org_id == org_id, p.c.status == Status.ARCHIVED.value)
+        self.conn.execute(
+            sa.update(p)
+            .where(p.c.org_id == org_id, p.c.last_synced_at == now, p.c.manager_id.in_(archived))
+            .values(manager_id=None)
+        )
+
+    def _departments(self, org_id: int, written: Sequence[tuple[int | None, EntraUser | None]], *, fresh: int) -> None:
+        """The departments of everyone written: exactly Entra's one department, or none (§4.2).
+        The first ``fresh`` entries are people created just now, who have none to delete."""
+        pd = t.person_departments
+        old = [pid for pid, _ in written[fresh:] if pid is not None]
+        for i in range(0, len(old), CHUNK):
+            self.conn.execute(
+                sa.delete(pd).where(pd.c.person_id.in_(sa.bindparam("ids", expanding=True))),
+                {"ids": old[i : i + CHUNK]},
+            )
+        names = {d for _, u in written if u is not None for d in u.values[fields.DEPARTMENTS]}
+        if not names:
+            return
+        from entrasync.adapters.db.people_repo import PeopleRepo
+
+        dept_ids = PeopleRepo(self.conn).department_ids(org_id, names)
+        rows = (
+            (pid, dept_ids[d])
+            for pid, u in written
+            if u is not None and pid is not None
+            for d in u.values[fields.DEPARTMENTS]
+        )
+        bulk_insert_rows(self.conn, pd, ("person_id", "department_id"), rows)
+
+    # -- audit -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _audit(
+        org_id: int, changes: Sequence[Applicable], created: dict[str, int], who: AuditActor, stamp: Any
+    ) -> Iterator[tuple[Any, ...]]:
+        """One row per person and field; a create records every initial value (§1)."""
+        head = (org_id, stamp, who.person_id, who.run_id, who.label, "person")
+        for c in changes:
+            kind = str(c.kind)
+            if kind == ChangeKind.CREATE:
+                u = c.target
+                assert u is not None
+                initial = {n: v for n, v in zip(fields.FIELD_NAMES, u.values, strict=True) if v not in (None, "", ())}
+                if c.manager_id is not None or c.manager_entra_id is not None:
+                    initial["manager_entra_id"] = c.manager_entra_id
+                yield (*head, created.get(u.id), "create", None, None, _audit_text(initial))
+            elif kind == ChangeKind.ARCHIVE:
+                yield (*head, c.person_id, "archive", "status", "active", "archived")
+                yield (*head, c.person_id, "archive", "reason", None, str(c.reason))
+            else:
+                for d in c.diffs:
+                    yield (*head, c.person_id, kind, d.field, _audit_text(d.old), _audit_text(d.new))

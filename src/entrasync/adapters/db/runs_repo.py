@@ -1,0 +1,156 @@
+"""Runs (spec §4.8): one row per refresh, with its outcome, counts, plan state and progress."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from entrasync.adapters.db import tables as t
+from entrasync.domain.states import PlanState, RunOutcome, Strategy
+
+
+class RunsRepo:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def insert(
+        self,
+        org_id: int,
+        *,
+        trigger: str,
+        triggered_by: str | None,
+        now: datetime,
+        slot_at: datetime | None,
+        base_version: int,
+    ) -> int:
+        pk = self.conn.execute(
+            sa.insert(t.runs).values(
+                org_id=org_id,
+                trigger=trigger,
+                triggered_by=triggered_by,
+                started_at=now,
+                outcome=RunOutcome.RUNNING.value,
+                plan_state=PlanState.NONE.value,
+                counts={},
+                graph_requests=0,
+                progress={"phase": "starting"},
+                slot_at=slot_at,
+                base_version=base_version,
+            )
+        ).inserted_primary_key
+        assert pk is not None
+        return int(pk[0])
+
+    def update(self, run_id: int, **values: Any) -> None:
+        self.conn.execute(sa.update(t.runs).where(t.runs.c.id == run_id).values(**values))
+
+    def fail_if_running(self, run_id: int, now: datetime, message: str) -> bool:
+        """Mark a run failed if it is still running (a dead process's run); whether it was."""
+        r = t.runs
+        res = self.conn.execute(
+            sa.update(r)
+            .where(r.c.id == run_id, r.c.outcome == RunOutcome.RUNNING.value)
+            .values(
+                outcome=RunOutcome.FAILED.value,
+                finished_at=now,
+                error=message,
+                plan_state=PlanState.NONE.value,
+                progress={"phase": "failed"},
+            )
+        )
+        return bool(res.rowcount)
+
+    def supersede_pending(self, org_id: int, *, except_run: int | None = None) -> None:
+        """A newer refresh (or a disconnect) replaces a waiting plan (§4.5)."""
+        r = t.runs
+        conds = [r.c.org_id == org_id, r.c.plan_state == PlanState.PENDING.value]
+        if except_run is not None:
+            conds.append(r.c.id != except_run)
+        self.conn.execute(sa.update(r).where(*conds).values(plan_state=PlanState.SUPERSEDED.value))
+
+    def get(self, org_id: int, run_id: int) -> dict[str, Any] | None:
+        row = self.conn.execute(sa.select(t.runs).where(t.runs.c.org_id == org_id, t.runs.c.id == run_id)).first()
+        return dict(row._mapping) if row else None
+
+    def pending(self, org_id: int) -> dict[str, Any] | None:
+        r = t.runs
+        row = self.conn.execute(
+            sa.select(r)
+            .where(r.c.org_id == org_id, r.c.plan_state == PlanState.PENDING.value)
+            .order_by(r.c.id.desc())
+            .limit(1)
+        ).first()
+        return dict(row._mapping) if row else None
+
+    def newest(self, org_id: int, *, finished: bool = False) -> dict[str, Any] | None:
+        r = t.runs
+        q = sa.select(r).where(r.c.org_id == org_id)
+        if finished:
+            q = q.where(r.c.outcome != RunOutcome.RUNNING.value)
+        row = self.conn.execute(q.order_by(r.c.id.desc()).limit(1)).first()
+        return dict(row._mapping) if row else None
+
+    def running(self, org_id: int) -> dict[str, Any] | None:
+        r = t.runs
+        row = self.conn.execute(
+            sa.select(r.c.id, r.c.progress, r.c.started_at)
+            .where(r.c.org_id == org_id, r.c.outcome == RunOutcome.RUNNING.value)
+            .order_by(r.c.id.desc())
+            .limit(1)
+        ).first()
+        return dict(row._mapping) if row else None
+
+    def all_running(self) -> list[tuple[int, int]]:
+        """(run id, org id) of every running run, in every organisation (the dead-run sweep)."""
+        r = t.runs
+        rows = self.conn.execute(sa.select(r.c.id, r.c.org_id).where(r.c.outcome == RunOutcome.RUNNING.value))
+        return [(int(a), int(b)) for a, b in rows]
+
+    def progress(self, org_id: int, run_id: int) -> dict[str, Any] | None:
+        r = t.runs
+        row = self.conn.execute(
+            sa.select(r.c.id, r.c.outcome, r.c.progress, r.c.error, r.c.counts, r.c.hold_reason).where(
+                r.c.org_id == org_id, r.c.id == run_id
+            )
+        ).first()
+        return dict(row._mapping) if row else None
+
+    def page(self, org_id: int, *, limit: int, offset: int) -> list[dict[str, Any]]:
+        r = t.runs
+        rows = self.conn.execute(
+            sa.select(r).where(r.c.org_id == org_id).order_by(r.c.id.desc()).limit(limit).offset(offset)
+        )
+        return [dict(x._mapping) for x in rows]
+
+    def count(self, org_id: int) -> int:
+        r = t.runs
+        return int(
+            self.conn.execute(sa.select(sa.func.count()).select_from(r).where(r.c.org_id == org_id)).scalar_one()
+        )
+
+    def last_slot(self, org_id: int) -> datetime | None:
+        value: datetime | None = self.conn.execute(
+            sa.select(sa.func.max(t.runs.c.slot_at)).where(t.runs.c.org_id == org_id)
+        ).scalar()
+        return value
+
+    def daily_orgs(self) -> list[tuple[int, str, str, datetime | None, datetime | None]]:
+        """(org, refresh time, zone, effective from, last slot) of connected orgs on Daily refresh."""
+        s, r = t.sync_settings, t.runs
+        last = (
+            sa.select(r.c.org_id, sa.func.max(r.c.slot_at).label("last_slot"))
+            .where(r.c.slot_at.is_not(None))
+            .group_by(r.c.org_id)
+            .subquery()
+        )
+        rows = self.conn.execute(
+            sa.select(s.c.org_id, s.c.refresh_time, s.c.time_zone, s.c.effective_from, last.c.last_slot)
+            .join(t.connections, t.connections.c.org_id == s.c.org_id)
+            .outerjoin(last, last.c.org_id == s.c.org_id)
+            .where(s.c.strategy == Strategy.DAILY.value)
+            .order_by(s.c.org_id)
+        ).all()
+        return [(int(o), str(a), str(z), ef, ls) for o, a, z, ef, ls in rows]

@@ -1,0 +1,160 @@
+"""The persistence boundary: a :class:`Database` hands out units of work, each one transaction with the
+repositories that act in it (Cosmic Python, ch. 6). Services own every transaction through these;
+nothing above the adapters touches SQL.
+
+``db.write()`` begins a write transaction (``BEGIN IMMEDIATE`` on SQLite: the write lock up front, no
+upgrade that could fail half-way) that commits when the block ends normally and rolls back on any
+exception. ``db.read()`` is a read-only snapshot (``BEGIN DEFERRED`` on SQLite, so readers never queue
+behind a writer; WAL gives them a consistent view), always rolled back.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from types import TracebackType
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DataError
+
+from entrasync.adapters.db.audit_repo import AuditRepo
+from entrasync.adapters.db.auth_repo import AuthRepo
+from entrasync.adapters.db.connection_repo import ConnectionRepo
+from entrasync.adapters.db.directory_writer import DirectoryWriter
+from entrasync.adapters.db.engine import make_engine, migrate, read_engine
+from entrasync.adapters.db.leases_repo import LeaseRepo
+from entrasync.adapters.db.notifications_repo import NotificationRepo
+from entrasync.adapters.db.orgs_repo import OrgRepo
+from entrasync.adapters.db.overrides_repo import OverrideRepo
+from entrasync.adapters.db.people_repo import PeopleRepo
+from entrasync.adapters.db.plan_repo import PlanRepo
+from entrasync.adapters.db.runs_repo import RunsRepo
+from entrasync.adapters.db.settings_repo import SettingsRepo
+from entrasync.adapters.db.sync_state_repo import SyncStateRepo
+from entrasync.errors import InputRefusedError
+
+
+class Database:
+    """One database (SQLite file or PostgreSQL): its engine, its migrations and its units of work."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = make_engine(url)
+        self.reader: Engine = read_engine(self.engine)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def migrate(self) -> None:
+        migrate(self.engine)
+
+    def write(self) -> UnitOfWork:
+        return UnitOfWork(self.engine, write=True)
+
+    def read(self) -> UnitOfWork:
+        return UnitOfWork(self.reader, write=False)
+
+    def ping(self) -> None:
+        """Raise if the database does not answer (health checks)."""
+        with self.reader.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+class UnitOfWork:
+    """One transaction and the repositories acting in it."""
+
+    def __init__(self, engine: Engine, *, write: bool) -> None:
+        self._engine = engine
+        self.write = write
+        self._conn: Connection | None = None
+
+    @property
+    def conn(self) -> Connection:
+        if self._conn is None:
+            raise RuntimeError("a unit of work is used inside its `with` block only")
+        return self._conn
+
+    def __enter__(self) -> UnitOfWork:
+        self._conn = self._engine.connect()
+        try:
+            self._conn.begin()
+        except BaseException:
+            self._conn.close()
+            self._conn = None
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        conn = self.conn
+        try:
+            if exc_type is None and self.write:
+                conn.commit()
+            else:
+                conn.rollback()
+        finally:
+            conn.close()
+            self._conn = None
+        if isinstance(exc, DataError):
+            # Input the database cannot represent (NUL on PostgreSQL, a value out of range): the
+            # caller's fault, said in words; nothing was stored.
+            raise InputRefusedError("The database could not store or search for that value.") from exc
+
+    # -- repositories (made on first use; each holds this transaction's connection) ----------------
+
+    @cached_property
+    def orgs(self) -> OrgRepo:
+        return OrgRepo(self.conn)
+
+    @cached_property
+    def people(self) -> PeopleRepo:
+        return PeopleRepo(self.conn)
+
+    @cached_property
+    def plans(self) -> PlanRepo:
+        return PlanRepo(self.conn)
+
+    @cached_property
+    def directory(self) -> DirectoryWriter:
+        return DirectoryWriter(self.conn)
+
+    @cached_property
+    def runs(self) -> RunsRepo:
+        return RunsRepo(self.conn)
+
+    @cached_property
+    def leases(self) -> LeaseRepo:
+        return LeaseRepo(self.conn)
+
+    @cached_property
+    def audit(self) -> AuditRepo:
+        return AuditRepo(self.conn)
+
+    @cached_property
+    def settings(self) -> SettingsRepo:
+        return SettingsRepo(self.conn)
+
+    @cached_property
+    def connections(self) -> ConnectionRepo:
+        return ConnectionRepo(self.conn)
+
+    @cached_property
+    def sync_state(self) -> SyncStateRepo:
+        return SyncStateRepo(self.conn)
+
+    @cached_property
+    def overrides(self) -> OverrideRepo:
+        return OverrideRepo(self.conn)
+
+    @cached_property
+    def notifications(self) -> NotificationRepo:
+        return NotificationRepo(self.conn)
+
+    @cached_property
+    def auth(self) -> AuthRepo:
+        return AuthRepo(self.conn)

@@ -1,0 +1,162 @@
+"""Commands that set a deployment up: the emulator, the demo, serve, admin accounts, connect."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from entrasync.cli.app import JsonOpt, _ctx, _org, admin_app, app
+from entrasync.cli.output import emit_json, fail, handle_errors
+
+# ---- emulator & demo ---------------------------------------------------------------------------
+
+
+@app.command()
+def emulator(
+    users: Annotated[int, typer.Option(help="Users in the sample tenant.")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the sample tenant generator.")] = 1,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 8443,
+    data_dir: Annotated[Path, typer.Option(help="Where the certificates are written.")] = Path(
+        "entrasync-data/emulator"
+    ),
+) -> None:
+    """Serve the built-in Microsoft Graph + identity platform emulator (HTTPS)."""
+    from entrasync.emulator.server import main_cli
+
+    if users < 1 or users > 2_000_000:
+        fail("--users must be between 1 and 2000000.")
+    main_cli(users=users, seed=seed, host=host, port=port, data_dir=data_dir)
+
+
+@app.command()
+@handle_errors
+def demo(
+    users: Annotated[int, typer.Option(help="Users in the sample tenant.")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the sample tenant.")] = 1,
+    port: Annotated[int, typer.Option(help="Port of the web app.")] = 8000,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop after the first refresh.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start the emulator, connect to it, run a first refresh and serve the app: no tenant needed."""
+    from entrasync.cli.demo import run_demo
+
+    run_demo(users=users, seed=seed, port=port, serve=not no_serve, as_json=as_json)
+
+
+@app.command()
+@handle_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="Serve the web app only.")] = False,
+) -> None:
+    """Serve the web app and run the daily-refresh scheduler."""
+    from entrasync.cli.serving import run_server
+
+    run_server(host=host, port=port, scheduler=not no_scheduler)
+
+
+# ---- admin -------------------------------------------------------------------------------------
+
+
+@admin_app.command("create")
+@handle_errors
+def admin_create(
+    email: Annotated[str, typer.Option(help="Sign-in e-mail.")],
+    name: Annotated[str, typer.Option(help="Display name.")] = "Administrator",
+    role: Annotated[list[str] | None, typer.Option(help="super_admin and/or it_admin (repeat).")] = None,
+    password_env: Annotated[
+        str, typer.Option(help="Read the password from this environment variable.")
+    ] = "ENTRASYNC_ADMIN_PASSWORD",
+    as_json: JsonOpt = False,
+) -> None:
+    """Create the bootstrap admin (a local account), or give an existing person admin roles."""
+    from entrasync.services import accounts
+    from entrasync.services.context import Actor
+
+    password = os.environ.get(password_env) or _prompt_secret("Password: ", confirm=True)
+    ctx = _ctx()
+    person = accounts.create_admin(
+        ctx,
+        _org(ctx),
+        Actor.cli(),
+        email=email,
+        name=name,
+        password=password,
+        roles=role or ["super_admin", "it_admin"],
+    )
+    if as_json:
+        emit_json(person)
+    else:
+        typer.echo(f"Admin {person['email']} ready (roles: {', '.join(person['roles'])}).")
+
+
+def _prompt_secret(prompt: str, *, confirm: bool = False) -> str:
+    if not sys.stdin.isatty():
+        fail("no terminal to prompt on: pass the secret through the environment variable named in --help.")
+    value = getpass.getpass(prompt)
+    if confirm and getpass.getpass("Again: ") != value:
+        fail("the two entries differ.")
+    return value
+
+
+# ---- connection --------------------------------------------------------------------------------
+
+
+@app.command()
+@handle_errors
+def connect(
+    tenant_id: Annotated[str, typer.Option(help="Directory (tenant) ID.")],
+    client_id: Annotated[str | None, typer.Option(help="Application (client) ID; default ENTRASYNC_CLIENT_ID.")] = None,
+    client_secret_env: Annotated[
+        str, typer.Option(help="Environment variable holding the client secret.")
+    ] = "ENTRASYNC_CLIENT_SECRET",
+    certificate: Annotated[
+        Path | None,
+        typer.Option(
+            help="PEM file with the app registration's certificate and its private key (instead of a secret)."
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Connect Microsoft Entra ID headlessly (client credentials). The secret is never echoed."""
+    from entrasync.services import connection
+    from entrasync.services.context import Actor
+
+    ctx = _ctx()
+    cid = client_id or ctx.config.client_id or ""
+    if certificate is not None:
+        try:
+            pem = certificate.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"cannot read the certificate file {certificate}: {getattr(exc, 'strerror', None) or exc}.")
+        creds = connection.validate_credentials(tenant_id, cid, None, pem)
+    else:
+        secret = os.environ.get(client_secret_env) or _prompt_secret("Client secret: ")
+        creds = connection.validate_credentials(tenant_id, cid, secret)
+    st = connection.connect(ctx, _org(ctx), Actor.cli(), creds)
+    if as_json:
+        emit_json(st.public())
+    else:
+        typer.echo(st.message)
+
+
+@app.command()
+@handle_errors
+def disconnect(as_json: JsonOpt = False) -> None:
+    """Forget the tenant, secret and delta state. Archives nobody."""
+    from entrasync.services import connection
+    from entrasync.services.context import Actor
+
+    ctx = _ctx()
+    st = connection.disconnect(ctx, _org(ctx), Actor.cli())
+    if as_json:
+        emit_json(st.public())
+    else:
+        typer.echo("Microsoft Entra ID is disconnected. Nobody was archived.")

@@ -1,0 +1,261 @@
+"""Commands of the sync: settings, refresh, the plan under review, run history."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from entrasync.cli.app import JsonOpt, _ctx, _org, app, plan_app, runs_app, settings_app
+from entrasync.cli.output import emit_json, fail, handle_errors, table
+
+# ---- settings ----------------------------------------------------------------------------------
+
+
+def _settings_out(ctx: Any, org_id: int, s: Any, facts: dict[str, Any] | None, as_json: bool) -> None:
+    from entrasync.services import connection
+
+    data = s.public()
+    data["connected"] = connection.status(ctx, org_id).connected
+    if facts:
+        data.update({k: v for k, v in facts.items() if k != "changed"})
+        data["changed"] = facts.get("changed", [])
+    if as_json:
+        emit_json(data)
+        return
+    for k, v in data.items():
+        typer.echo(f"{k:18} {v}")
+
+
+@settings_app.command("show")
+@handle_errors
+def settings_show(as_json: JsonOpt = False) -> None:
+    """Show the sync settings."""
+    from entrasync.services import sync_settings
+
+    ctx = _ctx()
+    org_id = _org(ctx)
+    _settings_out(ctx, org_id, sync_settings.load(ctx, org_id), None, as_json)
+
+
+@settings_app.command("set")
+@handle_errors
+def settings_set(
+    strategy: Annotated[str | None, typer.Option(help="manual (Manual refresh) or daily (Daily refresh).")] = None,
+    refresh_time: Annotated[str | None, typer.Option(help="HH:MM on the half hour, 00:00-23:30.")] = None,
+    time_zone: Annotated[str | None, typer.Option(help="IANA zone of the refresh time, e.g. Europe/London.")] = None,
+    mode: Annotated[str | None, typer.Option(help="manual (Manual comparison) or auto (Auto-sync).")] = None,
+    notify: Annotated[bool | None, typer.Option("--notify/--no-notify", help="Send notification on refresh.")] = None,
+    recipient: Annotated[str | None, typer.Option(help="E-mail of the Super admin to notify.")] = None,
+    graph_filter: Annotated[str | None, typer.Option(help="OData $filter on users; '' turns it off.")] = None,
+    email_include: Annotated[str | None, typer.Option(help="Include if e-mail contains (comma-separated).")] = None,
+    email_exclude: Annotated[str | None, typer.Option(help="Exclude if e-mail contains (comma-separated).")] = None,
+    email_filter: Annotated[bool | None, typer.Option("--email-filter/--no-email-filter")] = None,
+    groups: Annotated[str | None, typer.Option(help="Entra group ids, comma-separated; '' turns it off.")] = None,
+    guard_percent: Annotated[float | None, typer.Option(help="Safety guard share, percent.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change sync settings: validated (the Graph filter is tried against Graph), saved atomically."""
+    from entrasync.errors import ValidationError
+    from entrasync.services import people, sync_settings
+    from entrasync.services.context import Actor
+
+    ctx = _ctx()
+    org_id = _org(ctx)
+    changes: dict[str, Any] = {}
+    for key, value in (
+        ("strategy", strategy),
+        ("refresh_time", refresh_time),
+        ("time_zone", time_zone),
+        ("mode", mode),
+        ("notify", notify),
+        ("guard_percent", guard_percent),
+    ):
+        if value is not None:
+            changes[key] = value
+    if recipient is not None:
+        person = people.find_by_email(ctx, org_id, recipient)
+        if person is None:
+            raise ValidationError({"recipient_id": f"No person with e-mail {recipient}."})
+        changes["recipient_id"] = person["id"]
+    if graph_filter is not None:
+        changes["graph_filter_on"] = bool(graph_filter.strip())
+        changes["graph_filter"] = graph_filter
+    if email_include is not None:
+        changes["email_include"] = email_include
+    if email_exclude is not None:
+        changes["email_exclude"] = email_exclude
+    if email_filter is not None:
+        changes["email_filter_on"] = email_filter
+    elif email_include is not None or email_exclude is not None:
+        changes["email_filter_on"] = True
+    if groups is not None:
+        changes["group_filter_on"] = bool(groups.strip())
+        changes["group_ids"] = groups
+    if not changes:
+        fail("nothing to change; see `entrasync settings set --help`.")
+    s, facts = sync_settings.save(ctx, org_id, Actor.cli(), changes)
+    _settings_out(ctx, org_id, s, facts, as_json)
+
+
+# ---- refresh, plan, runs -----------------------------------------------------------------------
+
+
+@app.command()
+@handle_errors
+def refresh(as_json: JsonOpt = False) -> None:
+    """Read Entra now and plan; apply it too in Auto-sync mode (unless the safety guard holds it)."""
+    from entrasync.cli.progress import ProgressPrinter
+    from entrasync.runners import tuning
+    from entrasync.services import sync
+    from entrasync.services.context import Actor
+
+    ctx = _ctx()
+    org_id = _org(ctx)
+    interactive = not as_json and sys.stderr.isatty()
+    progress = ProgressPrinter(enabled=interactive, expected=_last_people_read(ctx, org_id) if interactive else None)
+    with tuning.refresh_process():  # this process only refreshes: pause the GC for its 100,000s of objects
+        result = sync.refresh(ctx, org_id, trigger="cli", actor=Actor.cli(), on_progress=progress)
+    progress.close()
+    if as_json:
+        emit_json(result.public())
+    else:
+        c = result.counts
+        typer.echo(
+            f"Run {result.run_id}: {result.outcome}. create {c.get('create', 0)}, update {c.get('update', 0)}, "
+            f"move {c.get('move', 0)}, archive {c.get('archive', 0)}, restore {c.get('restore', 0)}, "
+            f"matched {c.get('matched', 0)}; {result.graph_requests} Graph requests ({result.read_mode or '-'} read)."
+        )
+        if result.hold_reason:
+            typer.echo(result.hold_reason)
+    if result.outcome == "failed":
+        fail(result.error or "the refresh failed")
+
+
+def _last_people_read(ctx: Any, org_id: int) -> int | None:
+    """How many people the last finished refresh read: the progress bar's 100%."""
+    from entrasync.services import runs
+
+    for run in runs.list_runs(ctx, org_id, limit=5):
+        read = (run.get("progress") or {}).get("people_read")
+        if isinstance(read, int) and run["outcome"] not in ("running", "failed"):
+            return read
+    return None
+
+
+@plan_app.command("show")
+@handle_errors
+def plan_show(
+    tab: Annotated[str | None, typer.Option(help="entra_only, directory_only or differences.")] = None,
+    search: Annotated[str | None, typer.Option(help="Filter by name or e-mail.")] = None,
+    page: int = 1,
+    per_page: int = 200,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the plan waiting for review (held or Manual comparison)."""
+    from entrasync.services import review
+
+    ctx = _ctx()
+    org_id = _org(ctx)
+    run = review.pending_run(ctx, org_id)
+    if run is None:
+        if as_json:
+            emit_json({"run_id": None, "changes": [], "message": "No plan is waiting for review."})
+        else:
+            typer.echo("No plan is waiting for review.")
+        return
+    changes, total = review.plan_changes(ctx, org_id, run["id"], tab=tab, search=search, page=page, per_page=per_page)
+    tabs = review.tab_counts(ctx, org_id, run["id"])
+    data = {
+        "run_id": run["id"],
+        "outcome": run["outcome"],
+        "hold_reason": run["hold_reason"],
+        "counts": run["counts"],
+        "tabs": tabs,
+        "total": total,
+        "page": page,
+        "changes": [
+            {
+                k: c[k]
+                for k in (
+                    "id",
+                    "kind",
+                    "reason",
+                    "person_id",
+                    "entra_id",
+                    "display_name",
+                    "email",
+                    "decision",
+                    "fingerprint",
+                )
+            }
+            | {"diffs": [{"field": d[0], "old": d[1], "new": d[2], "manual_edit": d[3]} for d in c["diffs"]]}
+            for c in changes
+        ],
+    }
+    if as_json:
+        emit_json(data)
+        return
+    typer.echo(f"Plan of run {run['id']} ({run['outcome']}). {run['hold_reason'] or ''}".rstrip())
+    for c in data["changes"]:
+        typer.echo(
+            f"  #{c['id']} {c['kind']:8} {c['reason']:15} {c['email'] or c['display_name'] or ''} [{c['decision']}]"
+        )
+        for d in c["diffs"]:
+            mark = " (manual edit overwritten)" if d["manual_edit"] else ""
+            typer.echo(f"      {d['field']}: {d['old']!r} -> {d['new']!r}{mark}")
+    typer.echo(f"{total} shown of this filter; tabs: {tabs}")
+
+
+@plan_app.command("apply")
+@handle_errors
+def plan_apply(
+    reject: Annotated[list[int] | None, typer.Option("--reject", help="Change id to reject (repeat).")] = None,
+    run: Annotated[int | None, typer.Option(help="Run whose plan to apply (default: the waiting one).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Apply the waiting plan; rejected changes become overrides and are not proposed again."""
+    from entrasync.services import review
+    from entrasync.services.context import Actor
+
+    ctx = _ctx()
+    result = review.apply_plan(ctx, _org(ctx), Actor.cli(), run_id=run, reject=reject or ())
+    if as_json:
+        emit_json(result.public())
+    elif result.already_applied:
+        typer.echo(f"The plan of run {result.run_id} was already applied; nothing to do.")
+    else:
+        done = ", ".join(f"{k} {v}" for k, v in result.applied.items())
+        typer.echo(f"Applied the plan of run {result.run_id}: {done}; {result.rejected} rejected.")
+
+
+@runs_app.command("list")
+@handle_errors
+def runs_list(limit: int = 20, as_json: JsonOpt = False) -> None:
+    """Past refreshes, newest first."""
+    from entrasync.services import runs
+
+    ctx = _ctx()
+    rows = runs.list_runs(ctx, _org(ctx), limit=limit)
+    if as_json:
+        emit_json(rows)
+    else:
+        table(rows, ["id", "trigger", "started_at", "outcome", "counts", "graph_requests", "error"])
+
+
+@runs_app.command("show")
+@handle_errors
+def runs_show(run_id: int, as_json: JsonOpt = False) -> None:
+    """One refresh and its changes, with kinds and reasons, applied or not."""
+    from entrasync.services import runs
+
+    ctx = _ctx()
+    run = runs.get_run(ctx, _org(ctx), run_id)
+    if as_json:
+        emit_json(run)
+        return
+    typer.echo(f"Run {run['id']} ({run['trigger']}, {run['triggered_by']}): {run['outcome']}; {run['counts']}")
+    if run["error"]:
+        typer.echo(f"Error: {run['error']}")
+    table(run["changes"], ["id", "kind", "reason", "email", "decision", "applied"])

@@ -1,0 +1,72 @@
+"""Lifecycle states of runs, plans and decisions, and the settings' choices, as enums.
+
+They are ``StrEnum``: stored, compared and serialised as their values ("pending", "applied", …), so a
+row read back from the database compares equal to the member.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RunOutcome(StrEnum):
+    """How a refresh ended (spec §4.8); ``RUNNING`` until it does."""
+
+    RUNNING = "running"
+    APPLIED = "applied"
+    AWAITING_REVIEW = "awaiting_review"
+    HELD = "held"
+    FAILED = "failed"
+    NO_CHANGES = "no_changes"
+    SUPERSEDED = "superseded"
+
+
+class PlanState(StrEnum):
+    """Where a run's plan stands: waiting for review, applied, replaced by a newer one, or none."""
+
+    NONE = "none"
+    PENDING = "pending"
+    APPLIED = "applied"
+    SUPERSEDED = "superseded"
+
+
+class Decision(StrEnum):
+    """A plan row's decision. The first three are an admin's; the rest are rows that are not decisions."""
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    OVERRIDDEN = "overridden"  # suppressed by an earlier rejection (an override)
+    KEPT = "kept"  # an admin added by hand the sync keeps (§4.4)
+    CONFLICT = "conflict"  # several Entra users claim one e-mail (§4.3)
+
+
+DECIDABLE: tuple[Decision, ...] = (Decision.PENDING, Decision.ACCEPTED, Decision.REJECTED)
+
+
+class Mode(StrEnum):
+    """Sync Settings' mode (§3)."""
+
+    MANUAL = "manual"  # Manual comparison: plans wait for review
+    AUTO = "auto"  # Auto-sync from Microsoft Entra ID: plans apply at once (unless held)
+
+
+class Strategy(StrEnum):
+    """Sync Settings' strategy (§3, §5)."""
+
+    MANUAL = "manual"  # Manual refresh
+    DAILY = "daily"  # Daily refresh at a time in a zone
+
+
+class Trigger(StrEnum):
+    """What started a refresh (§4.8)."""
+
+    BUTTON = "button"
+    SCHEDULE = "schedule"
+    CLI = "cli"
+    API = "api"
+
+
+class ReadMode(StrEnum):
+    FULL = "full"
+    DELTA = "delta"

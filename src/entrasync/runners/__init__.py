@@ -1,0 +1,1 @@
+"""Processes that run background work: the refresh entry points where interpreter tuning is entered."""

@@ -1,0 +1,173 @@
+"""Reviewing a plan (§4.5): the waiting plan's tabs, decisions per change or per tab, and Apply.
+
+Apply is one transaction (§4.7): pending and accepted changes are written, rejected ones become
+overrides tied to the exact Entra data behind them; a plan the directory moved away from is refused,
+and applying an applied plan again is a no-op that says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from entrasync.adapters.db.plan_repo import TAB_NOTES, TABS, PlanRow, row_dict
+from entrasync.adapters.db.uow import UnitOfWork
+from entrasync.domain.states import Decision, PlanState, RunOutcome
+from entrasync.errors import ConflictError, NotFoundError, StalePlanError
+from entrasync.services.context import Actor, AppContext
+
+__all__ = ["TABS", "TAB_NOTES", "ApplyResult", "apply_plan", "current_run", "decide", "pending_run", "plan_changes",
+           "tab_change_ids", "tab_counts"]  # fmt: skip
+
+MAX_PER_PAGE = 500
+NO_PLAN = "No plan is waiting for review. Run Refresh to compute one."
+
+
+@dataclass
+class ApplyResult:
+    run_id: int
+    applied: dict[str, int]
+    rejected: int
+    already_applied: bool = False
+
+    def public(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def pending_run(ctx: AppContext, org_id: int) -> dict[str, Any] | None:
+    with ctx.read() as uow:
+        return uow.runs.pending(org_id)
+
+
+def current_run(ctx: AppContext, org_id: int) -> dict[str, Any] | None:
+    """The run the User Sync page shows: the plan waiting for review, else the newest finished run."""
+    with ctx.read() as uow:
+        return uow.runs.pending(org_id) or uow.runs.newest(org_id, finished=True)
+
+
+def _require_pending(
+    uow: UnitOfWork, org_id: int, run_id: int | None, *, allow_applied: bool = False
+) -> dict[str, Any]:
+    """The run whose plan waits for review. With ``allow_applied`` (apply is idempotent) an already
+    applied plan is returned too: by id, or, without an id, when it is the newest run."""
+    if run_id is None:
+        run = uow.runs.pending(org_id)
+        if run is None and allow_applied:
+            newest = uow.runs.newest(org_id)
+            if newest is not None and newest["plan_state"] == PlanState.APPLIED.value:
+                return newest
+        if run is None:
+            raise NotFoundError(NO_PLAN)
+        return run
+    run = uow.runs.get(org_id, run_id)
+    if run is None:
+        raise NotFoundError(f"No run {run_id} in this organisation.")
+    if run["plan_state"] == PlanState.SUPERSEDED.value:
+        raise StalePlanError(
+            f"The plan of run {run_id} was replaced by a newer refresh. Review the newest plan instead."
+        )
+    if run["plan_state"] == PlanState.APPLIED.value and allow_applied:
+        return run
+    if run["plan_state"] != PlanState.PENDING.value:
+        raise NotFoundError(f"Run {run_id} has no plan waiting for review.")
+    return run
+
+
+def decide(ctx: AppContext, org_id: int, run_id: int, change_ids: Iterable[int], decision: str) -> int:
+    """Mark changes of a waiting plan accepted or rejected (the UI's per-change and per-tab buttons)."""
+    if decision not in (Decision.ACCEPTED, Decision.REJECTED, Decision.PENDING):
+        raise ConflictError("A decision is accepted, rejected or pending.")
+    ids = list(change_ids)
+    with ctx.write() as uow:
+        run = _require_pending(uow, org_id, run_id)
+        return uow.plans.decide(int(run["id"]), ids, Decision(decision))
+
+
+def _override_row(r: PlanRow, run_id: int) -> dict[str, Any]:
+    return {"subject": r.subject, "kind": str(r.kind), "fingerprint": r.fingerprint, "person_id": r.person_id,
+            "run_id": run_id}  # fmt: skip
+
+
+def apply_plan(
+    ctx: AppContext, org_id: int, actor: Actor, *, run_id: int | None = None, reject: Iterable[int] = ()
+) -> ApplyResult:
+    """Apply a waiting (or held) plan in one transaction: pending and accepted changes are applied,
+    rejected ones (plus ``reject``) become overrides. A stale plan is refused; applying twice is a no-op."""
+    now = ctx.now()
+    reject_ids = set(reject)
+    with ctx.write() as uow:
+        uow.orgs.lock(org_id)
+        run = _require_pending(uow, org_id, run_id, allow_applied=True)
+        rid = int(run["id"])
+        if run["plan_state"] == PlanState.APPLIED.value:
+            return ApplyResult(run_id=rid, applied={}, rejected=0, already_applied=True)
+        rows = uow.plans.decidable(rid)
+        unknown = reject_ids - {r.id for r in rows}
+        if unknown:
+            raise NotFoundError(f"No change {', '.join(map(str, sorted(unknown)))} in the plan of run {rid}.")
+        if uow.orgs.version(org_id) != run["base_version"]:
+            raise StalePlanError(
+                f"The directory changed after run {rid} computed this plan, so it may no longer be right. "
+                "Run Refresh again and review the new plan."
+            )
+        rejected = [r for r in rows if r.id in reject_ids or r.decision is Decision.REJECTED]
+        refused = {r.id for r in rejected}
+        accepted = [r for r in rows if r.id not in refused]
+        uow.orgs.bump_version(org_id)
+        # The audit names both (§1): "applied run N, by P".
+        who = Actor(label=f"applied run {rid}, by {actor.label}", person_id=actor.person_id, run_id=rid)
+        applied = uow.directory.apply(org_id, accepted, who, now)
+        # Rejections become overrides, tied to the exact Entra data that produced them.
+        uow.overrides.add(org_id, (_override_row(r, rid) for r in rejected), actor.label, now)
+        uow.plans.mark([r.id for r in accepted], Decision.ACCEPTED, True)
+        uow.plans.mark([r.id for r in rejected], Decision.REJECTED, False)
+        uow.runs.update(rid, plan_state=PlanState.APPLIED.value, outcome=RunOutcome.APPLIED.value)
+    return ApplyResult(run_id=rid, applied=applied.counts, rejected=len(rejected))
+
+
+def plan_changes(
+    ctx: AppContext,
+    org_id: int,
+    run_id: int,
+    *,
+    tab: str | None = None,
+    search: str | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of a run's stored changes, all of them or one tab's (its changes, then its notes)."""
+    if tab is not None and tab not in TABS:
+        raise NotFoundError(f"No tab '{tab}'; tabs are {', '.join(TABS)} and matched.")
+    kinds = TABS[tab] + TAB_NOTES[tab] if tab is not None else None
+    per_page = max(1, min(per_page, MAX_PER_PAGE))
+    with ctx.read() as uow:
+        rows, total = uow.plans.page(org_id, run_id, kinds=kinds, search=search, page=max(page, 1), per_page=per_page)
+    return [row_dict(r) for r in rows], total
+
+
+def tab_counts(ctx: AppContext, org_id: int, run_id: int) -> dict[str, int]:
+    """Changes per tab (overridden changes, kept admins and conflicts are listed but not counted)."""
+    with ctx.read() as uow:
+        return uow.plans.tab_counts(org_id, run_id)
+
+
+def tab_change_ids(ctx: AppContext, org_id: int, run_id: int, tab: str) -> list[int]:
+    """Ids of the decidable changes in one tab (what Accept all / Reject all act on)."""
+    kinds = TABS.get(tab)
+    if kinds is None:
+        raise NotFoundError(f"No tab '{tab}'.")
+    with ctx.read() as uow:
+        return uow.plans.tab_change_ids(org_id, run_id, kinds)
+
+
+def matched(
+    ctx: AppContext, org_id: int, run: dict[str, Any], *, search: str | None, page: int, per_page: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Linked people the run proposes no change for (the Matched tab)."""
+    planned = (run.get("counts") or {}).get("matched")
+    with ctx.read() as uow:
+        return uow.plans.matched(
+            org_id, int(run["id"]), planned_total=planned if isinstance(planned, int) else None, search=search,
+            page=max(page, 1), per_page=max(1, min(per_page, MAX_PER_PAGE)),
+        )  # fmt: skip

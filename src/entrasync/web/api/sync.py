@@ -1,0 +1,135 @@
+"""API: sync settings, the connection, refreshes, the plan under review, and run history."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from entrasync.errors import NotFoundError, ValidationError
+from entrasync.services import connection, review, runs, sync, sync_settings
+from entrasync.web.api.deps import Ctx, Id, Integrator, Reviewer, SearchText, Write, error_doc
+from entrasync.web.api.schemas import (
+    ApplyBody,
+    ConnectBody,
+    ConnectionOut,
+    DecisionsBody,
+    SettingsBody,
+    SettingsOut,
+    SettingsSaved,
+)
+from entrasync.web.refresher import start_refresh
+
+router = APIRouter()
+
+
+@router.get("/settings", response_model=SettingsOut, tags=["sync"])
+def get_settings(ctx: Ctx, me: Integrator) -> dict[str, Any]:
+    return sync_settings.load(ctx, me.org_id).public()
+
+
+@router.put("/settings", response_model=SettingsSaved, tags=["sync"], dependencies=[Write])
+def put_settings(ctx: Ctx, body: SettingsBody, me: Integrator) -> dict[str, Any]:
+    """Change some settings (the others stay). A Graph filter or group ids are checked against Graph."""
+    changes = body.model_dump(exclude_unset=True)
+    for key, value in changes.items():
+        if value is None and key != "recipient_id":
+            raise ValidationError({key: "Give a value (null is not allowed here)."})
+    saved, facts = sync_settings.save(ctx, me.org_id, me.actor, changes)
+    return {
+        "settings": saved.public(),
+        "changed": facts.get("changed", []),
+        "matching_users": facts.get("matching_users"),
+    }
+
+
+@router.get("/connection", response_model=ConnectionOut, tags=["connection"])
+def get_connection(ctx: Ctx, me: Integrator) -> dict[str, Any]:
+    return connection.status(ctx, me.org_id).public()
+
+
+@router.post("/connection", response_model=ConnectionOut, tags=["connection"], dependencies=[Write])
+def connect(ctx: Ctx, body: ConnectBody, me: Integrator) -> dict[str, Any]:
+    """Headless connect (client credentials) with the caller's app registration: tenant id, client id
+    and client secret or certificate (PEM with its private key). The credential is verified against Graph,
+    stored encrypted and never returned."""
+    creds = connection.validate_credentials(body.tenant_id, body.client_id, body.client_secret, body.client_certificate)
+    return connection.connect(ctx, me.org_id, me.actor, creds).public()
+
+
+@router.delete("/connection", response_model=ConnectionOut, tags=["connection"], dependencies=[Write])
+def disconnect(ctx: Ctx, me: Integrator) -> dict[str, Any]:
+    """Forget tenant, secret and delta state. Archives nobody."""
+    return connection.disconnect(ctx, me.org_id, me.actor).public()
+
+
+@router.post(
+    "/refresh", tags=["sync"], dependencies=[Write], responses={409: error_doc("Already running, or not connected")}
+)
+def refresh(ctx: Ctx, me: Integrator, wait: bool = True) -> JSONResponse:
+    """Read Entra, plan, and apply in Auto-sync (unless held). ``wait=false`` returns 202 at once."""
+    if wait:
+        result = sync.refresh(ctx, me.org_id, trigger="api", actor=me.actor)
+        return JSONResponse(result.public())
+    run_id = start_refresh(ctx, me.org_id, me.actor, "api")
+    return JSONResponse({"run_id": run_id}, status_code=202)
+
+
+@router.get("/plan", tags=["sync"])
+def get_plan(
+    ctx: Ctx,
+    me: Reviewer,
+    tab: Literal["entra_only", "directory_only", "differences"] | None = None,
+    search: SearchText = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    """The plan waiting for review (Manual comparison, or held by the safety guard)."""
+    run = review.pending_run(ctx, me.org_id)
+    if run is None:
+        raise NotFoundError(review.NO_PLAN)
+    changes, total = review.plan_changes(ctx, me.org_id, run["id"], tab=tab, search=search, page=page,
+                                         per_page=per_page)  # fmt: skip
+    counts = review.tab_counts(ctx, me.org_id, run["id"])
+    counts["matched"] = int((run.get("counts") or {}).get("matched", 0))
+    return {"run": run, "tab_counts": counts, "changes": changes, "total": total, "page": page}
+
+
+@router.post("/plan/decisions", tags=["sync"], dependencies=[Write])
+def decide(ctx: Ctx, body: DecisionsBody, me: Reviewer) -> dict[str, Any]:
+    run_id = body.run_id
+    if run_id is None:
+        run = review.pending_run(ctx, me.org_id)
+        if run is None:
+            raise NotFoundError(review.NO_PLAN)
+        run_id = int(run["id"])
+    return {"run_id": run_id, "updated": review.decide(ctx, me.org_id, run_id, body.change_ids, body.decision)}
+
+
+@router.post("/plan/apply", tags=["sync"], dependencies=[Write])
+def apply(ctx: Ctx, body: ApplyBody, me: Reviewer) -> dict[str, Any]:
+    """Apply the waiting plan: pending and accepted changes apply, rejected ones become overrides."""
+    return review.apply_plan(ctx, me.org_id, me.actor, run_id=body.run_id, reject=body.reject).public()
+
+
+@router.get("/runs", tags=["sync"])
+def list_runs(
+    ctx: Ctx,
+    me: Reviewer,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> list[dict[str, Any]]:
+    return runs.list_runs(ctx, me.org_id, limit=limit, offset=offset)
+
+
+@router.get("/runs/{run_id}", tags=["sync"])
+def get_run(ctx: Ctx, run_id: Id, me: Reviewer) -> dict[str, Any]:
+    """One run with its changes (kinds, reasons, decisions, applied or not)."""
+    return runs.get_run(ctx, me.org_id, run_id)
+
+
+@router.get("/runs/{run_id}/progress", tags=["sync"])
+def run_progress(ctx: Ctx, run_id: Id, me: Reviewer) -> dict[str, Any]:
+    """Cheap to poll while a refresh runs: outcome ``running`` until it ends."""
+    return runs.run_progress(ctx, me.org_id, run_id)
