@@ -45,7 +45,7 @@ class TableDump:
     name: str
     columns: list[str]
     rows: int
-    bytes: int  # SQLite: size of the values; PostgreSQL: size of the COPY text
+    size: int  # bytes. SQLite: size of the values; PostgreSQL: size of the COPY text
     tuples: list[tuple[Any, ...]] | None = None
     copy_text: bytes | None = None
 
@@ -158,7 +158,7 @@ def _dump_pg(engine: sa.Engine, table: sa.Table, sql: str) -> TableDump:
     try:
         conn = raw.driver_connection
         assert conn is not None
-        with conn.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT") as copy:  # type: ignore[attr-defined]
+        with conn.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT") as copy:
             text = b"".join(bytes(block) for block in copy)
         raw.rollback()
     finally:

@@ -124,18 +124,16 @@ def make_engine(db_url: str) -> Engine:
     return make(db_url)
 
 
-def migrate(engine: Engine) -> None:
-    """The product's migration entry point (``entrasync.adapters.db.engine.migrate``)."""
-    from entrasync.adapters.db.engine import migrate as upgrade
-
-    upgrade(engine)
-
-
 # ---- the application -----------------------------------------------------------------------------
 
 
 def make_context(info: EmulatorInfo, db_url: str, data_dir: Path) -> AppContext:
-    """``AppContext.create(Config(...))`` (migrates the database) configured for the emulator."""
+    """``AppContext.create(Config(...))`` configured for the emulator.
+
+    This is also how the benchmark migrates a fresh database (product runs and write-floor targets
+    alike): ``AppContext.create`` runs the product's migration entry point
+    (``adapters.db.engine.migrate``), so the floor writes into exactly the schema the product has.
+    """
     from entrasync.config import Config
     from entrasync.services.context import AppContext
 
@@ -177,30 +175,41 @@ def connect(ctx: AppContext, org: int, info: EmulatorInfo) -> None:
     connection.connect(ctx, org, Actor.cli(), creds)
 
 
-def refresh(ctx: AppContext, org: int, on_progress: Progress) -> dict[str, Any]:
-    """``services.sync.refresh(ctx, org, trigger="cli", actor=Actor.cli(), on_progress=...)``.
+def refresher(ctx: AppContext, org: int) -> Callable[[Progress], dict[str, Any]]:
+    """A ready-to-time ``services.sync.refresh(ctx, org, trigger="cli", actor=Actor.cli(), on_progress=...)``.
 
-    The progress callback receives the phases ``reading``, ``planning``, ``applying`` and ``done``
-    (the benchmark splits the wall time into read and plan + apply there). Returns the fields of
-    ``RefreshResult`` the report uses.
+    Returned as a function so that importing the sync service happens here, before the caller starts
+    its timer (a first import of the services costs tens of milliseconds, which no refresh in a
+    running server pays). The progress callback receives the phases ``reading``, ``planning``,
+    ``applying`` and ``done``; the benchmark splits the wall time there. The function returns the
+    fields of ``RefreshResult`` the report uses.
     """
     from entrasync.services import sync
     from entrasync.services.context import Actor
 
-    result = sync.refresh(ctx, org, trigger="cli", actor=Actor.cli(), on_progress=on_progress)
-    return {
-        "outcome": result.outcome,
-        "requests": result.graph_requests,
-        "read_mode": result.read_mode,
-        "counts": result.counts,
-        "error": result.error,
-    }
+    def run(on_progress: Progress) -> dict[str, Any]:
+        result = sync.refresh(ctx, org, trigger="cli", actor=Actor.cli(), on_progress=on_progress)
+        return {
+            "outcome": result.outcome,
+            "requests": result.graph_requests,
+            "read_mode": result.read_mode,
+            "counts": result.counts,
+            "error": result.error,
+        }
+
+    return run
 
 
 @contextmanager
-def graph_client(info: EmulatorInfo, token: str) -> Iterator[Any]:
-    """The product's Graph client (``adapters.graph.client.GraphClient``) with a fixed token."""
+def full_reader(info: EmulatorInfo, token: str) -> Iterator[Callable[[], tuple[int, int]]]:
+    """A ready-to-time full read, as a first sync makes it: ``adapters.graph.reader.fetch_snapshot``
+    with no cursor, on the product's ``adapters.graph.client.GraphClient`` with a fixed token.
+
+    The function returns (users read, Graph requests made). Imports and the client are set up
+    before it is returned, outside the caller's timer.
+    """
     from entrasync.adapters.graph.client import GraphClient, GraphConfig
+    from entrasync.adapters.graph.reader import fetch_snapshot
 
     cfg = GraphConfig(
         graph_url=info["graph_url"],
@@ -211,18 +220,12 @@ def graph_client(info: EmulatorInfo, token: str) -> Iterator[Any]:
         ca_bundle=info["ca_bundle"],
     )
     with GraphClient(cfg, token_provider=lambda: token) as client:
-        yield client
 
+        def read() -> tuple[int, int]:
+            result = fetch_snapshot(client, graph_filter=None, group_ids=None, cursor=None)
+            return len(result.snapshot.users), int(result.requests)
 
-def full_read(client: Any) -> tuple[int, int]:
-    """``adapters.graph.reader.fetch_snapshot`` as a first sync calls it (no cursor: a full read).
-
-    Returns (users read, Graph requests made).
-    """
-    from entrasync.adapters.graph.reader import fetch_snapshot
-
-    result = fetch_snapshot(client, graph_filter=None, group_ids=None, cursor=None)
-    return len(result.snapshot.users), int(result.requests)
+        yield read
 
 
 # ---- pages (what the web handlers call) ----------------------------------------------------------
@@ -282,12 +285,15 @@ def service_cases(ctx: AppContext, org: int, facts: PageFacts, *, deep: int, com
         queries = None  # type: ignore[assignment]
     rid = facts.pending_run
     if rid is not None:
+        run_id = rid
+
+        def tab_page(tab: str, **kw: Any) -> Callable[[Connection], Any]:
+            return lambda c: sync.plan_changes(c, org, run_id, tab=tab, **kw)
+
         for tab in sync.TABS:
-            cases.append((f"tab {tab} p1", lambda c, tab=tab: sync.plan_changes(c, org, rid, tab=tab)))
-            cases.append((f"tab {tab} p20", lambda c, tab=tab: sync.plan_changes(c, org, rid, tab=tab, page=20)))
-            cases.append(
-                (f"tab {tab} search", lambda c, tab=tab: sync.plan_changes(c, org, rid, tab=tab, search=common))
-            )
+            cases.append((f"tab {tab} p1", tab_page(tab)))
+            cases.append((f"tab {tab} p20", tab_page(tab, page=20)))
+            cases.append((f"tab {tab} search", tab_page(tab, search=common)))
         cases.append(("tab counts", lambda c: sync.tab_counts(c, org, rid)))
         if queries is not None:
             q = queries

@@ -491,8 +491,7 @@ def render_floors(res: Results) -> list[str]:
         "| N | DB | figure | product s | floor s | ratio | target | verdict | product runs s | floor runs s |",
         "| ---: | --- | --- | ---: | ---: | ---: | --- | --- | --- | --- |",
     ]
-    order = {"write": 0, "read": 1, "unchanged": 2, "unchanged CLI": 3}
-    rows = sorted(res.floors, key=lambda f: (f["n"], f["db"] == "–", f["db"], order[f["figure"]]))
+    rows = sorted(res.floors, key=lambda f: (f["n"], f["db"] == "–"))  # stable: databases in run order
     for f in rows:
         floor = f["floor_s"]
         ratio = f["product_s"] / floor if floor else None
