@@ -715,8 +715,9 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     res.load_end = load_average()
     res.notes.append(
-        "Load average: printed at start and end, and per scenario (1-minute, when its first run started); other "
-        "work on the machine inflates every number, product and floor alike, which is why they alternate."
+        "Load average: printed at start and end, and per scenario (1-minute, when its first run started). The run "
+        "itself keeps 1–2 processes busy (worker, emulator or PostgreSQL); other work on the machine inflates every "
+        "number, product and floor alike, which is why they alternate."
     )
     res.notes.append(
         "Peak RSS: VmHWM (peak resident set) of the fresh process that ran the measurement (interpreter, "
