@@ -1,17 +1,19 @@
 """One benchmark measurement in a fresh process (started by ``bench/run.py``).
 
 Usage: ``python bench/worker.py '<json spec>'``. The last stdout line is a JSON object with the
-measurement. Each measurement runs in its own process so ``ru_maxrss`` (the peak resident set
-size of *this* process, interpreter and imports included) belongs to that one measurement, and the
-emulator (another process) never shares the GIL with the client being measured.
+measurement. Each measurement runs in its own process so its peak resident set (``VmHWM``,
+interpreter and imports included) belongs to that one measurement, and the emulator (another
+process) never shares the GIL with the client being measured.
 
-Kinds: ``setup`` (migrate + connect), ``refresh``, ``pages``, ``read_floor``, ``read_entrasync``,
-``read_sdk``.
+Kinds: ``setup`` (migrate + connect), ``refresh``, ``pages``, ``write_floor``, ``unchanged_floor``,
+``read_floor``, ``read_entrasync``, ``read_sdk``. Every call into the product goes through
+``bench/product.py``; the floors (``bench/floors.py``) reach the database by reflection only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import resource
@@ -26,10 +28,8 @@ from typing import Any
 
 import httpx
 import orjson
+import product
 
-from entrasync.domain.model import GRAPH_USER_SELECT as USER_SELECT_FIELDS  # the product's own $select
-
-PAGE = 999
 BENCH_ADMIN = "bench-admin@bench.example"
 BENCH_PASSWORD = "bench password, not for production"
 
@@ -86,22 +86,26 @@ def fetch_token(info: dict[str, str]) -> str:
 
 
 def _first_url(info: dict[str, str]) -> str:
-    from urllib.parse import urlencode
-
-    query = urlencode(
-        {"$select": ",".join(USER_SELECT_FIELDS), "$expand": "manager($select=id)", "$top": PAGE}, safe="$,()="
-    )
-    return f"{info['graph_url'].rstrip('/')}/v1.0/users?{query}"
+    """The product's first users page: its ``$select``, ``$expand`` and ``$top``, its encoding."""
+    return f"{info['graph_url'].rstrip('/')}/v1.0/users?{product.encode_query(product.user_query().params())}"
 
 
 def read_floor(info: dict[str, str], token: str) -> dict[str, Any]:
-    """The floor: httpx + orjson over the same ``$top=999`` pages; no model objects."""
+    """The floor: httpx + orjson over the same ``$top=999`` pages; no model objects.
+
+    The URL is built before the timer (building it imports the product's reader, which the product
+    reader has imported before its own timer too). The cyclic GC is off during the loop, as the
+    product pauses it for its read (``entrasync.bulkwork``): the floor carries no cost the product
+    has designed away.
+    """
     ctx = ssl.create_default_context(cafile=info["ca_bundle"])
     users = requests = 0
+    url: str | None = _first_url(info)
     with httpx.Client(verify=ctx, trust_env=False, timeout=60) as http:
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        gc.collect()
+        gc.disable()
         t0 = time.perf_counter()
-        url: str | None = _first_url(info)
         while url:
             r = http.get(url, headers=headers)
             r.raise_for_status()
@@ -110,27 +114,17 @@ def read_floor(info: dict[str, str], token: str) -> dict[str, Any]:
             users += len(page["value"])
             url = page.get("@odata.nextLink")
         wall = time.perf_counter() - t0
+        gc.enable()
     return {"wall_s": wall, "users": users, "requests": requests}
 
 
 def read_entrasync(info: dict[str, str], token: str) -> dict[str, Any]:
     """entrasync's read phase: ``fetch_snapshot`` alone (full read, as a first sync does)."""
-    from entrasync.adapters.graph.client import GraphClient, GraphConfig
-    from entrasync.adapters.graph.reader import fetch_snapshot
-
-    cfg = GraphConfig(
-        graph_url=info["graph_url"],
-        login_url=info["login_url"],
-        tenant_id=info["tenant_id"],
-        client_id=info["client_id"],
-        client_credential=info["client_secret"],
-        ca_bundle=info["ca_bundle"],
-    )
-    with GraphClient(cfg, token_provider=lambda: token) as client:
+    with product.full_reader(info, token) as read:
         t0 = time.perf_counter()
-        result = fetch_snapshot(client, graph_filter=None, group_ids=None, cursor=None)
+        users, requests = read()
         wall = time.perf_counter() - t0
-    return {"wall_s": wall, "users": len(result.snapshot.users), "requests": result.requests}
+    return {"wall_s": wall, "users": users, "requests": requests}
 
 
 def read_sdk(info: dict[str, str], token: str) -> dict[str, Any]:
@@ -166,8 +160,9 @@ async def _read_sdk(info: dict[str, str], token: str) -> dict[str, Any]:
     adapter = GraphRequestAdapter(BaseBearerTokenAuthenticationProvider(StaticToken()), client=http)
     adapter.base_url = f"{info['graph_url'].rstrip('/')}/v1.0"
     client = GraphServiceClient(request_adapter=adapter)
+    q = product.user_query()
     query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
-        select=list(USER_SELECT_FIELDS), top=PAGE, expand=["manager($select=id)"]
+        select=q.fields, top=q.page_size, expand=[q.expand]
     )
     count = 0
     managers = 0
@@ -192,45 +187,23 @@ async def _read_sdk(info: dict[str, str], token: str) -> dict[str, Any]:
 
 
 def _ctx(spec: dict[str, Any]) -> Any:
-    from entrasync.config import Config
-    from entrasync.services.context import AppContext
-
-    info = spec["info"]
-    config = Config(
-        data_dir=Path(spec["data_dir"]),
-        database_url=spec["db_url"],
-        graph_url=info["graph_url"],
-        login_url=info["login_url"],
-        ca_bundle=Path(info["ca_bundle"]),
-        client_id=info["client_id"],
-        client_secret=info["client_secret"],
-        secret_key="entrasync-bench-secret-key",
-        public_base_url="http://testserver",
-    )
-    return AppContext.create(config)
+    return product.make_context(spec["info"], spec["db_url"], Path(spec["data_dir"]))
 
 
 def setup(spec: dict[str, Any]) -> dict[str, Any]:
-    from entrasync.services import connection
-    from entrasync.services.context import Actor
-
+    """Migrate a fresh database and connect it to the emulator: where a first sync starts from."""
     ctx = _ctx(spec)
-    info = spec["info"]
-    org = ctx.org_id()
-    connection.connect(
-        ctx, org, Actor.cli(), connection.Credentials(info["tenant_id"], info["client_id"], info["client_secret"])
-    )
-    ctx.db.engine.dispose()
+    product.connect(ctx, product.org_id(ctx), spec["info"])
+    product.close(ctx)
     return {"ok": True}
 
 
 def refresh(spec: dict[str, Any]) -> dict[str, Any]:
-    from entrasync.services import sync
-    from entrasync.services.context import Actor
-
+    """One refresh, in process: wall time, its read and plan + apply phases, and the peak memory."""
     ctx = _ctx(spec)
-    org = ctx.org_id()
-    with ctx.db.engine.connect():
+    org = product.org_id(ctx)
+    run = product.refresher(ctx, org)  # imports the services outside the timing
+    with product.engine(ctx).connect():
         pass  # open the pool's first connection outside the timing
     marks: dict[str, float] = {}
     phase_peaks: dict[str, float] = {}
@@ -258,30 +231,65 @@ def refresh(spec: dict[str, Any]) -> dict[str, Any]:
         prof.enable()
     rss0 = maxrss_mb()
     t0 = time.perf_counter()
-    result = sync.refresh(ctx, org, trigger="cli", actor=Actor.cli(), on_progress=on_progress)
+    result = run(on_progress)
     wall = time.perf_counter() - t0
     stop.set()
     if phase_peaks:
         sys.stderr.write(f"peak RSS MB by phase: { {k: round(v) for k, v in phase_peaks.items()} }\n")
     if spec.get("profile"):
         prof.disable()
-        pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
+        stats = pstats.Stats(prof, stream=sys.stderr)
+        stats.sort_stats("cumulative").print_stats(40)
+        stats.sort_stats("tottime").print_stats(25)
     end = marks.get("done", t0 + wall)
     read = marks.get("planning", end) - marks.get("reading", t0)
     write_start = marks.get("planning", end)
-    ctx.db.engine.dispose()
+    product.close(ctx)
     return {
         "wall_s": wall,
         "read_s": read,
         "plan_apply_s": end - write_start,
         "rss_before_mb": rss0,
         "rss_peak_mb": maxrss_mb(),
-        "outcome": result.outcome,
-        "requests": result.graph_requests,
-        "read_mode": result.read_mode,
-        "counts": result.counts,
-        "error": result.error,
+        **result,
     }
+
+
+# ---- floors ----------------------------------------------------------------------------------------
+
+
+def write_floor(spec: dict[str, Any]) -> dict[str, Any]:
+    """Set up a fresh database, then write what the first sync wrote, the cheapest way, timed.
+
+    The dump is taken once per (size, database) from the first product run's database (``source``)
+    and saved; every floor run loads it from that file, so all of them start alike.
+    """
+    import floors
+
+    setup(spec)
+    path = Path(spec["dump"])
+    if not path.exists():
+        floors.save(floors.dump_new_rows(spec["source_url"], spec["db_url"]), path)
+    dumps = floors.load(path)
+    rss0 = maxrss_mb()
+    wall = floors.insert_dump(spec["db_url"], dumps)
+    tables = [{"name": d.name, "rows": d.rows, "bytes": d.size} for d in dumps]
+    return {"wall_s": wall, "tables": tables, "rss_before_mb": rss0, "rss_peak_mb": maxrss_mb()}
+
+
+def unchanged_floor(spec: dict[str, Any]) -> dict[str, Any]:
+    """The unchanged floor (token pre-fetched; its own time is reported apart as ``token_s``)."""
+    import floors
+
+    t0 = time.perf_counter()
+    token = fetch_token(spec["info"])
+    token_s = time.perf_counter() - t0
+    out = floors.unchanged_floor(spec["info"], spec["db_url"], token)
+    out["token_s"] = token_s
+    return out
+
+
+# ---- pages -----------------------------------------------------------------------------------------
 
 
 def _median_ms(fn: Callable[[], Any], repeat: int) -> dict[str, float]:
@@ -296,119 +304,41 @@ def _median_ms(fn: Callable[[], Any], repeat: int) -> dict[str, float]:
 
 def pages(spec: dict[str, Any]) -> dict[str, Any]:
     """Server time of the People list and User Sync tabs: the service calls, then the routes."""
-    import sqlalchemy as sa
-
-    from entrasync.adapters.db import tables as t
-    from entrasync.services import people, sync
-
     ctx = _ctx(spec)
-    org = ctx.org_id()
+    org = product.org_id(ctx)
     repeat = int(spec.get("repeat", 20))
     per_page = 50
-    try:
-        from entrasync.web import queries
-    except ImportError:  # the web layer is optional for the service timings
-        queries = None  # type: ignore[assignment]
-
-    with ctx.db.engine.connect() as conn:
-        run = sync.pending_run(conn, org)
-        first_run = conn.execute(sa.select(sa.func.min(t.runs.c.id)).where(t.runs.c.org_id == org)).scalar_one()
-        active = people.list_people(conn, org, per_page=1).total
-        everyone = conn.execute(sa.select(sa.func.count()).select_from(t.people)).scalar_one()
-        probe = conn.execute(
-            sa.select(t.people.c.email).where(t.people.c.org_id == org).order_by(t.people.c.id.desc()).limit(1)
-        ).scalar_one()
-    deep = max(1, active // per_page // 2)
-    rare = probe.split("@")[0]
+    facts = product.page_facts(ctx, org)
+    deep = max(1, facts.people_active // per_page // 2)
     common = "son"
-
-    def svc(fn: Callable[[Any], Any]) -> Callable[[], Any]:
-        def call() -> Any:
-            with ctx.db.engine.connect() as conn:
-                return fn(conn)
-
-        return call
-
-    results: dict[str, dict[str, float]] = {}
-    cases: list[tuple[str, Callable[[Any], Any]]] = [
-        ("people p1", lambda c: people.list_people(c, org, page=1, per_page=per_page)),
-        (f"people p{deep}", lambda c: people.list_people(c, org, page=deep, per_page=per_page)),
-        ("people all-status p1", lambda c: people.list_people(c, org, status="all", page=1, per_page=per_page)),
-        (f"people search '{common}' p1", lambda c: people.list_people(c, org, search=common, per_page=per_page)),
-        (f"people search '{common}' p5", lambda c: people.list_people(c, org, search=common, page=5, per_page=50)),
-        ("people search (1 hit)", lambda c: people.list_people(c, org, search=rare, per_page=per_page)),
-    ]
-    if run is not None:
-        rid = run["id"]
-        for tab in sync.TABS:
-            cases.append((f"tab {tab} p1", lambda c, tab=tab: sync.plan_changes(c, org, rid, tab=tab)))
-            cases.append((f"tab {tab} p20", lambda c, tab=tab: sync.plan_changes(c, org, rid, tab=tab, page=20)))
-            cases.append(
-                (f"tab {tab} search", lambda c, tab=tab: sync.plan_changes(c, org, rid, tab=tab, search=common))
-            )
-        cases.append(("tab counts", lambda c: sync.tab_counts(c, org, rid)))
-        if queries is not None:
-            cases.append(
-                ("tab matched p1", lambda c: queries.matched(c, org, rid, search=None, page=1, per_page=per_page))
-            )
-            cases.append(
-                (
-                    f"tab matched p{deep}",
-                    lambda c: queries.matched(c, org, rid, search=None, page=deep, per_page=per_page),
-                )
-            )
-            cases.append(
-                ("tab matched search", lambda c: queries.matched(c, org, rid, search=common, page=1, per_page=per_page))
-            )
-    if first_run is not None:
-        cases.append(
-            (
-                "first-sync plan: entra_only p1",
-                lambda c: sync.plan_changes(c, org, first_run, tab="entra_only"),
-            )
-        )
-        cases.append(
-            (
-                f"first-sync plan: entra_only p{deep}",
-                lambda c: sync.plan_changes(c, org, first_run, tab="entra_only", page=deep),
-            )
-        )
-    for name, fn in cases:
-        results[name] = _median_ms(svc(fn), repeat)
-
+    cases = product.service_cases(ctx, org, facts, deep=deep, common=common)
+    results = {name: _median_ms(fn, repeat) for name, fn in cases}
     web: dict[str, dict[str, float]] = {}
     web_note = None
     if spec.get("web", True):
         try:
-            web = _web_pages(ctx, run is not None, deep, common, repeat)
+            web = _web_pages(ctx, org, facts.pending_run is not None, deep, common, repeat)
         except ImportError as exc:
             web_note = f"web app not available: {exc}"
-    ctx.db.engine.dispose()
+    product.close(ctx)
     return {
-        "people_active": active,
-        "people_rows": everyone,
-        "pending_run": run["id"] if run else None,
+        "people_active": facts.people_active,
+        "people_rows": facts.people_rows,
+        "pending_run": facts.pending_run,
         "services": results,
         "web": web,
         "web_note": web_note,
     }
 
 
-def _web_pages(ctx: Any, has_plan: bool, deep: int, common: str, repeat: int) -> dict[str, dict[str, float]]:
+def _web_pages(ctx: Any, org: int, has_plan: bool, deep: int, common: str, repeat: int) -> dict[str, dict[str, float]]:
     import re
 
     from fastapi.testclient import TestClient
 
-    from entrasync.services import accounts
-    from entrasync.services.context import Actor
-    from entrasync.web.app import create_app
-
-    accounts.create_admin(
-        ctx, ctx.org_id(), Actor.cli(), email=BENCH_ADMIN, name="Bench Admin", password=BENCH_PASSWORD,
-        roles=["super_admin", "it_admin"],
-    )  # fmt: skip
+    product.create_admin(ctx, org, email=BENCH_ADMIN, name="Bench Admin", password=BENCH_PASSWORD)
     out: dict[str, dict[str, float]] = {}
-    with TestClient(create_app(ctx)) as client:
+    with TestClient(product.create_app(ctx)) as client:
         page = client.get("/signin")
         m = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
         if m is None:
@@ -422,7 +352,7 @@ def _web_pages(ctx: Any, has_plan: bool, deep: int, common: str, repeat: int) ->
             raise RuntimeError(f"sign-in failed: {r.status_code}")
         routes = ["/people", f"/people?page={deep}", f"/people?q={common}", "/people?status=all"]
         if has_plan:
-            routes += [f"/user-sync?tab={tab}" for tab in ("entra_only", "directory_only", "differences", "matched")]
+            routes += [f"/user-sync?tab={tab}" for tab in product.tab_names()]
             routes += ["/user-sync?tab=directory_only&page=20", f"/user-sync?tab=matched&page={deep}"]
         routes.append("/user-sync?tab=history")
         for route in routes:
@@ -440,6 +370,8 @@ KINDS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "setup": setup,
     "refresh": refresh,
     "pages": pages,
+    "write_floor": write_floor,
+    "unchanged_floor": unchanged_floor,
 }
 READERS: dict[str, Callable[[dict[str, str], str], dict[str, Any]]] = {
     "read_floor": read_floor,

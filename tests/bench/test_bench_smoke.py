@@ -1,10 +1,13 @@
-"""Smoke test of the benchmark script: 2,000 users on SQLite, every scenario row present and sane.
+"""Smoke test of the benchmark script: 2,000 users on SQLite, every scenario row present and sane,
+every floor row (write, read, unchanged, the CLI process) printed with numbers.
 
-Does not need the ``bench`` extra: the msgraph-sdk row is skipped (``--no-sdk``).
+Checks that the figures exist and are numbers, not their values: at 2,000 users fixed costs dominate
+and the machine is shared. Does not need the ``bench`` extra: the msgraph-sdk row is skipped (``--no-sdk``).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -18,6 +21,14 @@ ROW = re.compile(
     r"(?P<peak>\d+) \((?P<before>\d+)\) \| (?P<requests>\d+) \((?P<emulator>\d+)\) \| [\d,]+ \| (?P<outcome>\w+) \|",
     re.M,
 )
+NUM = r"\d+(?:\.\d+)?"
+FLOOR = re.compile(
+    rf"^\| 2,000 \| (?P<db>sqlite|–) \| (?P<figure>write|read|unchanged|unchanged CLI) \| (?P<product>{NUM}) \| "
+    rf"(?P<floor>{NUM}|–) \| (?P<ratio>{NUM}×|–) \| (?P<target>[^|]+) \| (?P<verdict>ok|\*\*over\*\*|-) \|",
+    re.M,
+)
+# The tables a first sync writes, as the write floor found them by reflection.
+FIRST_SYNC_TABLES = {"people", "person_departments", "departments", "plan_changes", "audit_log", "sync_state", "runs"}
 
 
 @pytest.mark.timeout(180)
@@ -47,3 +58,24 @@ def test_bench_prints_a_complete_table(tmp_path: Path) -> None:
     assert "entrasync read / floor" in out
     assert re.search(r"^\| service `people p1` \| [\d.]+ \|", out, re.M), out
     assert re.search(r"^\| service `tab directory_only p1` \| [\d.]+ \|", out, re.M), out
+
+    # floors: each figure beside its floor, with a ratio (the CLI process has a target, no floor)
+    floors = {m["figure"]: m for m in FLOOR.finditer(out)}
+    assert set(floors) == {"write", "read", "unchanged", "unchanged CLI"}, out
+    for name in ("write", "read", "unchanged"):
+        f = floors[name]
+        assert float(f["product"]) > 0 and float(f["floor"]) > 0, (name, f.group(0))
+        assert float(f["ratio"].rstrip("×")) > 0, (name, f.group(0))
+    assert float(floors["unchanged CLI"]["product"]) > 0
+    assert "≤ 1.5×" in floors["write"]["target"] and "≤ 1.2×" in floors["read"]["target"]
+    assert "0.7 s" in floors["unchanged CLI"]["target"]
+    for when in ("start", "end"):
+        assert re.search(rf"^Load average at {when}: {NUM} / {NUM} / {NUM} ", out, re.M), out
+
+    doc = json.loads((tmp_path / "r.json").read_text())
+    write = next(f for f in doc["floors"] if f["figure"] == "write")
+    assert len(write["product_runs"]) == len(write["floor_runs"]) == 3  # A B A B A B
+    (dump,) = doc["dumps"]
+    written = {t["name"]: t["rows"] for t in dump["tables"]}
+    assert set(written) >= FIRST_SYNC_TABLES, written
+    assert written["people"] > 1900 and written["runs"] == 1 and written["sync_state"] == 1, written

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from entrasync.adapters.db import tables as t
-from entrasync.adapters.db.bulk import CHUNK, bulk_insert
 from entrasync.adapters.db.audit_repo import AuditEntry, AuditRepo
+from entrasync.adapters.db.bulk import CHUNK, bulk_insert
 from entrasync.adapters.db.engine import make_engine
 from entrasync.adapters.db.plan_repo import PlanRepo, target_json
 from entrasync.domain.model import Change, ChangeKind, EntraUser, Plan, Reason

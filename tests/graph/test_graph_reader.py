@@ -259,7 +259,9 @@ def test_cursor_is_ignored_when_a_graph_filter_is_on(fake_graph: FakeGraph) -> N
 
 
 def test_apply_delta_semantics() -> None:
-    base = EntraUser.of(id="a", user_principal_name="a@x", mail="a@x", job_title="Dev", department="R&D", manager_id="m")
+    base = EntraUser.of(
+        id="a", user_principal_name="a@x", mail="a@x", job_title="Dev", department="R&D", manager_id="m"
+    )
     users = {
         "a": base,
         "b": EntraUser.of(id="b", user_principal_name="b@x"),

@@ -34,10 +34,9 @@ from entrasync.domain.schedule import REFRESH_TIMES, parse_refresh_time, parse_t
 from entrasync.domain.scope import email_matches, normalise_email_terms
 from entrasync.emulator.server import start_in_thread
 from entrasync.errors import ValidationError
-from entrasync.services import connection, sync_settings
+from entrasync.services import connection, orgs, sync_settings
 from entrasync.services import people as people_svc
-from entrasync.services import orgs
-from entrasync.services.context import Actor, AppContext, utcnow
+from entrasync.services.context import Actor, AppContext
 
 EXAMPLES = 400 if FULL else 60
 PROPS = settings(
@@ -317,7 +316,9 @@ def _changes(typed_only: bool) -> st.SearchStrategy[dict[str, Any]]:
 def _check_settings_outcome(svc_ctx: tuple[AppContext, int, int], changes: dict[str, Any], fail: bool) -> None:
     _ctx, _org, admin_id = svc_ctx
     try:
-        new, facts = sync_settings.check(sync_settings.SyncSettings(), changes, FakeProbe(fail), {admin_id}.__contains__)
+        new, facts = sync_settings.check(
+            sync_settings.SyncSettings(), changes, FakeProbe(fail), {admin_id}.__contains__
+        )
     except ValidationError as exc:
         assert exc.errors and all(isinstance(k, str) and isinstance(v, str) and v for k, v in exc.errors.items())
         assert set(exc.errors) <= set(sync_settings.SETTING_FIELDS)

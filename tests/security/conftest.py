@@ -30,8 +30,7 @@ from fastapi.testclient import TestClient
 from tests.web.conftest import PASSWORD, add_account, app_ctx, client, csrf_of, make_ctx, sign_in_client  # noqa: F401  (fixtures shared with tests/web)
 
 from entrasync.adapters.db import tables as t
-from entrasync.services import accounts, api_tokens, connection, people, sync, sync_settings
-from entrasync.services import orgs
+from entrasync.services import accounts, api_tokens, connection, orgs, people, sync, sync_settings
 from entrasync.services.context import Actor, AppContext
 from entrasync.web.app import create_app
 from entrasync.web.auth import COOKIE

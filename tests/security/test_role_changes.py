@@ -22,8 +22,7 @@ from tests.e2e.e2e_helpers import cli
 from tests.security.conftest import ORG1_DOMAIN, World
 
 from entrasync.adapters.db import tables as t
-from entrasync.services import accounts, people
-from entrasync.services import orgs
+from entrasync.services import accounts, orgs, people
 from entrasync.services.context import Actor
 
 _n = itertools.count()

@@ -11,8 +11,7 @@ from fastapi.testclient import TestClient
 from tests.web.conftest import PASSWORD, add_account, csrf_of, sign_in_client
 
 from entrasync.adapters.db import tables as t
-from entrasync.services import api_tokens, connection, leases, people
-from entrasync.services import orgs
+from entrasync.services import api_tokens, connection, leases, orgs, people
 from entrasync.services.context import Actor, AppContext
 
 
