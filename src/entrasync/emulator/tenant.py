@@ -43,6 +43,16 @@ def _created_dates() -> list[str]:
     return [sys.intern((base + timedelta(days=d)).strftime("%Y-%m-%dT%H:%M:%SZ")) for d in range(2000)]
 
 
+_employee_ids: list[str] = []
+
+
+def _employee_id(i: int) -> str:
+    """``E000001``…, one shared string per number for every tenant."""
+    while len(_employee_ids) <= i:
+        _employee_ids.append(f"E{len(_employee_ids) + 1:06d}")
+    return _employee_ids[i]
+
+
 @functools.lru_cache(maxsize=4096)
 def _ascii(text: str) -> str:
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
@@ -85,7 +95,7 @@ def generate(users: int, seed: int, profile: TenantProfile | None = None) -> Ten
             nick = f"user{i}"
         count = used_nicks.get(nick, 0)
         used_nicks[nick] = count + 1
-        return nick if count == 0 else f"{nick}{count + 1}"
+        return sys.intern(nick if count == 0 else f"{nick}{count + 1}")  # the same names recur across tenants
 
     # members of each department in creation order (index 0 is the department head)
     dept_members: dict[str, list[str]] = {d: [] for d in departments}
@@ -146,7 +156,7 @@ def generate(users: int, seed: int, profile: TenantProfile | None = None) -> Ten
             department=None if guest else dept,
             displayName=display,
             employeeHireDate=more["employeeHireDate"],
-            employeeId=None if guest else f"E{i + 1:06d}",
+            employeeId=None if guest else _employee_id(i),
             employeeType=more["employeeType"],
             givenName=given,
             jobTitle=None if guest else intern(title),
