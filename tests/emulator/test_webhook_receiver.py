@@ -153,3 +153,16 @@ def test_cli_prints_one_ready_line() -> None:
     finally:
         proc.terminate()
         assert proc.wait(15) == 0
+
+
+def test_signed_body_that_is_not_json_is_kept_as_text(receiver: Receiver) -> None:
+    when = datetime.now(UTC)
+    headers = {
+        "webhook-id": "msg_text",
+        "webhook-timestamp": str(int(when.timestamp())),
+        "webhook-signature": Webhook(SECRET).sign("msg_text", when, "plain text"),
+    }
+    with httpx.Client(trust_env=False) as c:
+        assert c.post(receiver.url, content=b"plain text", headers=headers).status_code == 204
+        assert c.get(receiver.url).status_code == 405
+    assert receiver.received()[0]["payload"] == "plain text"
