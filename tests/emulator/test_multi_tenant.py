@@ -135,6 +135,9 @@ def test_unconsented_and_unknown_tenants_are_refused(
     assert _token_response(minfo, t["tenantId"]).status_code == 200
     r = _token_response(minfo, "00000000-0000-0000-0000-000000000001")
     assert r.status_code == 400 and r.json()["error"] == "invalid_request" and r.json()["error_codes"] == [90002]
+    # an app-only token needs a tenant: organizations/common are refused when there are several
+    r = _token_response(minfo, "organizations")
+    assert r.status_code == 400 and r.json()["error_codes"] == [50059]
 
 
 def test_per_tenant_admin_api_counters_and_faults(

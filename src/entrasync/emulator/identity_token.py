@@ -3,7 +3,8 @@ authorization code grant with PKCE, for the one multi-tenant app registration.
 
 - https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow: a token for
   ``{login}/{tenant}/oauth2/v2.0/token`` carries ``tid`` = that tenant; a tenant where the app is not
-  consented answers ``unauthorized_client`` AADSTS700016, an unknown tenant ``invalid_request`` AADSTS90002
+  consented answers ``unauthorized_client`` AADSTS700016, an unknown tenant ``invalid_request`` AADSTS90002,
+  and (with several tenants) ``organizations``/``common`` AADSTS50059
   (https://learn.microsoft.com/entra/identity-platform/reference-error-codes).
 - https://learn.microsoft.com/entra/identity-platform/certificate-credentials
 - https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow (PKCE S256)
@@ -96,6 +97,15 @@ class TokenEndpoint:
             except ValueError:
                 pass
         grant = form.get("grant_type")
+        if grant == "client_credentials" and alias.lower() in ANY_TENANT and self.state.tenants.multi:
+            # An app-only token needs a tenant; a one-tenant emulator still answers for its tenant.
+            return self._error(
+                400,
+                "invalid_request",
+                50059,
+                "No tenant-identifying information found in either the request or implied by any provided "
+                "credentials.",
+            )
         if client_id != self.state.client_id or (grant == "client_credentials" and not ts.consented):
             return self._error(400, "unauthorized_client", 700016, app_not_found(client_id, ts.profile.company))
         assertion = form.get("client_assertion")
