@@ -103,8 +103,7 @@ class TokenEndpoint:
                 400,
                 "invalid_request",
                 50059,
-                "No tenant-identifying information found in either the request or implied by any provided "
-                "credentials.",
+                "No tenant-identifying information found in either the request or implied by any provided credentials.",
             )
         if client_id != self.state.client_id or (grant == "client_credentials" and not ts.consented):
             return self._error(400, "unauthorized_client", 700016, app_not_found(client_id, ts.profile.company))
