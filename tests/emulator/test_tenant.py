@@ -60,3 +60,35 @@ def test_memory_per_user_is_modest_and_generation_fast() -> None:
     tracemalloc.stop()
     print(f"bytes per user: {per_user:.0f}; 20k generated in {elapsed:.2f}s (traced)")
     assert per_user < 2000
+
+
+def test_new_properties_are_deterministic_and_older_ones_unchanged_by_them() -> None:
+    from entrasync.emulator.objects import ALL_USER_PROPERTIES
+
+    def rows(seed: int) -> list[tuple[object, ...]]:
+        t = generate(400, seed)
+        return [(*(u.get(p) for p in ALL_USER_PROPERTIES), u.extensions(), u._manager) for u in t.users.values()]
+
+    assert rows(3) == rows(3)
+    t = generate(400, 3)
+    assert [p["name"] for p in t.extension_properties] == [
+        f"extension_{t.extension_app['appId'].replace('-', '')}_{n}" for n in ("costCenter", "employeeGrade")
+    ]
+    # Shared values: one dict per distinct onPremisesExtensionAttributes / extension set, not one per user.
+    assert len({id(u.onPremisesExtensionAttributes) for u in t.users.values()}) < 100
+    assert len({id(u._ext) for u in t.users.values()}) < 200
+
+
+def test_tenant_profiles_are_distinct_and_known_without_generating() -> None:
+    from entrasync.emulator.tenant_profiles import profile_for, tenant_sizes
+
+    profiles = [profile_for(1, i) for i in range(1000)]
+    assert profiles[0].domain == "contoso.com" and profiles[0].company == "Contoso"
+    assert len({p.tenant_id for p in profiles}) == 1000 and len({p.domain for p in profiles}) == 1000
+    assert len({p.ext_app_id for p in profiles}) == 1000
+    assert profile_for(1, 17) == profiles[17]
+    assert generate(50, 1, profiles[17]).tenant_id == profiles[17].tenant_id
+    assert generate(50, 1).tenant_id == profiles[0].tenant_id  # tenant 0 is the single-tenant emulator's
+    sizes = tenant_sizes(1000, 1, 200, 100, 2000)
+    assert sizes == tenant_sizes(1000, 1, 200, 100, 2000) and min(sizes) >= 100 and max(sizes) <= 2000
+    assert tenant_sizes(1, 1, 200, 100, 2000) == [200]

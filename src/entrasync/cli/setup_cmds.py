@@ -25,13 +25,27 @@ def emulator(
     data_dir: Annotated[Path, typer.Option(help="Where the certificates are written.")] = Path(
         "entrasync-data/emulator"
     ),
+    tenants: Annotated[int, typer.Option(help="Tenants to serve (one multi-tenant app consented in each).")] = 1,
+    min_users: Annotated[int, typer.Option(help="Smallest tenant when --tenants > 1.")] = 100,
+    max_users: Annotated[int, typer.Option(help="Largest tenant when --tenants > 1.")] = 2000,
 ) -> None:
     """Serve the built-in Microsoft Graph + identity platform emulator (HTTPS)."""
     from entrasync.emulator.server import main_cli
 
     if users < 1 or users > 2_000_000:
         fail("--users must be between 1 and 2000000.")
-    main_cli(users=users, seed=seed, host=host, port=port, data_dir=data_dir)
+    if tenants < 1 or tenants > 10_000 or not 1 <= min_users <= max_users <= 2_000_000:
+        fail("--tenants must be 1..10000 and 1 <= --min-users <= --max-users <= 2000000.")
+    main_cli(
+        users=users,
+        seed=seed,
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        tenants=tenants,
+        min_users=min_users,
+        max_users=max_users,
+    )
 
 
 @app.command()

@@ -1,11 +1,14 @@
 """The emulator's admin API (JSON, no auth, loopback only): drive joiners, movers, leavers and faults.
 
-Documented for humans in ADMIN_API.md. Every change goes through :class:`Tenant` methods, so it is
-visible to list, member and delta reads exactly as Graph would show it.
+Documented for humans in ADMIN_API.md. Every route here acts on one tenant: the default tenant under
+``/_emulator/...``, tenant ``{tid}`` under ``/_emulator/tenants/{tid}/...`` (see :mod:`admin_app`).
+Every change goes through :class:`Tenant` methods, so it is visible to list, member and delta reads
+exactly as Graph would show it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -13,27 +16,32 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from entrasync.emulator.faults import FAULT_KINDS, Fault
+from entrasync.emulator.faults import FAULT_KINDS, Fault, FaultRegistry
+from entrasync.emulator.objects import ALL_USER_PROPERTIES, GLOBAL_ADMIN_ROLE, GROUP_PROPERTIES, User
 from entrasync.emulator.state import EmulatorState
-from entrasync.emulator.store import ALL_USER_PROPERTIES, GLOBAL_ADMIN_ROLE, GROUP_PROPERTIES, NotFound, User
+from entrasync.emulator.store import NotFound, Tenant
+from entrasync.emulator.tenants import TenantState
+
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def _json(payload: Any, status: int = 200) -> Response:
+def json(payload: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(payload), status, media_type="application/json")
 
 
-def _error(status: int, message: str) -> Response:
-    return _json({"error": message}, status)
+def error(status: int, message: str) -> Response:
+    return json({"error": message}, status)
 
 
 def user_record(user: User) -> dict[str, Any]:
     row = user.as_dict(ALL_USER_PROPERTIES)
+    row.update(user.extensions())
     row["managerId"] = user._manager
     row["deletedDateTime"] = user.deletedDateTime
     return row
 
 
-async def _body(request: Request) -> dict[str, Any]:
+async def body_of(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if not raw:
         return {}
@@ -43,22 +51,71 @@ async def _body(request: Request) -> dict[str, Any]:
     return data
 
 
-def admin_routes(state: EmulatorState) -> list[Route]:
-    tenant = state.tenant
+def guard(fn: Endpoint) -> Endpoint:
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await fn(request)
+        except NotFound as exc:
+            return error(404, f"not found: {exc.args[0]}")
+        except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
+            return error(400, str(exc))
 
-    def guard(fn: Any) -> Any:
-        async def endpoint(request: Request) -> Response:
-            try:
-                result: Response = await fn(request)
-                return result
-            except NotFound as exc:
-                return _error(404, f"not found: {exc.args[0]}")
-            except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
-                return _error(400, str(exc))
+    return endpoint
 
-        return endpoint
+
+def fault_endpoint(registry: Callable[[Request], FaultRegistry]) -> Endpoint:
+    async def faults(request: Request) -> Response:
+        reg = registry(request)
+        if request.method == "DELETE":
+            reg.clear()
+            return Response(status_code=204)
+        if request.method == "GET":
+            return json(reg.pending())
+        body = await body_of(request)
+        kind = str(body.get("kind"))
+        if kind not in FAULT_KINDS:
+            return error(400, f"kind must be one of {', '.join(FAULT_KINDS)}")
+        ra = body.get("retry_after")
+        reg.add(
+            Fault(
+                path=str(body.get("path", "*")),
+                kind=kind,
+                count=int(body.get("count", 1)),
+                retry_after=None if ra is None else str(ra),
+                delay=float(body.get("delay") or 0.0),
+            )
+        )
+        return json(reg.pending(), 201)
+
+    return guard(faults)
+
+
+def tenant_routes(state: EmulatorState) -> list[Route]:
+    """The per-tenant admin routes; ``{tid}`` in the mount's path picks the tenant, else the default."""
+
+    def ts_of(request: Request) -> TenantState:
+        tid = request.path_params.get("tid")
+        if tid is None:
+            return state.default
+        ts = state.tenants.get(tid) or state.tenants.resolve(tid)
+        if ts is None:
+            raise NotFound(f"tenant {tid}")
+        return ts
+
+    def tenant_of(request: Request) -> Tenant:
+        return ts_of(request).store
+
+    def user_of(request: Request) -> User:
+        tenant = tenant_of(request)
+        uid = request.path_params["id"]
+        user = tenant.find_user(uid) or tenant.deleted_users.get(uid)
+        if user is None:
+            raise NotFound(uid)
+        return user
 
     async def summary(request: Request) -> Response:
+        ts = ts_of(request)
+        tenant = ts.store
         admins = []
         for uid in tenant.admins:
             user = tenant.users.get(uid)
@@ -72,9 +129,10 @@ def admin_routes(state: EmulatorState) -> list[Route]:
                         "wids": list(user.wids),
                     }
                 )
-        return _json(
+        return json(
             {
                 "tenantId": tenant.tenant_id,
+                "displayName": tenant.display_name,
                 "domain": tenant.domain,
                 "initialDomain": tenant.initial_domain,
                 "userCount": len(tenant.users),
@@ -88,160 +146,167 @@ def admin_routes(state: EmulatorState) -> list[Route]:
                 "devices": [{"id": d.id, "displayName": d.displayName} for d in tenant.devices.values()],
                 "contacts": [{"id": c.id, "displayName": c.displayName} for c in tenant.contacts.values()],
                 "clientId": state.client_id,
-                "appRoles": state.app_roles,
+                "appRoles": ts.app_roles,
+                "consented": ts.consented,
+                "extensionApp": tenant.extension_app,
+                "extensionProperties": [p["name"] for p in tenant.extension_properties],
                 "changeSeq": tenant.seq,
             }
         )
 
     async def list_users(request: Request) -> Response:
-        return _json([user_record(u) for u in tenant.live_users()])
+        return json([user_record(u) for u in tenant_of(request).live_users()])
 
     async def list_deleted(request: Request) -> Response:
-        return _json([user_record(u) for u in tenant.deleted_users.values()])
+        return json([user_record(u) for u in tenant_of(request).deleted_users.values()])
 
     async def create_user(request: Request) -> Response:
-        return _json(user_record(tenant.create_user(await _body(request))), 201)
-
-    def _user(request: Request) -> User:
-        uid = request.path_params["id"]
-        user = tenant.find_user(uid) or tenant.deleted_users.get(uid)
-        if user is None:
-            raise NotFound(uid)
-        return user
+        return json(user_record(tenant_of(request).create_user(await body_of(request))), 201)
 
     async def get_user(request: Request) -> Response:
-        return _json(user_record(_user(request)))
+        return json(user_record(user_of(request)))
 
     async def patch_user(request: Request) -> Response:
-        return _json(user_record(tenant.update_user(request.path_params["id"], await _body(request))))
+        return json(user_record(tenant_of(request).update_user(request.path_params["id"], await body_of(request))))
 
     async def delete_user(request: Request) -> Response:
-        mode = request.query_params.get("mode", "soft")
-        if mode == "hard":
+        tenant = tenant_of(request)
+        if request.query_params.get("mode", "soft") == "hard":
             tenant.hard_delete_user(request.path_params["id"])
         else:
             tenant.soft_delete_user(request.path_params["id"])
         return Response(status_code=204)
 
     async def disable(request: Request) -> Response:
-        return _json(user_record(tenant.update_user(request.path_params["id"], {"accountEnabled": False})))
+        return json(user_record(tenant_of(request).update_user(request.path_params["id"], {"accountEnabled": False})))
 
     async def enable(request: Request) -> Response:
-        return _json(user_record(tenant.update_user(request.path_params["id"], {"accountEnabled": True})))
+        return json(user_record(tenant_of(request).update_user(request.path_params["id"], {"accountEnabled": True})))
 
     async def soft_delete(request: Request) -> Response:
-        tenant.soft_delete_user(request.path_params["id"])
+        tenant_of(request).soft_delete_user(request.path_params["id"])
         return Response(status_code=204)
 
     async def hard_delete(request: Request) -> Response:
-        tenant.hard_delete_user(request.path_params["id"])
+        tenant_of(request).hard_delete_user(request.path_params["id"])
         return Response(status_code=204)
 
     async def restore(request: Request) -> Response:
-        return _json(user_record(tenant.restore_user(request.path_params["id"])))
+        return json(user_record(tenant_of(request).restore_user(request.path_params["id"])))
 
     async def manager(request: Request) -> Response:
-        body = await _body(request)
-        mid = body.get("managerId", body.get("manager_id"))
-        tenant.set_manager(request.path_params["id"], mid)
-        return _json(user_record(_user(request)))
+        body = await body_of(request)
+        tenant_of(request).set_manager(request.path_params["id"], body.get("managerId", body.get("manager_id")))
+        return json(user_record(user_of(request)))
 
     async def create_group(request: Request) -> Response:
-        group = tenant.create_group(await _body(request))
-        return _json({**{p: group.get(p) for p in GROUP_PROPERTIES}, "members": list(group.members)}, 201)
+        group = tenant_of(request).create_group(await body_of(request))
+        return json({**{p: group.get(p) for p in GROUP_PROPERTIES}, "members": list(group.members)}, 201)
 
     async def get_group(request: Request) -> Response:
-        group = tenant.groups.get(request.path_params["id"])
+        group = tenant_of(request).groups.get(request.path_params["id"])
         if group is None:
             raise NotFound(request.path_params["id"])
-        return _json({**{p: group.get(p) for p in GROUP_PROPERTIES}, "members": list(group.members)})
+        return json({**{p: group.get(p) for p in GROUP_PROPERTIES}, "members": list(group.members)})
 
     async def add_member(request: Request) -> Response:
-        body = await _body(request)
-        tenant.add_member(request.path_params["id"], str(body.get("memberId", body.get("member_id"))))
+        body = await body_of(request)
+        tenant_of(request).add_member(request.path_params["id"], str(body.get("memberId", body.get("member_id"))))
         return Response(status_code=204)
 
     async def remove_member(request: Request) -> Response:
-        tenant.remove_member(request.path_params["id"], request.path_params["member"])
+        tenant_of(request).remove_member(request.path_params["id"], request.path_params["member"])
         return Response(status_code=204)
 
-    async def faults(request: Request) -> Response:
-        if request.method == "DELETE":
-            state.faults.clear()
-            return Response(status_code=204)
-        if request.method == "GET":
-            return _json(state.faults.pending())
-        body = await _body(request)
-        kind = str(body.get("kind"))
-        if kind not in FAULT_KINDS:
-            return _error(400, f"kind must be one of {', '.join(FAULT_KINDS)}")
-        ra = body.get("retry_after")
-        state.faults.add(
-            Fault(
-                path=str(body.get("path", "*")),
-                kind=kind,
-                count=int(body.get("count", 1)),
-                retry_after=None if ra is None else str(ra),
-                delay=float(body.get("delay") or 0.0),
-            )
-        )
-        return _json(state.faults.pending(), 201)
+    async def extension_properties(request: Request) -> Response:
+        tenant = tenant_of(request)
+        if request.method == "POST":
+            body = await body_of(request)
+            name = str(body.get("name") or "")
+            if not name.isidentifier():
+                return error(400, "name must be a plain identifier, e.g. costCenter")
+            return json(tenant.register_extension(name, str(body.get("dataType", "String"))), 201)
+        return json({"app": tenant.extension_app, "value": tenant.extension_properties})
 
     async def expire(request: Request) -> Response:
-        body = await _body(request)
-        mode = str(body.get("mode", state.delta_expiry_mode))
+        ts = ts_of(request)
+        body = await body_of(request)
+        mode = str(body.get("mode", ts.delta_expiry_mode))
         if mode not in ("400", "410"):
-            return _error(400, "mode must be '400' or '410'")
-        state.delta_expiry_mode = mode
+            return error(400, "mode must be '400' or '410'")
+        ts.delta_expiry_mode = mode
+        tenant = ts.store
         with tenant.lock:
             tenant.delta_epoch += 1
-        return _json({"epoch": tenant.delta_epoch, "mode": mode})
+        return json({"epoch": tenant.delta_epoch, "mode": mode})
 
     async def counters(request: Request) -> Response:
+        ts = ts_of(request)
         if request.method == "DELETE":
-            state.counters.clear()
+            ts.counters.clear()
             return Response(status_code=204)
-        return _json(dict(state.counters))
+        return json(dict(ts.counters))
 
     async def permissions(request: Request) -> Response:
+        ts = ts_of(request)
         if request.method == "PUT":
-            roles = (await _body(request)).get("roles")
+            roles = (await body_of(request)).get("roles")
             if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-                return _error(400, "roles must be a list of permission names")
-            state.app_roles = list(roles)
+                return error(400, "roles must be a list of permission names")
+            ts.app_roles = list(roles)
             state.forget_tokens()
-        return _json({"roles": state.app_roles})
+        return json({"roles": ts.app_roles})
+
+    async def consent(request: Request) -> Response:
+        ts = ts_of(request)
+        if request.method == "PUT":
+            value = (await body_of(request)).get("consented")
+            if not isinstance(value, bool):
+                return error(400, "consented must be true or false")
+            ts.consented = value
+        return json({"tenantId": ts.tenant_id, "consented": ts.consented})
+
+    async def throttle(request: Request) -> Response:
+        ts = ts_of(request)
+        if request.method == "DELETE":
+            ts.throttle.configure(0, ts.throttle.window)
+        elif request.method == "PUT":
+            body = await body_of(request)
+            ts.throttle.configure(int(body.get("limit", 0)), float(body.get("window", 10)))
+        return json(ts.throttle.describe())
 
     async def settings(request: Request) -> Response:
+        ts = ts_of(request)
         if request.method == "PATCH":
-            body = await _body(request)
+            body = await body_of(request)
             if "delta_expiry_mode" in body:
                 if str(body["delta_expiry_mode"]) not in ("400", "410"):
-                    return _error(400, "delta_expiry_mode must be '400' or '410'")
-                state.delta_expiry_mode = str(body["delta_expiry_mode"])
+                    return error(400, "delta_expiry_mode must be '400' or '410'")
+                ts.delta_expiry_mode = str(body["delta_expiry_mode"])
             if "delta_page_size" in body:
-                state.delta_page_size = max(1, int(body["delta_page_size"]))
-            if "token_lifetime" in body:
+                ts.delta_page_size = max(1, int(body["delta_page_size"]))
+            if "token_lifetime" in body:  # app-wide
                 state.token_lifetime = int(body["token_lifetime"])
-            if "redirect_uris" in body:
+            if "redirect_uris" in body:  # app-wide
                 state.redirect_uris = [str(u) for u in body["redirect_uris"]]
-        return _json(
+        return json(
             {
-                "delta_expiry_mode": state.delta_expiry_mode,
-                "delta_page_size": state.delta_page_size,
+                "delta_expiry_mode": ts.delta_expiry_mode,
+                "delta_page_size": ts.delta_page_size,
                 "token_lifetime": state.token_lifetime,
                 "redirect_uris": state.redirect_uris,
             }
         )
 
     async def app_token(request: Request) -> Response:
-        body = await _body(request)
+        ts = ts_of(request)
+        body = await body_of(request)
         claims = {
             "aud": body.get("aud", "https://graph.microsoft.com"),
-            "iss": state.issuer(),
-            "tid": body.get("tid", tenant.tenant_id),
+            "iss": state.issuer(ts.tenant_id),
+            "tid": body.get("tid", ts.tenant_id),
             "appid": state.client_id,
-            "roles": body.get("roles", state.app_roles),
+            "roles": body.get("roles", ts.app_roles),
             "idtyp": "app",
         }
         lifetime = int(body.get("lifetime", state.token_lifetime))
@@ -250,7 +315,7 @@ def admin_routes(state: EmulatorState) -> list[Route]:
             if lifetime > 0
             else state.sign({**claims, "iat": 1, "nbf": 1, "exp": 2})
         )
-        return _json({"access_token": token})
+        return json({"access_token": token})
 
     return [
         Route("/tenant", guard(summary)),
@@ -270,10 +335,13 @@ def admin_routes(state: EmulatorState) -> list[Route]:
         Route("/groups/{id}", guard(get_group)),
         Route("/groups/{id}/members", guard(add_member), methods=["POST"]),
         Route("/groups/{id}/members/{member}", guard(remove_member), methods=["DELETE"]),
-        Route("/faults", guard(faults), methods=["GET", "POST", "DELETE"]),
+        Route("/extension-properties", guard(extension_properties), methods=["GET", "POST"]),
+        Route("/faults", fault_endpoint(lambda r: ts_of(r).faults), methods=["GET", "POST", "DELETE"]),
         Route("/delta/expire", guard(expire), methods=["POST"]),
         Route("/counters", guard(counters), methods=["GET", "DELETE"]),
         Route("/permissions", guard(permissions), methods=["GET", "PUT"]),
+        Route("/consent", guard(consent), methods=["GET", "PUT"]),
+        Route("/throttle", guard(throttle), methods=["GET", "PUT", "DELETE"]),
         Route("/settings", guard(settings), methods=["GET", "PATCH"]),
         Route("/tokens/app", guard(app_token), methods=["POST"]),
     ]

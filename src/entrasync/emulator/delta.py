@@ -8,7 +8,9 @@ Rules (https://learn.microsoft.com/graph/delta-query-overview, .../delta-query-u
 - ``$deltatoken=latest`` gives an empty page and a deltaLink ("sync from now");
 - removed objects: ``{"id", "@removed": {"reason": "changed"}}`` (restorable) or ``"deleted"``;
 - relationships as ``manager@delta`` / ``members@delta`` annotations;
-- an expired token answers 400 ``syncStateNotFound`` or 410 with a ``Location`` for a full resync.
+- an expired token answers 400 ``syncStateNotFound`` or 410 with a ``Location`` for a full resync;
+- a complex property (``onPremisesExtensionAttributes``) that changed comes back whole.
+Tokens are bound to their tenant: another tenant's token cannot read them (``syncStateNotFound``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from entrasync.emulator.errors import GraphError, json_response
+from entrasync.emulator.graph_query import Ctx, no_such_property, parse_user_select
 from entrasync.emulator.odata_filter import FilterError
 from entrasync.emulator.paging import BadToken, TokenCodec
 from entrasync.emulator.state import EmulatorState
@@ -28,13 +31,12 @@ from entrasync.emulator.store import (
     DEFAULT_USER_SELECT,
     GROUP_PROPERTIES,
     GROUP_PROPERTY_BY_LOWER,
-    USER_PROPERTY_BY_LOWER,
     Group,
     User,
 )
 
 if TYPE_CHECKING:
-    from entrasync.emulator.graph_api import Query
+    from entrasync.emulator.graph_query import Query
 
 TOKEN_TTL_SECONDS = 7 * 24 * 3600  # "For directory objects, the limit is seven days."
 USER_T = "#microsoft.graph.user"
@@ -49,47 +51,46 @@ class DeltaEngine:
         self._folded: dict[tuple[Any, ...], list[tuple[str, dict[str, Any]]]] = {}
 
     # -- request handling ------------------------------------------------------------------------
-    def handle(self, request: Request, q: Query, kind: str) -> Response:
+    def handle(self, request: Request, q: Query, kind: str, ctx: Ctx) -> Response:
         skip = q.get("$skiptoken")
         delta = q.get("$deltatoken")
         if skip:
-            st = self._decode(skip, kind)
+            st = self._decode(skip, kind, ctx)
         elif delta and delta.lower() != "latest":
-            st = self._decode(delta, kind)
-            st = {**st, "ph": "chg", "t": self.state.tenant.seq, "off": 0}
+            st = self._decode(delta, kind, ctx)
+            st = {**st, "ph": "chg", "t": ctx.tenant.seq, "off": 0}
         else:
-            st = self._initial(q, kind)
+            st = self._initial(q, kind, ctx)
             if delta and delta.lower() == "latest":
-                return self._finish(request, kind, st, [], self.state.tenant.seq)
+                return self._finish(request, kind, st, [], ctx.tenant.seq)
         if st["ph"] == "init":
-            return self._initial_page(request, kind, st)
-        return self._changes_page(request, q, kind, st)
+            return self._initial_page(request, kind, st, ctx)
+        return self._changes_page(request, q, kind, st, ctx)
 
-    def _initial(self, q: Query, kind: str) -> dict[str, Any]:
+    def _initial(self, q: Query, kind: str, ctx: Ctx) -> dict[str, Any]:
         for opt in ("$top", "$orderby", "$search", "$count"):
             if q.get(opt) is not None:
                 # delta-query-overview: "$top is not supported", "$orderby is not supported" for users/groups
                 raise GraphError(400, "Request_UnsupportedQuery", "Unsupported Query.")
-        by_lower = USER_PROPERTY_BY_LOWER if kind == "users" else GROUP_PROPERTY_BY_LOWER
         nav = "manager" if kind == "users" else "members"
         sel_raw = q.get("$select")
         select: list[str] | None = None
         track_nav = kind == "groups" and not sel_raw  # group delta tracks members by default
-        if sel_raw:
+        if sel_raw and kind == "users":
+            select = parse_user_select(sel_raw, ctx.tenant, extra=(nav,))
+            if select is not None and nav in select:
+                track_nav = True
+                select.remove(nav)
+        elif sel_raw:
             select = ["id"]
             for part in sel_raw.split(","):
                 name = part.strip()
                 if name.lower() == nav:
                     track_nav = True
                     continue
-                prop = by_lower.get(name.lower())
+                prop = GROUP_PROPERTY_BY_LOWER.get(name.lower())
                 if prop is None:
-                    raise GraphError(
-                        400,
-                        "BadRequest",
-                        "Parsing OData Select and Expand failed: Could not find a "
-                        f"property named '{name}' on type 'microsoft.graph.{kind[:-1]}'.",
-                    )
+                    raise no_such_property(name, "group")
                 if prop not in select:
                     select.append(prop)
         expand = q.get("$expand")
@@ -114,26 +115,27 @@ class DeltaEngine:
             "nav": track_nav,
             "ids": ids,
             "p": params,
-            "s": self.state.tenant.seq,
-            "e": self.state.tenant.delta_epoch,
+            "s": ctx.tenant.seq,
+            "e": ctx.tenant.delta_epoch,
+            "tid": ctx.ts.tenant_id,
             "iat": int(time.time()),
             "after": "",
         }
 
-    def _decode(self, token: str, kind: str) -> dict[str, Any]:
+    def _decode(self, token: str, kind: str, ctx: Ctx) -> dict[str, Any]:
         try:
             st = self.codec.decode(token)
         except BadToken:
             st = {}
-        if st.get("k") != kind:
-            raise self._expired(kind, st)
-        expired = st.get("e") != self.state.tenant.delta_epoch or time.time() - st.get("iat", 0) > TOKEN_TTL_SECONDS
+        if st.get("k") != kind or st.get("tid") != ctx.ts.tenant_id:
+            raise self._expired(kind, {}, ctx)
+        expired = st.get("e") != ctx.tenant.delta_epoch or time.time() - st.get("iat", 0) > TOKEN_TTL_SECONDS
         if expired:
-            raise self._expired(kind, st)
+            raise self._expired(kind, st, ctx)
         return st
 
-    def _expired(self, kind: str, st: dict[str, Any]) -> GraphError:
-        if self.state.delta_expiry_mode == "410" and st:
+    def _expired(self, kind: str, st: dict[str, Any], ctx: Ctx) -> GraphError:
+        if ctx.ts.delta_expiry_mode == "410" and st:
             params = dict(st.get("p") or {})
             query = "&".join(f"{k}={quote(v, safe='$,()')}" for k, v in params.items())
             location = f"{self.state.graph_root}/{kind}/delta?" + (query + "&" if query else "") + "$deltatoken="
@@ -151,9 +153,9 @@ class DeltaEngine:
         )
 
     # -- pages -----------------------------------------------------------------------------------
-    def _initial_page(self, request: Request, kind: str, st: dict[str, Any]) -> Response:
-        tenant = self.state.tenant
-        size = self.state.delta_page_size
+    def _initial_page(self, request: Request, kind: str, st: dict[str, Any], ctx: Ctx) -> Response:
+        tenant = ctx.tenant
+        size = ctx.ts.delta_page_size
         rows: list[dict[str, Any]] = []
         if kind == "users":
             import bisect
@@ -166,7 +168,7 @@ class DeltaEngine:
                 i += 1
                 if ids is not None and uid not in ids:
                     continue
-                rows.append(self._user_full(tenant.users[uid], st))
+                rows.append(self._user_full(tenant.users[uid], st, ctx))
             done = i >= len(order)
             last = order[i - 1] if i else ""
         else:
@@ -179,19 +181,19 @@ class DeltaEngine:
 
                 start = bisect.bisect_right(groups, st["after"])
             chunk = groups[start : start + size]
-            rows = [self._group_full(tenant.groups[g], st) for g in chunk]
+            rows = [self._group_full(tenant.groups[g], st, ctx) for g in chunk]
             done = start + size >= len(groups)
             last = chunk[-1] if chunk else st["after"]
         if done:
             return self._finish(request, kind, st, rows, st["s"])
         return self._next(request, kind, {**st, "after": last}, rows)
 
-    def _changes_page(self, request: Request, q: Query, kind: str, st: dict[str, Any]) -> Response:
-        changed = self._collect(kind, st)
+    def _changes_page(self, request: Request, q: Query, kind: str, st: dict[str, Any], ctx: Ctx) -> Response:
+        changed = self._collect(kind, st, ctx)
         off = int(st.get("off", 0))
-        size = self.state.delta_page_size
+        size = ctx.ts.delta_page_size
         chunk = changed[off : off + size]
-        rows = [r for r in (self._change_row(kind, oid, info, st, q.minimal) for oid, info in chunk) if r]
+        rows = [r for r in (self._change_row(kind, oid, info, st, q.minimal, ctx) for oid, info in chunk) if r]
         if off + size >= len(changed):
             return self._finish(request, kind, st, rows, st["t"])
         return self._next(request, kind, {**st, "off": off + size}, rows)
@@ -207,7 +209,7 @@ class DeltaEngine:
     def _finish(
         self, request: Request, kind: str, st: dict[str, Any], rows: list[dict[str, Any]], seq: int
     ) -> Response:
-        token = {k: st[k] for k in ("k", "sel", "nav", "ids", "p", "e")}
+        token = {k: st[k] for k in ("k", "sel", "nav", "ids", "p", "e", "tid")}
         token.update({"ph": "dl", "s": seq, "iat": int(time.time())})
         body = {
             "@odata.context": f"{self.state.graph_root}/$metadata#{kind}",
@@ -217,40 +219,40 @@ class DeltaEngine:
         return json_response(request, body)
 
     # -- representations -------------------------------------------------------------------------
-    def _user_full(self, user: User, st: dict[str, Any]) -> dict[str, Any]:
+    def _user_full(self, user: User, st: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
         row = user.as_dict(st["sel"])
-        if st["nav"] and user._manager and user._manager in self.state.tenant.users:
+        if st["nav"] and user._manager and user._manager in ctx.tenant.users:
             row["manager@delta"] = [{"@odata.type": USER_T, "id": user._manager}]
         return row
 
-    def _group_full(self, group: Group, st: dict[str, Any]) -> dict[str, Any]:
+    def _group_full(self, group: Group, st: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
         row = {p: group.get(p) for p in st["sel"]}
         if st["nav"]:
-            tenant = self.state.tenant
+            tenant = ctx.tenant
             row["members@delta"] = [
                 {"@odata.type": f"#microsoft.graph.{tenant.object_type(m)}", "id": m}
                 for m in tenant.live_members(group)
             ]
         return row
 
-    def _collect(self, kind: str, st: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    def _collect(self, kind: str, st: dict[str, Any], ctx: Ctx) -> list[tuple[str, dict[str, Any]]]:
         """Fold log entries (s, t] into one record per object, in first-change order (the log is
         append-only, so a range folds the same way every time: cached per round)."""
-        tenant = self.state.tenant
+        tenant = ctx.tenant
         key = (id(tenant), kind, st["s"], st["t"], tuple(st["ids"]) if st["ids"] is not None else None)
         hit = self._folded.get(key)
         if hit is None:
-            hit = self._fold(kind, st)
+            hit = self._fold(kind, st, tenant.changes)
             if len(self._folded) >= 8:
                 self._folded.pop(next(iter(self._folded)))
             self._folded[key] = hit
         return hit
 
-    def _fold(self, kind: str, st: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    def _fold(self, kind: str, st: dict[str, Any], changes: list[Any]) -> list[tuple[str, dict[str, Any]]]:
         want = "user" if kind == "users" else "group"
         ids = set(st["ids"]) if st["ids"] is not None else None
         infos: dict[str, dict[str, Any]] = {}
-        for ch in self.state.tenant.changes[st["s"] : st["t"]]:
+        for ch in changes[st["s"] : st["t"]]:
             if ch.kind != want or (ids is not None and ch.object_id not in ids):
                 continue
             info = infos.setdefault(
@@ -272,16 +274,16 @@ class DeltaEngine:
         return list(infos.items())
 
     def _change_row(
-        self, kind: str, oid: str, info: dict[str, Any], st: dict[str, Any], minimal: bool
+        self, kind: str, oid: str, info: dict[str, Any], st: dict[str, Any], minimal: bool, ctx: Ctx
     ) -> dict[str, Any] | None:
-        tenant = self.state.tenant
+        tenant = ctx.tenant
         if kind == "users":
             user = tenant.users.get(oid)
             if user is None:
                 reason = "changed" if oid in tenant.deleted_users else "deleted"
                 return {"id": oid, "@removed": {"reason": reason}}
             if info["full"]:
-                return self._user_full(user, st)  # new or restored: plain object, no annotation
+                return self._user_full(user, st, ctx)  # new or restored: plain object, no annotation
             tracked = [p for p in st["sel"] if p in info["props"]]
             mgr_changed = st["nav"] and info["mgr"]
             if not tracked and not mgr_changed:
@@ -306,7 +308,7 @@ class DeltaEngine:
         if group is None:
             return {"id": oid, "@removed": {"reason": "deleted"}}
         if info["full"]:
-            return self._group_full(group, st)
+            return self._group_full(group, st, ctx)
         members = info["members"]
         if not (st["nav"] and members):
             return None

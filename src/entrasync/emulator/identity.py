@@ -1,32 +1,35 @@
-"""Microsoft identity platform endpoints: OIDC discovery, JWKS, authorize (a sign-in page), token,
-and admin consent. Protocol details follow:
+"""Microsoft identity platform pages: OIDC discovery, JWKS, authorize (a sign-in page), admin consent;
+the token endpoint is :mod:`entrasync.emulator.identity_token`. Protocol details follow:
 - https://learn.microsoft.com/entra/identity-platform/v2-protocols-oidc
 - https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow (PKCE S256)
-- https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow
 - https://learn.microsoft.com/entra/identity-platform/v2-admin-consent
-- https://learn.microsoft.com/entra/identity-platform/id-token-claims-reference
+- https://learn.microsoft.com/entra/identity-platform/howto-convert-app-to-be-multi-tenant (``organizations``)
+
+``/{tenant}/...`` accepts a tenant id or one of its domains. With ``common`` or ``organizations`` the
+sign-in page shows the default tenant's accounts and, when the emulator serves several tenants, an
+organization chooser; the ID token and the consent redirect then name the tenant the account is in.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import secrets
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import jwt
 import orjson
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from entrasync.emulator.state import GRAPH_APP_ID, GRAPH_AUDIENCE, AuthCode, EmulatorState
-from entrasync.emulator.store import GLOBAL_ADMIN_ROLE, User
+from entrasync.emulator.identity_token import ANY_TENANT, JWT_BEARER, TokenEndpoint, oauth_error, tenant_not_found
+from entrasync.emulator.objects import GLOBAL_ADMIN_ROLE, User
+from entrasync.emulator.state import GRAPH_AUDIENCE, AuthCode, EmulatorState
+from entrasync.emulator.tenants import TenantState
+
+__all__ = ["JWT_BEARER", "Identity"]
 
 TEMPLATES = Environment(
     loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
@@ -39,37 +42,39 @@ PERMISSION_TEXT = {
     "Directory.Read.All": "Read directory data",
     "User.ReadWrite.All": "Read and write all users' full profiles",
 }
-OIDC_SCOPES = {"openid", "profile", "email", "offline_access"}
-
-
-JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+CHOOSER = "login_tenant"  # form field of the organization chooser (common / organizations only)
+_CLAIMS = [
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "acr",
+    "nonce",
+    "preferred_username",
+    "name",
+    "tid",
+    "ver",
+    "at_hash",
+    "c_hash",
+    "email",
+]
 
 
 class Identity:
     def __init__(self, state: EmulatorState) -> None:
         self.state = state
+        self.tokens = TokenEndpoint(state)
+        self.token = self.tokens.handle
 
     # -- helpers ---------------------------------------------------------------------------------
-    def _tenant_ok(self, alias: str) -> bool:
-        t = self.state.tenant
-        return alias.lower() in (t.tenant_id, "common", "organizations", t.domain, t.initial_domain)
+    def _tenant(self, alias: str) -> TenantState | None:
+        return self.state.default if alias.lower() in ANY_TENANT else self.state.tenants.resolve(alias)
 
-    def _page(self, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
-        html = TEMPLATES.get_template(template).render(tenant_name=self.state.tenant.initial_domain, **ctx)
+    def _page(self, template: str, ts: TenantState, status: int = 200, **ctx: Any) -> HTMLResponse:
+        html = TEMPLATES.get_template(template).render(tenant_name=ts.profile.initial_domain, **ctx)
         return HTMLResponse(html, status, headers={"Cache-Control": "no-store"})
-
-    def _oauth_error(self, status: int, error: str, code: int, description: str) -> Response:
-        body = {
-            "error": error,
-            "error_description": f"AADSTS{code}: {description} Trace ID: {uuid.uuid4()} Correlation ID: "
-            f"{uuid.uuid4()} Timestamp: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M:%SZ')}",
-            "error_codes": [code],
-            "timestamp": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ"),
-            "trace_id": str(uuid.uuid4()),
-            "correlation_id": str(uuid.uuid4()),
-            "error_uri": f"{self.state.base_url}/error?code={code}",
-        }
-        return Response(orjson.dumps(body), status, media_type="application/json; charset=utf-8")
 
     def _redirect_ok(self, uri: str) -> bool:
         """Loopback on any port (as Entra allows for native/dev apps), or a registered URI."""
@@ -78,8 +83,8 @@ class Identity:
         parts = urlsplit(uri)
         return parts.scheme in ("http", "https") and parts.hostname in ("localhost", "127.0.0.1", "::1")
 
-    def _accounts(self) -> list[dict[str, str]]:
-        tenant = self.state.tenant
+    def _accounts(self, ts: TenantState) -> list[dict[str, str]]:
+        tenant = ts.store
         out = []
         for uid in tenant.admins:
             user = tenant.users.get(uid)
@@ -88,10 +93,11 @@ class Identity:
                 out.append({"id": uid, "name": user.displayName or "", "role": role, "upn": user.userPrincipalName})
         return out
 
-    def _front_channel_check(self, params: dict[str, str]) -> Response | None:
+    def _front_channel_check(self, params: dict[str, str], ts: TenantState) -> Response | None:
         if params.get("client_id") != self.state.client_id:
             return self._page(
                 "error.html",
+                ts,
                 400,
                 title="Error",
                 message=f"AADSTS700016: Application with identifier "
@@ -101,6 +107,7 @@ class Identity:
         if not redirect_uri or not self._redirect_ok(redirect_uri):
             return self._page(
                 "error.html",
+                ts,
                 400,
                 title="Error",
                 message="AADSTS50011: The redirect URI "
@@ -109,22 +116,60 @@ class Identity:
             )
         return None
 
+    def _signing_in(self, alias: str, params: dict[str, str]) -> tuple[TenantState | None, bool]:
+        """The tenant whose accounts to show (chosen on the page for common/organizations) and
+        whether to offer the organization chooser."""
+        if alias.lower() not in ANY_TENANT:
+            return self.state.tenants.resolve(alias), False
+        chosen = self.state.tenants.get(params.get(CHOOSER, "")) if params.get(CHOOSER) else None
+        return chosen or self.state.default, self.state.tenants.multi
+
+    def _signin_page(
+        self, request: Request, ts: TenantState, chooser: bool, params: dict[str, str], purpose: str
+    ) -> Response:
+        hidden = [(k, v) for k, v in params.items() if k not in ("account", "switch")]
+        if chooser and CHOOSER not in params:
+            hidden.append((CHOOSER, ts.tenant_id))
+        tenants = []
+        if chooser:
+            tenants = [
+                {"id": t.tenant_id, "name": t.profile.company, "domain": t.profile.domain, "selected": t is ts}
+                for t in self.state.tenants
+            ]
+        return self._page(
+            "signin.html",
+            ts,
+            title="Sign in",
+            action=request.url.path,
+            hidden=hidden,
+            chooser_hidden=[(k, v) for k, v in hidden if k != CHOOSER],
+            accounts=self._accounts(ts),
+            tenants=tenants,
+            chooser_field=CHOOSER,
+            purpose=purpose,
+        )
+
+    async def _params(self, request: Request) -> dict[str, str]:
+        params = dict(request.query_params)
+        if request.method == "POST":
+            form = await request.form()
+            params.update({k: str(v) for k, v in form.items()})
+        return params
+
     # -- discovery -------------------------------------------------------------------------------
     async def openid_configuration(self, request: Request) -> Response:
         alias = request.path_params["tenant"]
-        if not self._tenant_ok(alias):
-            return self._oauth_error(400, "invalid_tenant", 90002, f"Tenant '{alias}' not found.")
+        ts = self._tenant(alias)
+        if ts is None:
+            return oauth_error(self.state, 400, "invalid_tenant", 90002, tenant_not_found(alias))
         base = self.state.base_url
-        tid = self.state.tenant.tenant_id
-        path_tenant = alias if alias.lower() in ("common", "organizations") else tid
-        issuer = f"{base}/{{tenantid}}/v2.0" if path_tenant != tid else self.state.issuer()
+        any_tenant = alias.lower() in ANY_TENANT
+        path_tenant = alias if any_tenant else ts.tenant_id
+        issuer = f"{base}/{{tenantid}}/v2.0" if any_tenant else self.state.issuer(ts.tenant_id)
+        host = urlsplit(base).netloc
         doc = {
             "token_endpoint": f"{base}/{path_tenant}/oauth2/v2.0/token",
-            "token_endpoint_auth_methods_supported": [
-                "client_secret_post",
-                "private_key_jwt",
-                "client_secret_basic",
-            ],
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
             "jwks_uri": f"{base}/{path_tenant}/discovery/v2.0/keys",
             "response_modes_supported": ["query", "fragment", "form_post"],
             "subject_types_supported": ["pairwise"],
@@ -139,41 +184,30 @@ class Identity:
             "http_logout_supported": True,
             "frontchannel_logout_supported": True,
             "end_session_endpoint": f"{base}/{path_tenant}/oauth2/v2.0/logout",
-            "claims_supported": [
-                "sub",
-                "iss",
-                "aud",
-                "exp",
-                "iat",
-                "auth_time",
-                "acr",
-                "nonce",
-                "preferred_username",
-                "name",
-                "tid",
-                "ver",
-                "at_hash",
-                "c_hash",
-                "email",
-            ],
+            "claims_supported": _CLAIMS,
             "code_challenge_methods_supported": ["plain", "S256"],
             "tenant_region_scope": "EU",
-            "cloud_instance_name": urlsplit(base).netloc,
-            "cloud_graph_host_name": urlsplit(base).netloc,
-            "msgraph_host": urlsplit(base).netloc,
+            "cloud_instance_name": host,
+            "cloud_graph_host_name": host,
+            "msgraph_host": host,
         }
         return Response(orjson.dumps(doc), media_type="application/json; charset=utf-8")
 
     async def jwks(self, request: Request) -> Response:
-        return Response(orjson.dumps(self.state.jwks()), media_type="application/json; charset=utf-8")
+        ts = self.state.tenants.resolve(request.path_params["tenant"])
+        keys = self.state.jwks(ts.tenant_id if ts is not None else "{tenantid}")
+        return Response(orjson.dumps(keys), media_type="application/json; charset=utf-8")
 
     # -- authorize ---------------------------------------------------------------------------------
     async def authorize(self, request: Request) -> Response:
-        params = dict(request.query_params)
-        if request.method == "POST":
-            form = await request.form()
-            params.update({k: str(v) for k, v in form.items()})
-        bad = self._front_channel_check(params)
+        params = await self._params(request)
+        alias = request.path_params["tenant"]
+        ts, chooser = self._signing_in(alias, params)
+        if ts is None:
+            return self._page(
+                "error.html", self.state.default, 400, title="Error", message=f"AADSTS90002: {tenant_not_found(alias)}"
+            )
+        bad = self._front_channel_check(params, ts)
         if bad is not None:
             return bad
         redirect_uri = params["redirect_uri"]
@@ -182,6 +216,7 @@ class Identity:
             return self._respond(
                 redirect_uri,
                 mode,
+                ts,
                 {
                     "error": "unsupported_response_type",
                     "error_description": "AADSTS700054: response_type is not enabled for the application.",
@@ -193,24 +228,17 @@ class Identity:
             return self._respond(
                 redirect_uri,
                 mode,
+                ts,
                 {
                     "error": "invalid_request",
                     "error_description": "AADSTS501491: Invalid code_challenge_method.",
                     "state": params.get("state", ""),
                 },
             )
-        account = params.pop("account", None)
-        user = self.state.tenant.users.get(account) if account else None
+        account = params.get("account")
+        user = ts.store.users.get(account) if account and "switch" not in params else None
         if user is None:
-            hidden = [(k, v) for k, v in params.items() if k != "account"]
-            return self._page(
-                "signin.html",
-                title="Sign in",
-                action=request.url.path,
-                hidden=hidden,
-                accounts=self._accounts(),
-                purpose="Sign in to continue to the application.",
-            )
+            return self._signin_page(request, ts, chooser, params, "Sign in to continue to the application.")
         code = secrets.token_urlsafe(32)
         self.state.auth_codes[code] = AuthCode(
             client_id=params["client_id"],
@@ -221,250 +249,40 @@ class Identity:
             code_challenge=params.get("code_challenge"),
             code_challenge_method=method or ("plain" if params.get("code_challenge") else None),
             expires=time.time() + 600,
+            tenant_id=ts.tenant_id,
         )
         out = {"code": code, "session_state": str(uuid.uuid4())}
         if "state" in params:
             out["state"] = params["state"]
-        return self._respond(redirect_uri, mode, out)
+        return self._respond(redirect_uri, mode, ts, out)
 
-    def _respond(self, redirect_uri: str, mode: str, fields: dict[str, str]) -> Response:
+    def _respond(self, redirect_uri: str, mode: str, ts: TenantState, fields: dict[str, str]) -> Response:
         if mode == "form_post":
-            return self._page("form_post.html", title="Working", action=redirect_uri, fields=list(fields.items()))
+            return self._page("form_post.html", ts, title="Working", action=redirect_uri, fields=list(fields.items()))
         sep = "#" if mode == "fragment" else ("&" if "?" in redirect_uri else "?")
         return RedirectResponse(redirect_uri + sep + urlencode(fields), status_code=302)
 
-    # -- token -------------------------------------------------------------------------------------
-    async def token(self, request: Request) -> Response:
-        form = {k: str(v) for k, v in (await request.form()).items()}
-        client_id = form.get("client_id")
-        secret = form.get("client_secret")
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("basic "):
-            try:
-                cid, _, sec = base64.b64decode(auth[6:]).decode().partition(":")
-                client_id, secret = client_id or cid, sec
-            except ValueError:
-                pass
-        if client_id != self.state.client_id:
-            return self._oauth_error(
-                400,
-                "unauthorized_client",
-                700016,
-                f"Application with identifier '{client_id}' was not found in the directory.",
-            )
-        assertion = form.get("client_assertion")
-        if assertion is not None or form.get("client_assertion_type") is not None:
-            refused = self._check_client_assertion(request, form, assertion)
-            if refused is not None:
-                return refused
-        elif secret is None:
-            return self._oauth_error(
-                401,
-                "invalid_client",
-                7000218,
-                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-            )
-        elif not secrets.compare_digest(secret, self.state.client_secret):
-            return self._oauth_error(
-                401,
-                "invalid_client",
-                7000215,
-                "Invalid client secret provided. Ensure the "
-                "secret being sent in the request is the client secret value, not the client "
-                "secret ID.",
-            )
-        grant = form.get("grant_type")
-        if grant == "client_credentials":
-            scope = form.get("scope", "")
-            if scope.strip() not in (f"{GRAPH_AUDIENCE}/.default", f"{GRAPH_APP_ID}/.default"):
-                return self._oauth_error(
-                    400,
-                    "invalid_scope",
-                    1002012,
-                    f"The provided value for scope {scope} is "
-                    "not valid. Client credential flows must have a scope value with /.default "
-                    "suffixed to the resource identifier (application ID URI).",
-                )
-            return self._token_json(
-                {
-                    "token_type": "Bearer",
-                    "expires_in": self.state.token_lifetime,
-                    "ext_expires_in": self.state.token_lifetime,
-                    "access_token": self.state.app_token(),
-                }
-            )
-        if grant == "authorization_code":
-            return self._code_grant(form)
-        return self._oauth_error(
-            400, "unsupported_grant_type", 70003, f"The app requested an unsupported grant type '{grant}'."
-        )
-
-    def _check_client_assertion(self, request: Request, form: dict[str, str], assertion: str | None) -> Response | None:
-        """A certificate credential: an RS256/PS256 JWT naming a registered certificate by thumbprint,
-        with ``aud`` the token endpoint and ``iss`` = ``sub`` = the client id
-        (https://learn.microsoft.com/entra/identity-platform/certificate-credentials)."""
-        if form.get("client_assertion_type") != JWT_BEARER or not assertion:
-            return self._oauth_error(
-                400,
-                "invalid_request",
-                50027,
-                f"Invalid client assertion: client_assertion_type must be '{JWT_BEARER}' and client_assertion a JWT.",
-            )
-        try:
-            header = jwt.get_unverified_header(assertion)
-        except jwt.PyJWTError:
-            return self._oauth_error(400, "invalid_request", 50027, "JWT token is invalid or malformed.")
-        alg = header.get("alg")
-        thumbprint = str(header.get("x5t#S256") or header.get("x5t") or "").rstrip("=")  # padded or not
-        key = self.state.app_certificate_keys.get(thumbprint)
-        if alg not in ("RS256", "PS256") or key is None:
-            return self._oauth_error(
-                401,
-                "invalid_client",
-                700027,
-                "Client assertion contains an invalid signature. [Reason - The key was not found., "
-                f"Thumbprint of key used by client: '{thumbprint}']",
-            )
-        endpoint = str(request.url).split("?", 1)[0]
-        try:
-            claims = jwt.decode(
-                assertion,
-                key,
-                algorithms=[alg],
-                audience=endpoint,
-                options={"require": ["exp", "aud", "iss", "sub"]},  # msal sends no nbf; Entra accepts that
-                leeway=300,
-            )
-        except jwt.ExpiredSignatureError:
-            return self._oauth_error(
-                401, "invalid_client", 700024, "Client assertion is not within its valid time range."
-            )
-        except jwt.InvalidSignatureError:
-            return self._oauth_error(401, "invalid_client", 700027, "Client assertion failed signature validation.")
-        except jwt.PyJWTError as exc:
-            return self._oauth_error(401, "invalid_client", 50027, f"Invalid client assertion: {exc}.")
-        if claims.get("iss") != self.state.client_id or claims.get("sub") != self.state.client_id:
-            return self._oauth_error(
-                401,
-                "invalid_client",
-                700021,
-                "Client assertion application identifier doesn't match 'client_id' parameter.",
-            )
-        return None
-
-    def _code_grant(self, form: dict[str, str]) -> Response:
-        code = self.state.auth_codes.pop(form.get("code", ""), None)
-        if code is None or code.expires < time.time():
-            return self._oauth_error(
-                400,
-                "invalid_grant",
-                70008,
-                "The provided authorization code or refresh token "
-                "has expired due to inactivity or was already redeemed.",
-            )
-        if form.get("redirect_uri") != code.redirect_uri:
-            return self._oauth_error(
-                400,
-                "invalid_grant",
-                50148,
-                "The redirect_uri does not match the one used in the authorization request.",
-            )
-        if code.code_challenge:
-            verifier = form.get("code_verifier", "")
-            if code.code_challenge_method == "S256":
-                digest = hashlib.sha256(verifier.encode()).digest()
-                computed = base64.urlsafe_b64encode(digest).decode().rstrip("=")
-            else:
-                computed = verifier
-            if not verifier or not secrets.compare_digest(computed, code.code_challenge):
-                return self._oauth_error(
-                    400,
-                    "invalid_grant",
-                    501481,
-                    "The Code_Verifier does not match the code_challenge supplied in the authorization request.",
-                )
-        user = self.state.tenant.users.get(code.user_id)
-        if user is None:
-            return self._oauth_error(400, "invalid_grant", 50034, "The user account does not exist.")
-        scopes = code.scope.split()
-        resource_scopes = [s.rsplit("/", 1)[-1] for s in scopes if s.lower() not in OIDC_SCOPES]
-        body: dict[str, Any] = {
-            "token_type": "Bearer",
-            "scope": " ".join(scopes),
-            "expires_in": self.state.token_lifetime,
-            "ext_expires_in": self.state.token_lifetime,
-            "access_token": self.state.sign(
-                {
-                    "aud": GRAPH_AUDIENCE,
-                    "iss": self.state.issuer(),
-                    "tid": self.state.tenant.tenant_id,
-                    "oid": user.id,
-                    "sub": user.id,
-                    "appid": code.client_id,
-                    "scp": " ".join(resource_scopes or ["User.Read"]),
-                    "upn": user.userPrincipalName,
-                    "name": user.displayName,
-                    "wids": list(user.wids),
-                    "idtyp": "user",
-                    "ver": "2.0",
-                }
-            ),
-        }
-        if "openid" in scopes:
-            body["id_token"] = self.id_token(user, code.client_id, code.nonce)
-        if "offline_access" in scopes:
-            body["refresh_token"] = secrets.token_urlsafe(48)
-        return self._token_json(body)
-
-    def id_token(self, user: User, client_id: str, nonce: str | None) -> str:
-        claims: dict[str, Any] = {
-            "aud": client_id,
-            "iss": self.state.issuer(),
-            "tid": self.state.tenant.tenant_id,
-            "oid": user.id,
-            "sub": hashlib.sha256(f"{user.id}:{client_id}".encode()).hexdigest()[:43],
-            "preferred_username": user.userPrincipalName,
-            "name": user.displayName,
-            "ver": "2.0",
-            "wids": list(user.wids),
-            "auth_time": int(time.time()),
-        }
-        if user.mail:
-            claims["email"] = user.mail
-        if nonce:
-            claims["nonce"] = nonce
-        return self.state.sign(claims)
-
-    def _token_json(self, body: dict[str, Any]) -> Response:
-        return Response(
-            orjson.dumps(body),
-            media_type="application/json; charset=utf-8",
-            headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
-        )
-
     # -- admin consent -----------------------------------------------------------------------------
     async def adminconsent(self, request: Request) -> Response:
-        params = dict(request.query_params)
-        if request.method == "POST":
-            params.update({k: str(v) for k, v in (await request.form()).items()})
-        bad = self._front_channel_check(params)
+        params = await self._params(request)
+        alias = request.path_params["tenant"]
+        ts, chooser = self._signing_in(alias, params)
+        if ts is None:
+            return self._page(
+                "error.html", self.state.default, 400, title="Error", message=f"AADSTS90002: {tenant_not_found(alias)}"
+            )
+        bad = self._front_channel_check(params, ts)
         if bad is not None:
             return bad
         redirect_uri = params["redirect_uri"]
         state = params.get("state")
         account = params.pop("account", None)
         decision = params.pop("decision", None)
-        user = self.state.tenant.users.get(account) if account else None
-        hidden = list(params.items())
+        user: User | None = ts.store.users.get(account) if account and "switch" not in params else None
         if user is None:
-            return self._page(
-                "signin.html",
-                title="Sign in",
-                action=request.url.path,
-                hidden=hidden,
-                accounts=self._accounts(),
-                purpose="Sign in with an administrator account to grant consent.",
-            )
+            purpose = "Sign in with an administrator account to grant consent."
+            return self._signin_page(request, ts, chooser, params, purpose)
+        hidden = [(k, v) for k, v in params.items() if k != "switch"]
         if GLOBAL_ADMIN_ROLE not in user.wids:
             # Only an administrator can grant tenant-wide consent (v2-admin-consent "Error response").
             return self._consent_redirect(
@@ -478,9 +296,10 @@ class Identity:
                 },
             )
         if decision is None:
-            perms = [{"name": p, "description": PERMISSION_TEXT.get(p, p)} for p in self.state.app_roles]
+            perms = [{"name": p, "description": PERMISSION_TEXT.get(p, p)} for p in ts.app_roles]
             return self._page(
                 "consent.html",
+                ts,
                 title="Permissions requested",
                 action=request.url.path,
                 hidden=[*hidden, ("account", user.id)],
@@ -498,8 +317,8 @@ class Identity:
                     "state": state,
                 },
             )
-        self.state.consented = True
-        fields = {"tenant": self.state.tenant.tenant_id, "state": state, "admin_consent": "True"}
+        ts.consented = True
+        fields = {"tenant": ts.tenant_id, "state": state, "admin_consent": "True"}
         if params.get("scope"):
             fields["scope"] = params["scope"]
         return self._consent_redirect(redirect_uri, fields)

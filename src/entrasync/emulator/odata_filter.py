@@ -10,9 +10,11 @@ https://learn.microsoft.com/graph/filter-query-parameter.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from entrasync.emulator.objects import ON_PREM_ATTRIBUTES
 
 Predicate = Callable[[Any], bool]
 
@@ -34,12 +36,21 @@ class FilterError(ValueError):
 
 @dataclass(frozen=True)
 class PropertyRule:
-    """How one property may be filtered. ``advanced_eq``: even eq needs advanced query parameters."""
+    """How one property may be filtered. ``advanced_eq``: even eq needs advanced query parameters;
+    ``starts_with``: whether startsWith applies; ``getter``: how to read it (default ``obj.get(name)``)."""
 
     name: str
     ends_with: bool = False
     advanced_eq: bool = False
     kind: str = "string"  # "string" | "bool" | "date"
+    starts_with: bool = True
+    getter: Callable[[Any], Any] | None = None
+
+    def value_of(self) -> Callable[[Any], Any]:
+        if self.getter is not None:
+            return self.getter
+        name = self.name
+        return lambda obj: obj.get(name)
 
 
 @dataclass
@@ -193,8 +204,8 @@ class _Parser:
                 values.append(self.literal(rule))
             self.expect(")")
             wanted = {_norm(v) for v in values}
-            name = rule.name
-            return lambda u: _norm(u.get(name)) in wanted
+            get = rule.value_of()
+            return lambda u: _norm(get(u)) in wanted
         if op not in COMPARISON_OPS:
             raise self.syntax(op_tok[2])
         value = self.literal(rule)
@@ -203,7 +214,7 @@ class _Parser:
             self.use("null")  # comparisons with null need advanced queries
         if rule.kind == "bool" and not isinstance(value, bool) and value is not None:
             raise self.syntax(op_tok[2])
-        return _compare(rule.name, op, value)
+        return _compare(rule.value_of(), op, value)
 
     def function(self) -> Predicate:
         _kind, fname, pos = self.take()
@@ -219,31 +230,31 @@ class _Parser:
         self.expect(")")
         if not isinstance(value, str) or rule.kind != "string":
             raise _unsupported_property(rule.name, self.resource)
-        if name == "endsWith" and not rule.ends_with:
+        if (name == "endsWith" and not rule.ends_with) or (name == "startsWith" and not rule.starts_with):
             raise _unsupported_property(rule.name, self.resource)
         self.use(name)
         if rule.advanced_eq:
             self.use("null")
         needle = value.lower()
-        attr = rule.name
+        get = rule.value_of()
         if name == "startsWith":
-            return lambda u: (v := u.get(attr)) is not None and str(v).lower().startswith(needle)
-        return lambda u: (v := u.get(attr)) is not None and str(v).lower().endswith(needle)
+            return lambda u: (v := get(u)) is not None and str(v).lower().startswith(needle)
+        return lambda u: (v := get(u)) is not None and str(v).lower().endswith(needle)
 
 
 def _norm(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 
-def _compare(name: str, op: str, value: Any) -> Predicate:
+def _compare(get: Callable[[Any], Any], op: str, value: Any) -> Predicate:
     target = _norm(value)
     if op == "eq":
-        return lambda u: _norm(u.get(name)) == target
+        return lambda u: _norm(get(u)) == target
     if op == "ne":
-        return lambda u: _norm(u.get(name)) != target
+        return lambda u: _norm(get(u)) != target
 
     def ordered(u: Any) -> bool:
-        v = _norm(u.get(name))
+        v = _norm(get(u))
         if v is None or target is None:
             return False
         return bool({"gt": v > target, "ge": v >= target, "lt": v < target, "le": v <= target}[op])
@@ -260,28 +271,57 @@ def _rules(*specs: PropertyRule) -> dict[str, PropertyRule]:
     return {r.name.lower(): r for r in specs}
 
 
+# Per-property support on users: the user resource's property table and the directory-objects
+# filter table of https://learn.microsoft.com/graph/aad-advanced-queries (companyName, employeeType,
+# employeeHireDate, mobilePhone, officeLocation, preferredLanguage and onPremisesExtensionAttributes
+# need advanced query parameters even for eq; the 15 extension attributes do not support startsWith).
 USER_FILTER_RULES = _rules(
     PropertyRule("id"),
     PropertyRule("accountEnabled", kind="bool"),
     PropertyRule("city"),
-    PropertyRule("companyName"),
+    PropertyRule("companyName", advanced_eq=True),
     PropertyRule("country"),
     PropertyRule("createdDateTime", advanced_eq=True, kind="date"),
     PropertyRule("department"),
     PropertyRule("displayName", ends_with=True),
+    PropertyRule("employeeHireDate", advanced_eq=True, kind="date"),
     PropertyRule("employeeId"),
+    PropertyRule("employeeType", advanced_eq=True),
     PropertyRule("givenName", ends_with=True),
     PropertyRule("jobTitle"),
     PropertyRule("mail", ends_with=True),
     PropertyRule("mailNickname"),
-    PropertyRule("mobilePhone"),
+    PropertyRule("mobilePhone", advanced_eq=True),
     PropertyRule("officeLocation", advanced_eq=True),
     PropertyRule("preferredLanguage", advanced_eq=True),
     PropertyRule("surname", ends_with=True),
     PropertyRule("usageLocation"),
     PropertyRule("userPrincipalName", ends_with=True),
     PropertyRule("userType"),
+    *(
+        PropertyRule(f"onPremisesExtensionAttributes/{a}", advanced_eq=True, starts_with=False)
+        for a in ON_PREM_ATTRIBUTES
+    ),
 )
+
+
+def user_filter_rules(extension_names: Iterable[str]) -> dict[str, PropertyRule]:
+    """The user rules plus a tenant's directory extensions (filterable with eq, in and startsWith:
+    https://learn.microsoft.com/graph/extensibility-overview#directory-microsoft-entra-id-extensions)."""
+    rules = dict(USER_FILTER_RULES)
+    for name in extension_names:
+        rules[name.lower()] = PropertyRule(name, getter=_extension_getter(name))
+    return rules
+
+
+def _extension_getter(name: str) -> Callable[[Any], Any]:
+    def get(user: Any) -> Any:
+        ext = user._ext
+        return ext.get(name) if ext else None
+
+    return get
+
+
 GROUP_FILTER_RULES = _rules(
     PropertyRule("id"),
     PropertyRule("displayName", ends_with=True),

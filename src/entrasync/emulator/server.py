@@ -1,7 +1,8 @@
 """Start the Graph + identity-platform emulator over HTTPS (uvicorn), in a thread or in the foreground.
 
 The listening socket is made with ``proto=IPPROTO_TCP`` and TCP_NODELAY so asyncio does not leave
-Nagle on (about 40 ms per loopback request otherwise; PRODUCT.md Appendix B).
+Nagle on (about 40 ms per loopback request otherwise; PRODUCT.md Appendix B). With several tenants
+the ready line names a ``tenants_file`` (JSON in the data folder) listing every tenant.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import socket
 import sys
 import threading
 import time
-import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,17 +26,19 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
-from entrasync.emulator.admin_api import admin_routes
+from entrasync.emulator.admin_app import admin_routes
 from entrasync.emulator.app_certificate import generate_app_certificate
-from entrasync.emulator.errors import GRAPH_JSON, GraphError, error_body, error_response
+from entrasync.emulator.errors import GraphError, error_response
 from entrasync.emulator.graph_api import GraphApi
 from entrasync.emulator.identity import Identity
+from entrasync.emulator.middleware import GraphMiddleware, QuietReset
 from entrasync.emulator.paging import TokenCodec
 from entrasync.emulator.state import EmulatorState
 from entrasync.emulator.store import Tenant
-from entrasync.emulator.tenant import generate
+from entrasync.emulator.tenant_profiles import tenant_sizes
+from entrasync.emulator.tenants import TenantRegistry
 from entrasync.emulator.tls import generate_tls
 
 log = logging.getLogger("entrasync.emulator")
@@ -52,138 +54,11 @@ class EmulatorInfo:
     client_secret: str
     admin_url: str
     client_certificate: str = ""  # PEM file: the app registration's certificate and its private key
+    tenants_file: str = ""  # JSON file listing every tenant (id, domains, size, admin URL)
+    tenant_count: int = 1
 
-    def as_json(self) -> dict[str, str]:
+    def as_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-class _ResetConnection(Exception):
-    """Raised after a partial body to make uvicorn drop the connection (the "reset" fault)."""
-
-
-class _QuietReset(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], _ResetConnection))
-
-
-class GraphMiddleware:
-    """Request ids, counters, injected faults, and a Graph envelope for any unhandled exception."""
-
-    def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
-        self.app = app
-        self.state = state
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path: str = scope["path"]
-        rid = str(uuid.uuid4())
-        scope.setdefault("state", {})["request_id"] = rid
-        crid = next((v.decode() for k, v in scope["headers"] if k == b"client-request-id"), None)
-        emulator_admin = path.startswith("/_emulator")
-        fault = None
-        if not emulator_admin:
-            self.state.counters[f"{scope['method']} {path}"] += 1
-            fault = self.state.faults.take(path)
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            if fault is None:
-                await self.app(scope, receive, tracking_send)
-            elif fault.kind == "delay":
-                await asyncio.sleep(fault.delay)
-                await self.app(scope, receive, tracking_send)
-            elif fault.kind in ("429", "503", "504"):
-                await self._throttle(send, fault.kind, fault.retry_after, rid, crid)
-            elif fault.kind == "reset":
-                body = b'{"@odata.context":"' + b"x" * 64
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 200,
-                        "headers": [(b"content-type", GRAPH_JSON.encode()), (b"content-length", b"100000")],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body, "more_body": True})
-                raise _ResetConnection(path)
-            else:
-                await self._rewrite(scope, receive, send, fault.kind)
-        except _ResetConnection:
-            raise
-        except Exception:
-            log.exception("unhandled error for %s", path)
-            if started:
-                raise
-            body = error_body("InternalServerError", "An internal server error occurred.", rid, crid)
-            await self._send(send, 500, body, rid, crid)
-
-    async def _send(
-        self,
-        send: Send,
-        status: int,
-        body: bytes,
-        rid: str,
-        crid: str | None,
-        extra: list[tuple[bytes, bytes]] | None = None,
-    ) -> None:
-        headers = [
-            (b"content-type", GRAPH_JSON.encode()),
-            (b"content-length", str(len(body)).encode()),
-            (b"request-id", rid.encode()),
-            *(extra or []),
-        ]
-        if crid:
-            headers.append((b"client-request-id", crid.encode()))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-    async def _throttle(self, send: Send, kind: str, retry_after: str | None, rid: str, crid: str | None) -> None:
-        # https://learn.microsoft.com/graph/throttling : 429 with Retry-After; 503/504 may carry it too.
-        code, message = {
-            "429": (
-                "TooManyRequests",
-                "Too many requests. Please retry after the time in the Retry-After header.",
-            ),
-            "503": ("serviceNotAvailable", "The service is temporarily unavailable. Please try again later."),
-            "504": ("UnknownError", "The gateway timed out waiting for the service."),
-        }[kind]
-        extra = [(b"retry-after", retry_after.encode())] if retry_after is not None else []
-        await self._send(send, int(kind), error_body(code, message, rid, crid), rid, crid, extra)
-
-    async def _rewrite(self, scope: Scope, receive: Receive, send: Send, kind: str) -> None:
-        start: Message = {}
-        chunks: list[bytes] = []
-
-        async def capture(message: Message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start":
-                start = message
-            else:
-                chunks.append(message.get("body", b""))
-
-        await self.app(scope, receive, capture)
-        body = b"".join(chunks)
-        if kind == "truncate":
-            body = body[: max(1, len(body) // 2)]
-        elif kind == "no_value":
-            try:
-                data = orjson.loads(body)
-                if isinstance(data, dict):
-                    data.pop("value", None)
-                body = orjson.dumps(data)
-            except orjson.JSONDecodeError:
-                pass
-        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
-        headers.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": start.get("status", 200), "headers": headers})
-        await send({"type": "http.response.body", "body": body})
 
 
 def build_app(state: EmulatorState) -> ASGIApp:
@@ -250,9 +125,16 @@ class RunningEmulator:
     ) -> None:
         self.info = info
         self.state = state
-        self.tenant: Tenant = state.tenant
+        self.tenant: Tenant = state.tenant  # the default tenant's directory
         self._server = server
         self._thread = thread
+
+    def tenant_by_id(self, tenant_id: str) -> Tenant:
+        """A tenant's directory (generated now if it was not yet)."""
+        ts = self.state.tenants.get(tenant_id)
+        if ts is None:
+            raise KeyError(tenant_id)
+        return ts.store
 
     def stop(self) -> None:
         # Idle keep-alive clients (tests, the demo) must not hold the shutdown for the graceful timeout.
@@ -268,12 +150,28 @@ class RunningEmulator:
 
 
 def start_in_thread(
-    *, users: int = 200, seed: int = 1, data_dir: Path, host: str = "127.0.0.1", port: int = 0
+    *,
+    users: int = 200,
+    seed: int = 1,
+    data_dir: Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    tenants: int = 1,
+    min_users: int = 100,
+    max_users: int = 2000,
 ) -> RunningEmulator:
-    """Generate the tenant, certificates and keys, and serve in a daemon thread until ``stop()``."""
+    """Generate the default tenant, certificates and keys, and serve in a daemon thread until ``stop()``.
+
+    ``tenants`` > 1 serves that many tenants, sized from ``seed`` between ``min_users`` and ``max_users``
+    (``users`` is the size of a single tenant); all but the default one are generated on first use.
+    """
     data_dir = Path(data_dir)
     tls = generate_tls(data_dir, hosts=tuple(dict.fromkeys((host, "127.0.0.1", "localhost", "::1"))))
-    state = EmulatorState.create(generate(users, seed), seed)
+    if tenants < 1 or not 1 <= min_users <= max_users:
+        raise ValueError("need tenants >= 1 and 1 <= min_users <= max_users")
+    registry = TenantRegistry(seed, tenant_sizes(tenants, seed, users, min_users, max_users))
+    state = EmulatorState.create(registry, seed)
+    state.default.store  # noqa: B018 - the default tenant is generated before the ready line
     app_cert = generate_app_certificate(data_dir)
     state.app_certificate_keys.update({app_cert.x5t: app_cert.public_key, app_cert.x5t_s256: app_cert.public_key})
     sock = _listen(host, port)
@@ -281,7 +179,7 @@ def start_in_thread(
     shown_host = f"[{host}]" if ":" in host else host
     base = f"https://{shown_host}:{real_port}"
     state.base_url = base
-    logging.getLogger("uvicorn.error").addFilter(_QuietReset())
+    logging.getLogger("uvicorn.error").addFilter(QuietReset())
     config = uvicorn.Config(
         build_app(state),
         ssl_certfile=str(tls.cert),
@@ -321,13 +219,49 @@ def start_in_thread(
         client_secret=state.client_secret,
         admin_url=f"{base}/_emulator",
         client_certificate=str(app_cert.path),
+        tenants_file=str(write_tenants_file(state, data_dir)),
+        tenant_count=len(registry),
     )
     return RunningEmulator(info, state, server, thread)
 
 
-def serve(*, users: int, seed: int, host: str, port: int, data_dir: Path) -> None:
+def write_tenants_file(state: EmulatorState, data_dir: Path) -> Path:
+    """``tenants.json``: the app registration and every tenant (id, names, size, admin URL), so a
+    client of a 1,000-tenant emulator can find them all without a 1,000-entry ready line."""
+    admin_url = f"{state.base_url}/_emulator"
+    doc = {
+        "graph_url": state.base_url,
+        "login_url": state.base_url,
+        "client_id": state.client_id,
+        "tenants": [ts.describe(admin_url, ts is state.default) for ts in state.tenants],
+    }
+    path = Path(data_dir) / "tenants.json"
+    path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+    return path
+
+
+def serve(
+    *,
+    users: int,
+    seed: int,
+    host: str,
+    port: int,
+    data_dir: Path,
+    tenants: int = 1,
+    min_users: int = 100,
+    max_users: int = 2000,
+) -> None:
     """Run in the foreground: print one JSON line (EmulatorInfo) once accepting, stop on SIGINT/SIGTERM."""
-    running = start_in_thread(users=users, seed=seed, data_dir=data_dir, host=host, port=port)
+    running = start_in_thread(
+        users=users,
+        seed=seed,
+        data_dir=data_dir,
+        host=host,
+        port=port,
+        tenants=tenants,
+        min_users=min_users,
+        max_users=max_users,
+    )
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -345,10 +279,27 @@ def serve(*, users: int, seed: int, host: str, port: int, data_dir: Path) -> Non
 
 
 def main_cli(
-    users: int = 1000, seed: int = 1, host: str = "127.0.0.1", port: int = 8443, data_dir: Path | None = None
+    users: int = 1000,
+    seed: int = 1,
+    host: str = "127.0.0.1",
+    port: int = 8443,
+    data_dir: Path | None = None,
+    tenants: int = 1,
+    min_users: int = 100,
+    max_users: int = 2000,
 ) -> None:
-    """Entry point for ``entrasync emulator [--users N] [--seed S] [--host] [--port] [--data-dir]``."""
-    serve(users=users, seed=seed, host=host, port=port, data_dir=Path(data_dir or Path.cwd() / "emulator-data"))
+    """Entry point for ``entrasync emulator [--users N] [--seed S] [--host] [--port] [--data-dir]
+    [--tenants N --min-users A --max-users B]``."""
+    serve(
+        users=users,
+        seed=seed,
+        host=host,
+        port=port,
+        data_dir=Path(data_dir or Path.cwd() / "emulator-data"),
+        tenants=tenants,
+        min_users=min_users,
+        max_users=max_users,
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,8 +1,9 @@
 """The live, in-memory directory the emulator serves, and the change log that delta reads.
 
-Users are ``__slots__`` objects with interned repeated strings so a 100,000-user tenant stays small.
 Every mutation goes through :class:`Tenant` methods, which append to a sequence-numbered change log;
 delta queries replay that log, so what list, member and delta reads show can never disagree.
+Directory extensions (https://learn.microsoft.com/graph/api/resources/extensionproperty) are
+registered per tenant on an owner application and stored on users as ``extension_{appId}_{name}``.
 """
 
 from __future__ import annotations
@@ -10,208 +11,71 @@ from __future__ import annotations
 import bisect
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-GLOBAL_ADMIN_ROLE = "62e90394-69f5-4237-9190-012177145e10"
+from entrasync.emulator.objects import (
+    ALL_USER_PROPERTIES,
+    DEFAULT_USER_SELECT,
+    EXTENSION_PREFIX,
+    GLOBAL_ADMIN_ROLE,
+    GROUP_PROPERTIES,
+    GROUP_PROPERTY_BY_LOWER,
+    ON_PREM,
+    USER_PROPERTIES,
+    USER_PROPERTY_BY_LOWER,
+    Change,
+    Device,
+    Group,
+    OrgContact,
+    User,
+    merge_on_prem,
+)
+
+__all__ = [
+    "ALL_USER_PROPERTIES",
+    "DEFAULT_USER_SELECT",
+    "GLOBAL_ADMIN_ROLE",
+    "GROUP_PROPERTIES",
+    "GROUP_PROPERTY_BY_LOWER",
+    "USER_PROPERTIES",
+    "USER_PROPERTY_BY_LOWER",
+    "Change",
+    "Device",
+    "Group",
+    "NotFound",
+    "OrgContact",
+    "Tenant",
+    "User",
+]
+
 SOFT_DELETE_RETENTION = timedelta(days=30)
-
-# Writable scalar user properties (Graph names). ``businessPhones`` is a list.
-USER_PROPERTIES: tuple[str, ...] = (
-    "accountEnabled",
-    "businessPhones",
-    "city",
-    "companyName",
-    "country",
-    "createdDateTime",
-    "department",
-    "displayName",
-    "employeeId",
-    "givenName",
-    "jobTitle",
-    "mail",
-    "mailNickname",
-    "mobilePhone",
-    "officeLocation",
-    "preferredLanguage",
-    "surname",
-    "usageLocation",
-    "userPrincipalName",
-    "userType",
-)
-ALL_USER_PROPERTIES: tuple[str, ...] = ("id", *USER_PROPERTIES)
-# What Graph returns for a user when no $select is given.
-DEFAULT_USER_SELECT: tuple[str, ...] = (
-    "businessPhones",
-    "displayName",
-    "givenName",
-    "jobTitle",
-    "mail",
-    "mobilePhone",
-    "officeLocation",
-    "preferredLanguage",
-    "surname",
-    "userPrincipalName",
-    "id",
-)
-_ATTR = {p: p for p in ALL_USER_PROPERTIES}
-USER_PROPERTY_BY_LOWER = {p.lower(): p for p in ALL_USER_PROPERTIES}
-
-GROUP_PROPERTIES: tuple[str, ...] = (
-    "id",
-    "createdDateTime",
-    "description",
-    "displayName",
-    "groupTypes",
-    "mail",
-    "mailEnabled",
-    "mailNickname",
-    "securityEnabled",
-)
-GROUP_PROPERTY_BY_LOWER = {p.lower(): p for p in GROUP_PROPERTIES}
-
-
-class User:
-    """One directory user. Attribute names are the Graph property names."""
-
-    __slots__ = (
-        "_manager",
-        "accountEnabled",
-        "businessPhones",
-        "city",
-        "companyName",
-        "country",
-        "createdDateTime",
-        "deletedDateTime",
-        "department",
-        "displayName",
-        "employeeId",
-        "givenName",
-        "id",
-        "jobTitle",
-        "mail",
-        "mailNickname",
-        "mobilePhone",
-        "officeLocation",
-        "preferredLanguage",
-        "surname",
-        "usageLocation",
-        "userPrincipalName",
-        "userType",
-        "wids",
-    )
-
-    id: str
-    accountEnabled: bool
-    businessPhones: tuple[str, ...]
-    city: str | None
-    companyName: str | None
-    country: str | None
-    createdDateTime: str | None
-    department: str | None
-    displayName: str | None
-    employeeId: str | None
-    givenName: str | None
-    jobTitle: str | None
-    mail: str | None
-    mailNickname: str | None
-    mobilePhone: str | None
-    officeLocation: str | None
-    preferredLanguage: str | None
-    surname: str | None
-    usageLocation: str | None
-    userPrincipalName: str
-    userType: str
-
-    def __init__(self, id: str, **props: Any) -> None:
-        self.id = id
-        for name in USER_PROPERTIES:
-            setattr(self, name, props.get(name))
-        if props.get("businessPhones") is None:
-            self.businessPhones = ()
-        if props.get("accountEnabled") is None:
-            self.accountEnabled = True
-        if props.get("userType") is None:
-            self.userType = "Member"
-        self._manager: str | None = None
-        self.deletedDateTime: str | None = None
-        self.wids: tuple[str, ...] = ()
-
-    def get(self, name: str) -> Any:
-        value = getattr(self, name)
-        if name == "businessPhones":
-            return list(value)
-        return value
-
-    def as_dict(self, props: Iterable[str]) -> dict[str, Any]:
-        return {p: self.get(p) for p in props}
-
-
-@dataclass(eq=False)
-class Group:
-    id: str
-    displayName: str
-    description: str | None = None
-    mailNickname: str = ""
-    securityEnabled: bool = True
-    mailEnabled: bool = False
-    groupTypes: tuple[str, ...] = ()
-    mail: str | None = None
-    createdDateTime: str = "2020-01-01T00:00:00Z"
-    members: dict[str, None] = field(default_factory=dict)  # ordered set of member ids
-
-    def get(self, name: str) -> Any:
-        value = getattr(self, name)
-        if name == "groupTypes":
-            return list(value)
-        return value
-
-
-@dataclass(eq=False)
-class Device:
-    id: str
-    displayName: str
-    deviceId: str
-    operatingSystem: str = "Windows"
-    accountEnabled: bool = True
-
-
-@dataclass(eq=False)
-class OrgContact:
-    id: str
-    displayName: str
-    mail: str | None = None
-    givenName: str | None = None
-    surname: str | None = None
-
-
-@dataclass(frozen=True)
-class Change:
-    """One change-log entry. ``props`` names changed user/group properties (empty for non-updates)."""
-
-    seq: int
-    kind: str  # "user" | "group"
-    op: str  # "create" | "update" | "soft_delete" | "hard_delete" | "restore" | "manager" | "members"
-    object_id: str
-    props: tuple[str, ...] = ()
-    old_manager: str | None = None
-    added: tuple[str, ...] = ()
-    removed: tuple[str, ...] = ()
+EXTENSION_TYPES = {"String": str, "Boolean": bool, "Integer": int, "LargeInteger": int, "DateTime": str}
 
 
 class NotFound(KeyError):
     """An admin operation named an object that does not exist."""
 
 
+def _lower(text: str) -> str:
+    """``text.lower()``, reusing ``text`` itself when it is already lower case (one string, not two)."""
+    return text if text.islower() else text.lower()
+
+
+def _unknown_property(name: str) -> ValueError:
+    # Graph's answer to a create/update naming a property the user type does not have.
+    return ValueError(f"Property '{name}' does not exist as a declared property or extension property.")
+
+
 class Tenant:
     """The whole live directory plus its change log. Thread-safe for writers (one lock)."""
 
-    def __init__(self, tenant_id: str, domain: str, initial_domain: str) -> None:
+    def __init__(self, tenant_id: str, domain: str, initial_domain: str, display_name: str = "") -> None:
         self.tenant_id = tenant_id
         self.domain = domain
         self.initial_domain = initial_domain
+        self.display_name = display_name or domain.split(".")[0].capitalize()
         self.users: dict[str, User] = {}
         self.deleted_users: dict[str, User] = {}
         self.order: list[str] = []  # sorted ids of live users: stable paging by key
@@ -219,12 +83,17 @@ class Tenant:
         self.devices: dict[str, Device] = {}
         self.contacts: dict[str, OrgContact] = {}
         self.upn_index: dict[str, str] = {}
-        self.reports: dict[str, set[str]] = {}  # manager id -> direct report ids
         self.admins: list[str] = []  # user ids shown on the sign-in page
         self.departments: list[str] = []
         self.changes: list[Change] = []
         self.delta_epoch = 0
         self.lock = threading.RLock()
+        # Directory extensions: the owner application and its extensionProperty definitions.
+        self.extension_app: dict[str, str] = {}
+        self.extension_properties: list[dict[str, Any]] = []
+        self.extension_names: dict[str, str] = {}  # lower-case name -> registered name
+        self._ext_shared: dict[tuple[tuple[str, Any], ...], dict[str, Any]] = {}
+        self.filter_rules_cache: Any = None  # built by the Graph layer from the registered extensions
 
     # -- reading -------------------------------------------------------------------------------
     @property
@@ -246,6 +115,10 @@ class Tenant:
     def manager_of(self, user: User) -> User | None:
         mid = user._manager
         return self.users.get(mid) if mid else None
+
+    def reports_of(self, uid: str) -> list[User]:
+        """Direct reports, live or soft-deleted (a scan: only hard deletes and the generator need it)."""
+        return [u for pool in (self.users, self.deleted_users) for u in pool.values() if u._manager == uid]
 
     def object_type(self, oid: str) -> str | None:
         if oid in self.users:
@@ -282,20 +155,76 @@ class Tenant:
 
     def purge_expired(self, now: datetime | None = None) -> None:
         """Soft-deleted users older than 30 days become hard-deleted, as in Entra."""
+        if not self.deleted_users:
+            return
         now = now or datetime.now(UTC)
         for uid, user in list(self.deleted_users.items()):
             when = datetime.fromisoformat(str(user.deletedDateTime).replace("Z", "+00:00"))
             if now - when > SOFT_DELETE_RETENTION:
                 self.hard_delete_user(uid)
 
+    # -- directory extensions --------------------------------------------------------------------
+    def register_extension(
+        self, name: str, data_type: str = "String", prop_id: str | None = None, synced: bool = False
+    ) -> dict[str, Any]:
+        """Define ``extension_{appId without dashes}_{name}`` on the owner app, targeting users
+        (https://learn.microsoft.com/graph/api/application-post-extensionproperty)."""
+        if data_type not in EXTENSION_TYPES:
+            raise ValueError(f"dataType must be one of {', '.join(EXTENSION_TYPES)}")
+        if not self.extension_app:
+            raise ValueError("this tenant has no extension owner application")
+        full = f"{EXTENSION_PREFIX}{self.extension_app['appId'].replace('-', '')}_{name}"
+        with self.lock:
+            if full.lower() in self.extension_names:
+                raise ValueError(f"extension property {full} already exists")
+            definition = {
+                "id": prop_id or str(uuid.uuid4()),
+                "deletedDateTime": None,
+                "appDisplayName": self.extension_app["displayName"],
+                "dataType": data_type,
+                "isMultiValued": False,
+                "isSyncedFromOnPremises": synced,
+                "name": full,
+                "targetObjects": ["User"],
+            }
+            self.extension_properties.append(definition)
+            self.extension_names[full.lower()] = full
+            self.filter_rules_cache = None
+            return definition
+
+    def extension_name(self, name: str) -> str | None:
+        """The registered (canonical) name of a directory extension, matched case-insensitively."""
+        return self.extension_names.get(name.lower())
+
+    def shared_extensions(self, values: dict[str, Any]) -> dict[str, Any] | None:
+        """One shared (never mutated) dict per distinct set of non-null extension values."""
+        clean = tuple(sorted((k, v) for k, v in values.items() if v is not None))
+        if not clean:
+            return None
+        found = self._ext_shared.get(clean)
+        if found is None:
+            found = dict(clean)
+            self._ext_shared[clean] = found
+        return found
+
+    def _extension_value(self, name: str, value: Any) -> tuple[str, Any]:
+        canonical = self.extension_name(name)
+        if canonical is None:
+            raise _unknown_property(name)
+        if value is not None:
+            kind = next(p["dataType"] for p in self.extension_properties if p["name"] == canonical)
+            expected = EXTENSION_TYPES[kind]
+            if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+                raise ValueError(f"{canonical} holds a {kind}")
+        return canonical, value
+
     # -- building (generator, no change log) -----------------------------------------------------
     def add_user_initial(self, user: User, manager_id: str | None = None) -> None:
         self.users[user.id] = user
         self.order.append(user.id)
-        self.upn_index[user.userPrincipalName.lower()] = user.id
+        self.upn_index[_lower(user.userPrincipalName)] = user.id
         if manager_id:
             user._manager = manager_id
-            self.reports.setdefault(manager_id, set()).add(user.id)
 
     def finish_initial(self) -> None:
         self.order.sort()
@@ -314,20 +243,33 @@ class Tenant:
         with self.lock:
             uid = str(props.pop("id", None) or uuid.uuid4())
             manager = props.pop("manager", None) or props.pop("managerId", None)
-            clean = {USER_PROPERTY_BY_LOWER[k.lower()]: v for k, v in props.items()}
+            clean: dict[str, Any] = {}
+            extensions: dict[str, Any] = {}
+            for key, value in props.items():
+                if key.startswith(EXTENSION_PREFIX):
+                    ext_name, value = self._extension_value(key, value)
+                    extensions[ext_name] = value
+                    continue
+                prop = USER_PROPERTY_BY_LOWER.get(key.lower())
+                if prop is None or prop == "id":
+                    raise _unknown_property(key)
+                clean[prop] = value
             if "userPrincipalName" not in clean:
                 nick = str(clean.get("mailNickname") or uid[:8])
                 clean["userPrincipalName"] = f"{nick}@{self.initial_domain}"
             clean.setdefault("createdDateTime", _now())
             clean.setdefault("displayName", clean["userPrincipalName"].split("@")[0])
-            if "businessPhones" in clean and clean["businessPhones"] is not None:
+            if clean.get("businessPhones") is not None:
                 clean["businessPhones"] = tuple(clean["businessPhones"])
+            if ON_PREM in clean:
+                clean[ON_PREM] = merge_on_prem({}, clean[ON_PREM] or {})
             if clean["userPrincipalName"].lower() in self.upn_index:
                 raise ValueError(f"userPrincipalName {clean['userPrincipalName']} already exists")
             user = User(uid, **clean)
+            user._ext = self.shared_extensions(extensions)
             self.users[uid] = user
             bisect.insort(self.order, uid)
-            self.upn_index[user.userPrincipalName.lower()] = uid
+            self.upn_index[_lower(user.userPrincipalName)] = uid
             self._log("user", "create", uid, props=ALL_USER_PROPERTIES)
             if manager:
                 self.set_manager(uid, str(manager))
@@ -339,25 +281,36 @@ class Tenant:
             changed: list[str] = []
             manager_given = False
             manager_value: str | None = None
+            extensions = user.extensions()
             for key, value in props.items():
                 if key.lower() in ("manager", "managerid"):
                     manager_given, manager_value = True, value
                     continue
+                if key.startswith(EXTENSION_PREFIX):
+                    ext_name, value = self._extension_value(key, value)
+                    if extensions.get(ext_name) != value:
+                        extensions[ext_name] = value
+                        changed.append(ext_name)
+                    continue
                 name = USER_PROPERTY_BY_LOWER.get(key.lower())
                 if name is None or name == "id":
-                    raise ValueError(f"unknown or read-only user property: {key}")
+                    raise _unknown_property(key)
                 if name == "businessPhones":
                     value = tuple(value or ())
+                if name == ON_PREM:
+                    value = merge_on_prem(user.onPremisesExtensionAttributes, value)
                 if name == "userPrincipalName":
                     if not value:
                         raise ValueError("userPrincipalName cannot be cleared")
                     self.upn_index.pop(user.userPrincipalName.lower(), None)
-                    self.upn_index[str(value).lower()] = user.id
+                    self.upn_index[_lower(str(value))] = user.id
                 if name == "accountEnabled" and value is None:
                     raise ValueError("accountEnabled cannot be cleared")
                 if getattr(user, name) != value:
                     setattr(user, name, value)
                     changed.append(name)
+            if any(c.startswith(EXTENSION_PREFIX) for c in changed):
+                user._ext = self.shared_extensions(extensions)
             if changed:
                 self._log("user", "update", user.id, props=tuple(changed))
             if manager_given:
@@ -375,11 +328,7 @@ class Tenant:
             old = user._manager
             if old == manager_id:
                 return
-            if old:
-                self.reports.get(old, set()).discard(user.id)
             user._manager = manager_id
-            if manager_id:
-                self.reports.setdefault(manager_id, set()).add(user.id)
             self._log("user", "manager", user.id, props=("manager",), old_manager=old)
 
     def soft_delete_user(self, uid: str) -> None:
@@ -403,14 +352,10 @@ class Tenant:
                 user = self.deleted_users.pop(live.id)
             for g in self.groups_of(user.id):
                 del g.members[user.id]
-            for rid in list(self.reports.pop(user.id, set())):
-                report = self.users.get(rid) or self.deleted_users.get(rid)
-                if report is not None and report._manager == user.id:
-                    report._manager = None
-                    if rid in self.users:
-                        self._log("user", "manager", rid, props=("manager",), old_manager=user.id)
-            if user._manager:
-                self.reports.get(user._manager, set()).discard(user.id)
+            for report in self.reports_of(user.id):
+                report._manager = None
+                if report.id in self.users:
+                    self._log("user", "manager", report.id, props=("manager",), old_manager=user.id)
             self._log("user", "hard_delete", user.id)
 
     def restore_user(self, uid: str) -> User:
@@ -424,7 +369,7 @@ class Tenant:
             user.deletedDateTime = None
             self.users[uid] = user
             bisect.insort(self.order, uid)
-            self.upn_index[user.userPrincipalName.lower()] = uid
+            self.upn_index[_lower(user.userPrincipalName)] = uid
             self._log("user", "restore", uid, props=ALL_USER_PROPERTIES)
             for g in self.groups_of(uid):
                 self._log("group", "members", g.id, added=(uid,))
