@@ -19,6 +19,7 @@ if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 
 .venv/bin/ruff check src tests bench scripts
 .venv/bin/mypy
+.venv/bin/lint-imports  # the import contract of pyproject.toml (README "Layout")
 
 echo "== tests on SQLite =="
 ENTRASYNC_TEST_DB=sqlite .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

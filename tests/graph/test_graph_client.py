@@ -116,7 +116,7 @@ def test_next_link_to_another_host_is_refused() -> None:
 
 
 def test_origin_check_implies_default_ports_and_treats_loopback_names_as_one_host() -> None:
-    from entrasync.adapters.graph.client import _origin_of
+    from entrasync.adapters.graph.wire import origin_of as _origin_of
 
     assert _origin_of("https://graph.microsoft.com/v1.0/users") == _origin_of("https://graph.microsoft.com:443/v1.0/x")
     assert _origin_of("https://127.0.0.1:8443/v1.0") == _origin_of("https://localhost:8443/v1.0/users?$skiptoken=a")

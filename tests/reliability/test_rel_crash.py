@@ -142,7 +142,10 @@ def _audit_agrees(db: str, kind: str, run_id: int | None) -> None:
             for r in rows(
                 db,
                 sa.select(t.audit_log.c.person_id).where(
-                    t.audit_log.c.actor == "cli", t.audit_log.c.action.in_(("update", "move"))
+                    # spec §1: an applied plan's rows name both, "applied run N, by P"
+                    t.audit_log.c.actor == f"applied run {run_id}, by cli",
+                    t.audit_log.c.actor_run_id == run_id,
+                    t.audit_log.c.action.in_(("update", "move")),
                 ),
             )
         }

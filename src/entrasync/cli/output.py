@@ -44,14 +44,13 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        from entrasync.adapters.graph.errors import GraphError
         from entrasync.errors import EntrasyncError
 
         try:
             return func(*args, **kwargs)
         except typer.Exit:
             raise
-        except (EntrasyncError, GraphError) as exc:
+        except EntrasyncError as exc:  # the services say what went wrong, Graph's answers included
             fail(str(exc).replace("\n", " "))
         except KeyboardInterrupt:
             fail("interrupted", 130)

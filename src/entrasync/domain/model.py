@@ -59,8 +59,29 @@ class Reason(StrEnum):
     NOT_IN_ENTRA = "not_in_entra"
 
 
+class _MappedValues:
+    """What users and people share: their mapped fields as ``values``, in FIELDS order."""
+
+    __slots__ = ()
+    values: tuple[Any, ...]
+
+    @property
+    def email(self) -> str:
+        """The directory e-mail (for a user: ``mail``, else the user principal name, §4.2)."""
+        return str(self.values[fields.EMAIL])
+
+    @property
+    def display_name(self) -> str | None:
+        name = self.values[fields.DISPLAY_NAME]
+        return None if name is None else str(name)
+
+    def get(self, name: str) -> Any:
+        """One mapped field's value by name."""
+        return self.values[fields.INDEX[name]]
+
+
 @dataclass(frozen=True, slots=True)
-class EntraUser:
+class EntraUser(_MappedValues):
     """One user as Graph returned it, reduced to the mapped fields.
 
     ``values`` holds the mapped fields in :data:`~entrasync.domain.fields.FIELDS` order, already in the
@@ -78,22 +99,8 @@ class EntraUser:
     manager_id: str | None = None
 
     @property
-    def email(self) -> str:
-        """The directory e-mail: ``mail``, else the user principal name (§4.2)."""
-        return str(self.values[fields.EMAIL])
-
-    @property
     def user_principal_name(self) -> str:
         return str(self.values[fields.UPN] or "")
-
-    @property
-    def display_name(self) -> str | None:
-        name = self.values[fields.DISPLAY_NAME]
-        return None if name is None else str(name)
-
-    def get(self, name: str) -> Any:
-        """One mapped field's value by name."""
-        return self.values[fields.INDEX[name]]
 
     @classmethod
     def of(
@@ -178,7 +185,7 @@ class ScopeSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class PersonRecord:
+class PersonRecord(_MappedValues):
     """A directory person as the planner sees it. ``values`` are the mapped fields in
     :data:`~entrasync.domain.fields.FIELDS` order; ``manager_id`` is another person's app id."""
 
@@ -191,18 +198,6 @@ class PersonRecord:
     roles: frozenset[str] = frozenset()
     # Synced fields changed by hand since the last sync wrote them.
     manual_fields: frozenset[str] = frozenset()
-
-    @property
-    def email(self) -> str:
-        return str(self.values[fields.EMAIL])
-
-    @property
-    def display_name(self) -> str | None:
-        name = self.values[fields.DISPLAY_NAME]
-        return None if name is None else str(name)
-
-    def get(self, name: str) -> Any:
-        return self.values[fields.INDEX[name]]
 
     @classmethod
     def of(

@@ -17,7 +17,7 @@ from entrasync.adapters.db import tables as t
 from entrasync.adapters.db.bulk import bulk_insert_rows, db_time
 
 BULK_FROM = 1000
-_COLUMNS = (
+AUDIT_COLUMNS = (
     "org_id",
     "at",
     "actor_person_id",
@@ -87,10 +87,12 @@ class AuditRepo:
         head = list(islice(rows, BULK_FROM))
         if len(head) < BULK_FROM:
             if head:
-                self.conn.execute(sa.insert(t.audit_log), [dict(zip(_COLUMNS, r, strict=True)) for r in head])
+                self.conn.execute(sa.insert(t.audit_log), [dict(zip(AUDIT_COLUMNS, r, strict=True)) for r in head])
             return len(head)
         stamp = db_time(self.conn, at)
-        return bulk_insert_rows(self.conn, t.audit_log, _COLUMNS, ((*r[:1], stamp, *r[2:]) for r in chain(head, rows)))
+        return bulk_insert_rows(
+            self.conn, t.audit_log, AUDIT_COLUMNS, ((*r[:1], stamp, *r[2:]) for r in chain(head, rows))
+        )
 
     def page(
         self,

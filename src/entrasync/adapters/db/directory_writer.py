@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from entrasync.adapters.db import tables as t
-from entrasync.adapters.db.audit_repo import AuditActor
+from entrasync.adapters.db.audit_repo import AUDIT_COLUMNS, AuditActor, render
 from entrasync.adapters.db.bulk import CHUNK, bulk_insert_rows, db_time
 from entrasync.domain import fields
 from entrasync.domain.model import ChangeKind, EntraUser, FieldDiff, Status
@@ -41,21 +40,6 @@ _CREATE_COLUMNS = (
     "updated_at",
     "last_synced_at",
 )
-_AUDIT_COLUMNS = (
-    "org_id",
-    "at",
-    "actor_person_id",
-    "actor_run_id",
-    "actor",
-    "entity",
-    "person_id",
-    "action",
-    "field",
-    "old",
-    "new",
-)
-
-
 class Applicable(Protocol):
     """What an apply reads of a change: a planner :class:`~entrasync.domain.model.Change`, or a stored
     plan row (:class:`~entrasync.adapters.db.plan_repo.PlanRow`)."""
@@ -82,14 +66,6 @@ class Applicable(Protocol):
 class Applied:
     counts: dict[str, int] = field(default_factory=lambda: {k.value: 0 for k in ChangeKind})
     created: dict[str, int] = field(default_factory=dict)  # Entra id -> new person id
-
-
-def _audit_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 class DirectoryWriter:
@@ -120,7 +96,7 @@ class DirectoryWriter:
             self._no_archived_managers(org_id, now)
         for c in changes:
             out.counts[str(c.kind)] += 1
-        bulk_insert_rows(self.conn, t.audit_log, _AUDIT_COLUMNS, self._audit(org_id, changes, out.created, who, stamp))
+        bulk_insert_rows(self.conn, t.audit_log, AUDIT_COLUMNS, self._audit(org_id, changes, out.created, who, stamp))
         return out
 
     # -- ids and managers --------------------------------------------------------------------------
@@ -291,10 +267,10 @@ class DirectoryWriter:
                 initial = {n: v for n, v in zip(fields.FIELD_NAMES, u.values, strict=True) if v not in (None, "", ())}
                 if c.manager_id is not None or c.manager_entra_id is not None:
                     initial["manager_entra_id"] = c.manager_entra_id
-                yield (*head, created.get(u.id), "create", None, None, _audit_text(initial))
+                yield (*head, created.get(u.id), "create", None, None, render(initial))
             elif kind == ChangeKind.ARCHIVE:
                 yield (*head, c.person_id, "archive", "status", "active", "archived")
                 yield (*head, c.person_id, "archive", "reason", None, str(c.reason))
             else:
                 for d in c.diffs:
-                    yield (*head, c.person_id, kind, d.field, _audit_text(d.old), _audit_text(d.new))
+                    yield (*head, c.person_id, kind, d.field, render(d.old), render(d.new))

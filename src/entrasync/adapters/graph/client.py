@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -36,6 +36,7 @@ from entrasync.adapters.graph.errors import (
     GraphTransientError,
 )
 from entrasync.adapters.graph.retry import RETRY_STATUSES, Retry, RetryBudget, make_ssl_context, parse_retry_after
+from entrasync.adapters.graph.wire import describe, encode_query, error_envelope, origin_of, path_of
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,6 @@ DELTA_EXPIRED_CODES = frozenset({"syncstatenotfound", "resyncrequired", "syncsta
 # may carry Retry-After (https://learn.microsoft.com/graph/throttling,
 # https://learn.microsoft.com/graph/best-practices-concept "Handling expected errors"); other 5xx (but
 # 501 Not Implemented) are retried too: every request here is an idempotent GET.
-
-_QUERY_SAFE = "$,'():@/*!~"
 
 _MISSING_PERMISSION_HINT = (
     "Grant the app registration the Microsoft Graph application permissions User.Read.All and "
@@ -78,33 +77,6 @@ class GraphConfig:
         return root if root.endswith("/v1.0") else f"{root}/v1.0"
 
 
-def encode_query(params: Mapping[str, str | int | bool]) -> str:
-    """``$select=a,b&$filter=x eq 'y'`` encoded the way Graph's examples are written.
-
-    ``$``, ``,``, ``'``, ``(``, ``)`` and ``:`` stay readable; spaces become ``%20`` and ``+``/``&``/``#``
-    inside values are escaped so that they reach Graph as data, not syntax.
-    """
-    parts = []
-    for key, value in params.items():
-        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
-        parts.append(quote(key, safe="$") + "=" + quote(text, safe=_QUERY_SAFE))
-    return "&".join(parts)
-
-
-def _error_envelope(body: bytes) -> tuple[str, str, str | None]:
-    """(code, message, request-id) from Graph's ``{"error": {...}}``; tolerant of garbage."""
-    try:
-        data = orjson.loads(body) if body else None
-    except orjson.JSONDecodeError:
-        data = None
-    if isinstance(data, dict) and isinstance(data.get("error"), dict):
-        err = data["error"]
-        inner = err.get("innerError") or err.get("innererror") or {}
-        request_id = inner.get("request-id") if isinstance(inner, dict) else None
-        return str(err.get("code") or ""), str(err.get("message") or ""), request_id
-    return "", "", None
-
-
 class GraphClient:
     """Synchronous Graph v1.0 client: GETs with retries, paging and delta rounds.
 
@@ -126,7 +98,7 @@ class GraphClient:
         retry.check_url(config.graph_url, "ENTRASYNC_GRAPH_URL")
         self.api_root = config.api_root
         self._budget = RetryBudget(config.max_attempts, config.max_retry_seconds)
-        self._origin = _origin_of(self.api_root)
+        self._origin = origin_of(self.api_root)
         if token_provider is None:
             token_provider = MsalTokenProvider(
                 login_url=config.login_url,
@@ -194,7 +166,7 @@ class GraphClient:
         Default ports are implied, and the loopback names (localhost, 127.0.0.1, ::1) are one host, so a
         local Graph stand-in that writes its links with another loopback name is still followed.
         """
-        if _origin_of(url) != self._origin:
+        if origin_of(url) != self._origin:
             parts = urlsplit(url)
             raise GraphTransientError(
                 f"Graph returned a link to an unexpected host ({parts.scheme}://{parts.netloc}); refusing to follow it."
@@ -231,7 +203,7 @@ class GraphClient:
                 if reauthenticated:
                     raise GraphStopError(
                         "Microsoft Graph rejected the access token"
-                        f"{_describe(exc.code, exc.message)}. Check the tenant id, the client id and "
+                        f"{describe(exc.code, exc.message)}. Check the tenant id, the client id and "
                         "secret, and that the Graph and login URLs belong to the same cloud.",
                         status=401,
                         code=exc.code or None,
@@ -246,7 +218,7 @@ class GraphClient:
 
         def on_retry(n: int, exc: Retry, delay: float) -> None:
             if exc.status != 401:
-                log.warning("Graph GET %s failed (%s); retry %d in %.2f s", _path_of(url), exc.reason, n, delay)
+                log.warning("Graph GET %s failed (%s); retry %d in %.2f s", path_of(url), exc.reason, n, delay)
 
         return retry.run(
             attempt,
@@ -289,11 +261,11 @@ class GraphClient:
                 raise Retry("page without a 'value' array", status=status)
             return data
 
-        code, message, request_id = _error_envelope(body)
+        code, message, request_id = error_envelope(body)
         request_id = request_id or response.headers.get("request-id")
         log.warning(
             "Graph GET %s -> HTTP %d %s (request-id %s, client-request-id %s)",
-            _path_of(url),
+            path_of(url),
             status,
             code or "-",
             request_id or "-",
@@ -309,7 +281,7 @@ class GraphClient:
             raise _Unauthorized(code, message, request_id)
         if status == 403:
             raise GraphStopError(
-                f"Microsoft Graph refused access{_describe(code, message)}. {_MISSING_PERMISSION_HINT}",
+                f"Microsoft Graph refused access{describe(code, message)}. {_MISSING_PERMISSION_HINT}",
                 status=403,
                 code=code or None,
                 request_id=request_id,
@@ -429,30 +401,6 @@ class _Unauthorized(GraphError):
         super().__init__(message or "Unauthorized", status=401, code=code, request_id=request_id)
         self.code = code
         self.message = message
-
-
-def _describe(code: str | None, message: str | None) -> str:
-    if code and message:
-        return f" ({code}: {message})"
-    if code or message:
-        return f" ({code or message})"
-    return ""
-
-
-_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
-
-
-def _origin_of(url: str) -> tuple[str, str, int]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    port = parts.port or (443 if scheme == "https" else 80)
-    return scheme, ("loopback" if host in _LOOPBACK else host), port
-
-
-def _path_of(url: str) -> str:
-    """URL path for logs: no query string (it may be long) and never credentials."""
-    return urlsplit(url).path
 
 
 __all__ = [

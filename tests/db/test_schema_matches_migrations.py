@@ -1,0 +1,46 @@
+"""The migrations build exactly the schema adapters/db/tables.py describes (on SQLite and PostgreSQL).
+
+Adding a mapped field is "one row in domain/fields.py plus a migration": this is what catches a
+migration that forgot a column, an index or (on PostgreSQL, which enforces them) a length.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from entrasync.adapters.db import tables as t
+from entrasync.adapters.db.engine import make_engine
+from entrasync.domain import fields
+
+
+def _differences(db_url: str) -> list[Any]:
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            # Types only where the database keeps them: SQLite ignores VARCHAR lengths (and ALTERs of them).
+            ctx = MigrationContext.configure(conn, opts={"compare_type": conn.dialect.name == "postgresql"})
+            return [d for d in compare_metadata(ctx, t.metadata) if not _alembic_bookkeeping(d)]
+    finally:
+        engine.dispose()
+
+
+def _alembic_bookkeeping(diff: Any) -> bool:
+    return isinstance(diff, tuple) and diff[0] == "remove_table" and diff[1].name == "alembic_version"
+
+
+def test_migrated_schema_equals_the_tables(db_url: str) -> None:
+    assert _differences(db_url) == []
+
+
+def test_every_mapped_field_has_its_column_and_limit() -> None:
+    people = t.people.c
+    for f in fields.FIELDS:
+        col = f.people_column
+        if col is None:
+            continue
+        assert col in people, f"people has no column for mapped field {f.name}"
+        length = getattr(people[col].type, "length", None)
+        assert length == f.limit, f"{col}: column length {length}, field limit {f.limit}"
