@@ -154,11 +154,20 @@ def validate_credentials(
     return Credentials(tenant_id.lower(), client_id.lower(), credential)
 
 
-def connect(ctx: AppContext, org_id: int, actor: Actor, creds: Credentials, *, verify: bool = True) -> ConnectionStatus:
+def connect(
+    ctx: AppContext,
+    org_id: int,
+    actor: Actor,
+    creds: Credentials,
+    *,
+    verify: bool = True,
+    connected_by: str | None = None,
+) -> ConnectionStatus:
     """Store the connection after proving it works: a token and one small Graph read.
 
     A failure leaves the org disconnected and says what Microsoft answered. On success the §2
     defaults apply (all users, Manual refresh, Auto-sync, no notification, no filters).
+    ``connected_by`` names who connected it (the Microsoft admin who consented); the actor otherwise.
     """
     if tenant_taken(ctx, creds.tenant_id, org_id):  # before asking Graph anything
         raise ConflictError(TENANT_TAKEN)
@@ -184,7 +193,7 @@ def connect(ctx: AppContext, org_id: int, actor: Actor, creds: Credentials, *, v
             client_id=creds.client_id,
             secret_enc=ctx.box.seal(creds.client_credential),
             now=now,
-            by=actor.label,
+            by=connected_by or actor.label,
         )
         uow.sync_state.forget(org_id)
         current = uow.settings.load(org_id)
