@@ -15,7 +15,6 @@ from entrasync.domain.model import (
     ChangeKind,
     EntraSnapshot,
     EntraUser,
-    Override,
     PersonRecord,
     Plan,
     Reason,
@@ -24,6 +23,7 @@ from entrasync.domain.model import (
     Source,
     Status,
 )
+from entrasync.domain.overrides import Override, legacy, parts_of
 from entrasync.domain.planner import KEPT_ADMIN_REASON, plan
 from entrasync.domain.scope import in_scope
 
@@ -536,18 +536,19 @@ def test_joiner_colliding_with_a_person_linked_elsewhere_is_a_conflict() -> None
 # --------------------------------------------------------------------------------------- overrides
 
 
-def _override(c: Change, kind: Any = None) -> Override:
-    return Override(subject=c.subject, kind=kind or c.kind, fingerprint=c.fingerprint)
+def _override(c: Change) -> list[Override]:
+    """What rejecting ``c`` in review records (services.review records exactly parts_of)."""
+    return parts_of(c)
 
 
 def test_override_suppresses_the_same_change_and_a_new_entra_value_reproposes() -> None:
     old = user("u1", job_title="Engineer")
     people = [person_for(old, 1)]
     first = only(plan(snap(replace(old, job_title="Lead")), people, DEFAULT))
-    again = plan(snap(replace(old, job_title="Lead")), people, DEFAULT, [_override(first)])
+    again = plan(snap(replace(old, job_title="Lead")), people, DEFAULT, _override(first))
     assert again.changes == [] and again.overridden == [first]
     assert 1 not in again.matched_ids
-    newer = plan(snap(replace(old, job_title="Director")), people, DEFAULT, [_override(first)])
+    newer = plan(snap(replace(old, job_title="Director")), people, DEFAULT, _override(first))
     c = only(newer)
     assert c.fingerprint != first.fingerprint and diff_map(c)["job_title"][1] == "Director"
     assert newer.overridden == []
@@ -557,30 +558,73 @@ def test_override_is_tied_to_entra_data_not_the_directory_value() -> None:
     old = user("u1", job_title="Engineer")
     first = only(plan(snap(replace(old, job_title="Lead")), [person_for(old, 1)], DEFAULT))
     edited = [person_for(old, 1, job_title="Boss")]  # the admin edits by hand after rejecting
-    p = plan(snap(replace(old, job_title="Lead")), edited, DEFAULT, [_override(first)])
+    p = plan(snap(replace(old, job_title="Lead")), edited, DEFAULT, _override(first))
     assert p.changes == [] and len(p.overridden) == 1
+
+
+def test_a_rejected_field_stays_rejected_when_the_manager_changes_later() -> None:
+    """Issue 12.1 / spec §4.5: reject "job title Recruiter -> X"; the user's manager then changes in
+    Entra: the next plan is a move WITHOUT the job title, and applying it keeps the directory's title.
+    Before: overrides were keyed by a fingerprint of the whole change, so the move carried X again."""
+    b1, b2 = user("b1"), user("b2")
+    ann = user("ann", job_title="Recruiter", manager_id="b1")
+    people = [person_for(b1, 1), person_for(b2, 2), person_for(ann, 3, manager_id=1)]
+    first = only(plan(snap(b1, b2, replace(ann, job_title="X")), people, DEFAULT))
+    assert first.kind is ChangeKind.UPDATE and set(diff_map(first)) == {"job_title"}
+    overrides = _override(first)
+    later = plan(snap(b1, b2, replace(ann, job_title="X", manager_id="b2")), people, DEFAULT, overrides)
+    move = only(later)
+    assert move.kind is ChangeKind.MOVE and set(diff_map(move)) == {"manager"}
+    assert [set(diff_map(o)) for o in later.overridden] == [{"job_title"}]
+    after = apply_plan(people, later)
+    assert after[2].job_title == "Recruiter" and after[2].manager_id == 2
+    # Only the field's value is overridden: Entra's title changing again is proposed.
+    again = plan(snap(b1, b2, replace(ann, job_title="Y", manager_id="b2")), after, DEFAULT, overrides)
+    assert diff_map(only(again))["job_title"] == ("Recruiter", "Y", False)
+
+
+def test_a_rejected_manager_keeps_the_current_manager_and_proposes_the_other_fields() -> None:
+    b1, b2 = user("b1"), user("b2")
+    ann = user("ann", job_title="Dev", manager_id="b1")
+    people = [person_for(b1, 1), person_for(b2, 2), person_for(ann, 3, manager_id=1)]
+    first = only(plan(snap(b1, b2, replace(ann, manager_id="b2")), people, DEFAULT))
+    later = plan(snap(b1, b2, replace(ann, manager_id="b2", job_title="Lead")), people, DEFAULT, _override(first))
+    c = only(later)
+    assert c.kind is ChangeKind.UPDATE and set(diff_map(c)) == {"job_title"}
+    assert apply_plan(people, later)[2].manager_id == 1
 
 
 def test_override_of_a_create_and_of_an_archive() -> None:
     u, gone = user("u1"), user("gone")
     people = [person_for(gone, 1)]
     p = plan(snap(u), people, DEFAULT)
-    overrides = [_override(c, kind=c.kind.value) for c in p.changes]  # kinds stored as plain text
+    overrides = [o for c in p.changes for o in _override(c)]
     p2 = plan(snap(u), people, DEFAULT, overrides)
     assert p2.changes == [] and [c.kind for c in p2.overridden] == [ChangeKind.CREATE, ChangeKind.ARCHIVE]
     # The archive's reason changes (hard delete -> disabled): a new archive is proposed.
     p3 = plan(snap(u, replace(gone, account_enabled=False)), people, DEFAULT, overrides)
     assert [(c.kind, c.reason) for c in p3.changes] == [(ChangeKind.ARCHIVE, Reason.DISABLED)]
+    # A rejected joiner stays rejected whatever their data (§4.5: "rejecting a create overrides that user").
+    assert plan(snap(replace(u, job_title="New")), people, DEFAULT, overrides).count(ChangeKind.CREATE) == 0
 
 
-def test_override_of_another_kind_or_subject_does_not_apply() -> None:
+def test_override_of_another_field_or_subject_does_not_apply() -> None:
     old = user("u1", job_title="Engineer")
     c = only(plan(snap(replace(old, job_title="Lead")), [person_for(old, 1)], DEFAULT))
-    wrong = [
-        Override(subject=c.subject, kind=ChangeKind.MOVE, fingerprint=c.fingerprint),
-        Override(subject="p:2", kind=c.kind, fingerprint=c.fingerprint),
-    ]
+    wrong = [Override(c.subject, "office_location", "=Lead"), Override("p:2", "job_title", "=Lead")]
     assert only(plan(snap(replace(old, job_title="Lead")), [person_for(old, 1)], DEFAULT, wrong)) == c
+
+
+def test_an_override_stored_before_field_level_keys_still_suppresses_its_change() -> None:
+    old = user("u1", job_title="Engineer")
+    c = only(plan(snap(replace(old, job_title="Lead")), [person_for(old, 1)], DEFAULT))
+    p = plan(
+        snap(replace(old, job_title="Lead")),
+        [person_for(old, 1)],
+        DEFAULT,
+        [legacy("update", c.fingerprint, c.subject)],
+    )
+    assert p.changes == [] and p.overridden == [c]
 
 
 def test_fingerprints_are_deterministic() -> None:
@@ -636,7 +680,7 @@ def test_guard_counts_active_and_paused_synced_people_only() -> None:
 def test_overridden_archives_do_not_count() -> None:
     users, people = synced_people(40)
     first = plan(snap(*users[5:]), people, DEFAULT)
-    p = plan(snap(*users[5:]), people, DEFAULT, [_override(first.changes[0])])
+    p = plan(snap(*users[5:]), people, DEFAULT, _override(first.changes[0]))
     assert p.count(ChangeKind.ARCHIVE) == 4 and len(p.overridden) == 1 and not p.held
 
 
@@ -855,7 +899,7 @@ def test_each_person_has_one_fate_and_order_does_not_matter(
 def test_rejecting_everything_proposes_nothing(case: tuple[EntraSnapshot, list[PersonRecord], ScopeSettings]) -> None:
     snapshot, people, s = case
     p = plan(snapshot, people, s)
-    again = plan(snapshot, people, s, [_override(c) for c in p.changes])
+    again = plan(snapshot, people, s, [o for c in p.changes for o in _override(c)])
     assert again.changes == [] and again.overridden == p.changes and not again.held
 
 

@@ -41,6 +41,18 @@ def people(env: dict[str, str], status: str = "all") -> list[dict[str, Any]]:
         page += 1
 
 
+def audit_rows(env: dict[str, str], *args: str) -> list[dict[str, Any]]:
+    """Every audit entry (newest first), paging with --before-id as a script would."""
+    out: list[dict[str, Any]] = []
+    before: list[str] = []
+    while True:
+        page = cli(env, "audit", "list", "--limit", "1000", *args, *before)
+        out.extend(page["items"])
+        if page["next_before_id"] is None:
+            return out
+        before = ["--before-id", str(page["next_before_id"])]
+
+
 def by_entra(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {r["entra_id"]: r for r in rows if r["entra_id"]}
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from e2e_helpers import by_entra, cli, connect, enabled_ids, nested_group, people
+from e2e_helpers import audit_rows, by_entra, cli, connect, enabled_ids, nested_group, people
 
 from entrasync.adapters.db.engine import make_engine
 
@@ -123,16 +123,19 @@ def test_manual_comparison_review_reject_override_and_stale_plan(
     third = cli(env, "refresh")
     assert third["outcome"] == "awaiting_review" and third["counts"]["update"] == 1
 
-    # A hand edit makes the waiting plan stale: applying it is refused with a clear message.
-    pid = rows[b["id"]]["id"]
+    # Staleness is per person (issue 12.3): a hand edit to someone the plan does not change leaves it
+    # applicable; one to a person it changes makes Apply refuse, naming them.
     from entrasync.config import Config
     from entrasync.services import people as people_svc
     from entrasync.services.context import Actor, AppContext
 
     ctx = AppContext.create(Config(**{k.removeprefix("ENTRASYNC_").lower(): v for k, v in env.items()}))  # type: ignore[arg-type]
-    people_svc.edit_person(ctx, ctx.org_id(), Actor("test"), pid, {"job_title": "Hand edit"})
+    people_svc.edit_person(ctx, ctx.org_id(), Actor("test"), rows[b["id"]]["id"], {"job_title": "Hand edit"})
+    people_svc.edit_person(ctx, ctx.org_id(), Actor("test"), rows[a["id"]]["id"], {"office_location": "Moved desk"})
     stale = cli(env, "plan", "apply", ok=False)
-    assert stale.exit_code != 0 and "changed after" in stale.stderr
+    a_name = rows[a["id"]]["display_name"] or rows[a["id"]]["email"]
+    assert stale.exit_code != 0 and a_name in stale.stderr and "changed" in stale.stderr, stale.stderr
+    assert (rows[b["id"]]["display_name"] or rows[b["id"]]["email"]) not in stale.stderr
 
     # A newer refresh replaces the waiting plan.
     fourth = cli(env, "refresh")
@@ -142,6 +145,16 @@ def test_manual_comparison_review_reject_override_and_stale_plan(
     assert plan["run_id"] == fourth["run_id"]
     manual = [d for c in plan["changes"] for d in c["diffs"] if d["manual_edit"]]
     assert any(d["field"] == "job_title" and d["old"] == "Hand edit" for d in manual), plan
+    # A plan waiting for review is not refused because of an edit to someone else.
+    people_svc.edit_person(ctx, ctx.org_id(), Actor("test"), users_outside_plan(env, plan), {"office_location": "x"})
+    assert cli(env, "plan", "apply")["applied"]["update"] >= 1
+    ctx.db.dispose()
+
+
+def users_outside_plan(env: dict[str, str], plan: dict[str, Any]) -> int:
+    """A person the plan does not change."""
+    changed = {c["person_id"] for c in plan["changes"]}
+    return next(p["id"] for p in people(env, "active") if p["id"] not in changed)
 
 
 # ---- manual people (§1, §4.3, §4.4) ------------------------------------------------------------
@@ -278,10 +291,10 @@ def test_apply_is_idempotent(env: dict[str, str], emulator: Any, admin: Any) -> 
     run = cli(env, "refresh")["run_id"]
     first = cli(env, "plan", "apply")
     assert first["applied"]["update"] == 1 and not first["already_applied"]
-    audit_rows = len(cli(env, "audit", "list", "--limit", "5000"))
+    n_audit = len(audit_rows(env))
     # Again (e.g. a script retrying after a crash): a no-op that says so, with or without the run id.
     for args in ((), ("--run", str(run))):
         again = cli(env, "plan", "apply", *args)
         assert again["already_applied"] is True and again["run_id"] == run
-    assert len(cli(env, "audit", "list", "--limit", "5000")) == audit_rows
+    assert len(audit_rows(env)) == n_audit
     assert by_entra(people(env))[u["id"]]["job_title"] == "Once Only"

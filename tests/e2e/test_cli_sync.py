@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from e2e_helpers import assert_directory_matches, by_entra, cli, connect, enabled_ids, people
+from e2e_helpers import assert_directory_matches, audit_rows, by_entra, cli, connect, enabled_ids, people
 
 
 def _first_sync(env: dict[str, str], emulator: Any, admin: Any) -> list[dict[str, Any]]:
@@ -38,7 +38,7 @@ def test_first_sync_mirrors_enabled_users_with_managers(env: dict[str, str], emu
     disabled = {u["id"] for u in users if not u["accountEnabled"]}
     assert disabled, "the sample tenant should have disabled accounts"
     assert not disabled & set(by_entra(people(env)))
-    audit = cli(env, "audit", "list", "--limit", "1000")
+    audit = audit_rows(env)
     creates = [a for a in audit if a["action"] == "create" and a["entity"] == "person"]
     assert len(creates) == len(enabled_ids(users))
     assert all(a["actor"].startswith("sync run ") for a in creates)
@@ -96,7 +96,7 @@ def test_joiner_mover_changed_fields_and_cleared_field(env: dict[str, str], emul
     run = cli(env, "runs", "show", str(result["run_id"]))
     kinds = {(ch["kind"], ch["entra_id"]) for ch in run["changes"]}
     assert ("move", mover["id"]) in kinds and ("update", changed["id"]) in kinds and ("create", joiner["id"]) in kinds
-    trail = cli(env, "audit", "list", "--person", str(rows[changed["id"]]["id"]))
+    trail = audit_rows(env, "--person", str(rows[changed["id"]]["id"]))
     fields = {(a["field"], a["new"]) for a in trail if a["action"] == "update"}
     assert ("job_title", "Chief Tea Officer") in fields and ("office_location", None) in fields
     assert_directory_matches(env, admin.list_users(), enabled_ids(admin.list_users()))

@@ -20,6 +20,7 @@ runs_app = typer.Typer(help="Refresh history.", no_args_is_help=True)
 admin_app = typer.Typer(help="Local admin accounts.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 notifications_app = typer.Typer(help="In-product notifications.", no_args_is_help=True)
+overrides_app = typer.Typer(help="Changes rejected in review (overrides): list and revoke.", no_args_is_help=True)
 for sub, name in (
     (settings_app, "settings"),
     (plan_app, "plan"),
@@ -28,6 +29,7 @@ for sub, name in (
     (admin_app, "admin"),
     (audit_app, "audit"),
     (notifications_app, "notifications"),
+    (overrides_app, "overrides"),
 ):
     app.add_typer(sub, name=name)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 from entrasync.cli.app import JsonOpt, _ctx, _org, audit_app, notifications_app, people_app
-from entrasync.cli.output import emit_json, handle_errors, table
+from entrasync.cli.output import emit_json, fail, handle_errors, table
 
 # ---- people, audit, notifications --------------------------------------------------------------
 
@@ -36,22 +38,89 @@ def people_list(
         typer.echo(f"{pg.total} people")
 
 
+def _audit_filters(person: str | None, run: int | None, actor: str | None, since: str | None, until: str | None) -> Any:
+    from entrasync.services import audit
+
+    return audit.Filters(person=person, run_id=run, actor=actor, since=_when(since, "--since"),
+                         until=_when(until, "--until"))  # fmt: skip
+
+
+def _when(text: str | None, option: str) -> Any:
+    from datetime import UTC, datetime
+
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        fail(f"{option} takes a date or time like 2026-11-30 or 2026-11-30T09:00 (UTC unless it says otherwise).")
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+PersonOpt = Annotated[str | None, typer.Option("--person", help="Only this person's entries: id or e-mail.")]
+RunOpt = Annotated[int | None, typer.Option("--run", help="Only what this run wrote (its sync, or its apply).")]
+ActorOpt = Annotated[str | None, typer.Option("--actor", help="Only entries whose actor contains this text.")]
+SinceOpt = Annotated[str | None, typer.Option("--since", help="From this date or time (UTC), inclusive.")]
+UntilOpt = Annotated[str | None, typer.Option("--until", help="Before this date or time (UTC).")]
+
+
 @audit_app.command("list")
 @handle_errors
 def audit_list(
-    person: Annotated[int | None, typer.Option(help="Only this person's entries (person id).")] = None,
-    limit: int = 100,
+    person: PersonOpt = None,
+    run: RunOpt = None,
+    actor: ActorOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    limit: Annotated[int, typer.Option(help="Entries per page, at most 1000.")] = 100,
+    before_id: Annotated[
+        int | None, typer.Option("--before-id", help="The next page: entries older than this id.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The audit log, newest first."""
+    """The audit log, newest first, one page at a time (the output says how to get the next)."""
     from entrasync.services import audit
 
     ctx = _ctx()
-    rows = audit.list_entries(ctx, _org(ctx), person_id=person, limit=limit)
+    rows = list(audit.list_entries(ctx, _org(ctx), limit=limit, before_id=before_id,
+                                   filters=_audit_filters(person, run, actor, since, until)))  # fmt: skip
+    nxt = int(rows[-1]["id"]) if len(rows) == min(max(limit, 1), audit.MAX_LIMIT) and rows else None
     if as_json:
-        emit_json(rows)
+        emit_json({"items": rows, "next_before_id": nxt})
+        return
+    table(rows, ["id", "at", "actor", "entity", "person_id", "action", "field", "old", "new"])
+    if nxt is not None:
+        typer.echo(f"More entries: add --before-id {nxt}")
+
+
+@audit_app.command("export")
+@handle_errors
+def audit_export(
+    person: PersonOpt = None,
+    run: RunOpt = None,
+    actor: ActorOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="CSV file to write (default: stdout).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every matching audit entry as CSV (newest first)."""
+    from entrasync.services import audit
+
+    ctx = _ctx()
+    filters = _audit_filters(person, run, actor, since, until)
+    if output is None:
+        n = audit.export_csv(ctx, _org(ctx), sys.stdout, filters)
+        return
+    try:
+        with output.open("w", newline="", encoding="utf-8") as fh:
+            n = audit.export_csv(ctx, _org(ctx), fh, filters)
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}.")
+    if as_json:
+        emit_json({"rows": n, "file": str(output)})
     else:
-        table(rows, ["id", "at", "actor", "entity", "person_id", "action", "field", "old", "new"])
+        typer.echo(f"{n} audit entries written to {output}.")
 
 
 @notifications_app.command("list")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from entrasync.cli.app import JsonOpt, _ctx, _org, app, plan_app, runs_app, settings_app
+from entrasync.cli.app import JsonOpt, _ctx, _org, app, overrides_app, plan_app, runs_app, settings_app
 from entrasync.cli.output import emit_json, fail, handle_errors, table
 
 # ---- settings ----------------------------------------------------------------------------------
@@ -190,7 +190,7 @@ def plan_show(
                     "fingerprint",
                 )
             }
-            | {"diffs": [{"field": d[0], "old": d[1], "new": d[2], "manual_edit": d[3]} for d in c["diffs"]]}
+            | {"diffs": c["diffs"], "overridden_kind": c["overridden_kind"]}
             for c in changes
         ],
     }
@@ -246,16 +246,59 @@ def runs_list(limit: int = 20, as_json: JsonOpt = False) -> None:
 
 @runs_app.command("show")
 @handle_errors
-def runs_show(run_id: int, as_json: JsonOpt = False) -> None:
-    """One refresh and its changes, with kinds and reasons, applied or not."""
+def runs_show(
+    run_id: int,
+    page: Annotated[int, typer.Option(help="Page of its changes.")] = 1,
+    per_page: Annotated[int, typer.Option(help="Changes per page, at most 1000.")] = 200,
+    as_json: JsonOpt = False,
+) -> None:
+    """One refresh and one page of its changes, with kinds, reasons and what became of each."""
     from entrasync.services import runs
 
     ctx = _ctx()
-    run = runs.get_run(ctx, _org(ctx), run_id)
+    run = runs.get_run(ctx, _org(ctx), run_id, page=page, per_page=per_page)
     if as_json:
         emit_json(run)
         return
-    typer.echo(f"Run {run['id']} ({run['trigger']}, {run['triggered_by']}): {run['outcome']}; {run['counts']}")
+    typer.echo(f"Run {run['id']} ({run['trigger']}, {run['triggered_by']}): {run['outcome']}; proposed {run['counts']}")
+    if run.get("applied_by"):
+        typer.echo(f"Applied by {run['applied_by']} at {run['applied_at']:%Y-%m-%d %H:%M}: {run['applied_counts']}")
     if run["error"]:
         typer.echo(f"Error: {run['error']}")
     table(run["changes"], ["id", "kind", "reason", "email", "decision", "applied"])
+    shown = (run["page"] - 1) * run["per_page"] + len(run["changes"])
+    typer.echo(
+        f"{shown} of {run['changes_total']} changes" + (f"; next: --page {run['page'] + 1}" if run["more"] else "")
+    )
+
+
+@overrides_app.command("list")
+@handle_errors
+def overrides_list(
+    person: Annotated[int | None, typer.Option(help="Only this person's overrides (person id).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Changes rejected in review and not proposed again: person, field or kind, Entra's value, who, when."""
+    from entrasync.services import review
+
+    ctx = _ctx()
+    rows = review.list_overrides(ctx, _org(ctx), person_id=person)
+    if as_json:
+        emit_json(rows)
+    else:
+        table(rows, ["id", "email", "part", "label", "created_by", "created_at"])
+
+
+@overrides_app.command("revoke")
+@handle_errors
+def overrides_revoke(override_id: int, as_json: JsonOpt = False) -> None:
+    """Revoke one override: the next refresh proposes that change again."""
+    from entrasync.services import review
+    from entrasync.services.context import Actor
+
+    ctx = _ctx()
+    found = review.revoke_override(ctx, _org(ctx), Actor.cli(), override_id)
+    if as_json:
+        emit_json(found)
+    else:
+        typer.echo(f"Override {override_id} revoked: the next refresh proposes it again.")

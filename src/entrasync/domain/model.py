@@ -246,15 +246,6 @@ class PersonRecord(_MappedValues):
 
 
 @dataclass(frozen=True, slots=True)
-class Override:
-    """A rejected change: the same (subject, kind, fingerprint) is not proposed again."""
-
-    subject: str
-    kind: ChangeKind
-    fingerprint: str
-
-
-@dataclass(frozen=True, slots=True)
 class FieldDiff:
     field: str
     old: Any

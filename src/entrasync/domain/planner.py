@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 from typing import Final
 
 from entrasync.domain import fields
@@ -58,7 +59,6 @@ from entrasync.domain.model import (
     EntraUser,
     FieldDiff,
     Kept,
-    Override,
     PersonRecord,
     Plan,
     Reason,
@@ -66,6 +66,7 @@ from entrasync.domain.model import (
     Source,
     Status,
 )
+from entrasync.domain.overrides import NOT_FIELDS, Override, Overrides, index, value_key
 
 __all__ = ["KEPT_ADMIN_REASON", "MIN_GUARD_ARCHIVES", "change_fingerprint", "plan"]
 
@@ -261,11 +262,68 @@ def _leaver_changes(
 # -- the plan ---------------------------------------------------------------------------------------
 
 
+def _honour(change: Change, d: Directory, ov: Overrides) -> tuple[Change | None, Change | None]:
+    """(what is still proposed, what is listed as overridden) of one change under the overrides."""
+    if ov.whole(change):
+        return None, change
+    mine = ov.of(change.subject)
+    user = change.target
+    if not mine or user is None or change.person_id is None or change.kind not in _FIELD_KINDS:
+        return change, None
+    kept: list[FieldDiff] = []
+    dropped: list[FieldDiff] = []
+    for diff in change.diffs:
+        if diff.field in NOT_FIELDS:
+            kept.append(diff)
+            continue
+        value = change.manager_entra_id if diff.field == "manager" else user.get(diff.field)
+        (dropped if (diff.field, value_key(value)) in mine else kept).append(diff)
+    if not dropped:
+        return change, None
+    if not kept or all(x.field == "source" for x in kept):  # a "source" diff alone takes nobody over
+        return None, change
+    # What stays proposed writes the directory's current value into every overridden field.
+    p = d.by_id[change.person_id]
+    values = list(user.values)
+    manager_id, manager_entra = change.manager_id, change.manager_entra_id
+    for diff in dropped:
+        if diff.field == "manager":  # stays with the current manager
+            current = d.by_id.get(p.manager_id) if p.manager_id is not None else None
+            manager_id, manager_entra = p.manager_id, current.entra_id if current is not None else None
+        else:
+            i = fields.INDEX[diff.field]
+            values[i] = p.values[i]
+    subject = change.subject
+    overridden = replace(
+        change,
+        diffs=tuple(dropped),
+        fingerprint=change_fingerprint(
+            change.kind, subject, _payload(user, change.manager_entra_id, [x.field for x in dropped])
+        ),
+    )
+    kind = change.kind
+    reason = change.reason
+    if kind is not ChangeKind.RESTORE:
+        kind = ChangeKind.MOVE if any(x.field == "manager" for x in kept) else ChangeKind.UPDATE
+        if kind is ChangeKind.UPDATE and reason is Reason.MANAGER_CHANGED:
+            reason = Reason.FIELDS_CHANGED
+    target = EntraUser(user.id, tuple(values), user.mail, user.account_enabled, user.user_type, manager_entra)
+    proposed = replace(
+        change, kind=kind, reason=reason, diffs=tuple(kept), target=target, manager_id=manager_id,
+        manager_entra_id=manager_entra,
+        fingerprint=change_fingerprint(kind, subject, _payload(target, manager_entra, [x.field for x in kept])),
+    )  # fmt: skip
+    return proposed, overridden
+
+
+_FIELD_KINDS: Final = frozenset({ChangeKind.UPDATE, ChangeKind.MOVE, ChangeKind.RESTORE})
+
+
 def plan(
     snapshot: EntraSnapshot,
     people: Sequence[PersonRecord],
     settings: ScopeSettings,
-    overrides: Collection[Override] = (),
+    overrides: Collection[Override] | Overrides = (),
 ) -> Plan:
     """Compute the plan that makes the directory match Entra, without changing anything.
 
@@ -284,8 +342,8 @@ def plan(
     leavers, kept = _leaver_changes(snapshot, people, scope, d, m)
     rows += leavers
 
-    # Overrides (§4.5) and a deterministic order.
-    rejected = {(o.subject, ChangeKind(o.kind).value, o.fingerprint) for o in overrides}
+    # Overrides (§4.5), field by field, and a deterministic order.
+    ov = index(overrides)
     rows.sort(key=lambda r: (r[0], r[1], r[2]))
     result = Plan(
         kept=sorted(kept, key=lambda k: k.person_id),
@@ -293,9 +351,13 @@ def plan(
         matched_ids=sorted(matched_ids),
     )
     for _, _, _, change in rows:
-        if rejected and (change.subject, change.kind.value, change.fingerprint) in rejected:
-            result.overridden.append(change)
-        else:
+        if not ov:
             result.changes.append(change)
+            continue
+        proposed, overridden = _honour(change, d, ov)
+        if proposed is not None:
+            result.changes.append(proposed)
+        if overridden is not None:
+            result.overridden.append(overridden)
     apply_guard(result, people, settings)
     return result

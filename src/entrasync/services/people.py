@@ -169,14 +169,14 @@ def add_person(ctx: AppContext, org_id: int, actor: Actor, values: dict[str, Any
     depts = clean.pop("departments", [])
     now = ctx.now()
     with ctx.write() as uow:
-        uow.orgs.bump_version(org_id)
+        version = uow.orgs.bump_version(org_id)
         if uow.people.find_by_email(org_id, clean["email"]):
             raise ValidationError({"email": "Someone in this organisation already has this e-mail."})
         row = {k: clean.get(k) for k in (*TEXT_FIELDS, "time_zone")}
         pid = uow.people.insert(
             org_id,
             {"email": clean["email"], **row, "status": Status.ACTIVE.value, "source": "manual", "manual_fields": [],
-             "created_at": now, "updated_at": now},
+             "created_at": now, "updated_at": now, "version": version},
         )  # fmt: skip
         uow.people.set_departments(org_id, pid, depts)
         uow.people.set_roles(pid, roles)
@@ -191,7 +191,7 @@ def edit_person(ctx: AppContext, org_id: int, actor: Actor, person_id: int, valu
     clean = validate_fields(values)
     now = ctx.now()
     with ctx.write() as uow:
-        uow.orgs.bump_version(org_id)
+        version = uow.orgs.bump_version(org_id)
         before = _get(uow, org_id, person_id)
         entries: list[AuditEntry] = []
         updates: dict[str, Any] = {}
@@ -222,7 +222,9 @@ def edit_person(ctx: AppContext, org_id: int, actor: Actor, person_id: int, valu
                 if other and other["id"] != person_id:
                     raise ValidationError({"email": "Someone in this organisation already has this e-mail."})
         if entries:
-            uow.people.update(person_id, {**updates, "manual_fields": sorted(manual), "updated_at": now})
+            uow.people.update(
+                person_id, {**updates, "manual_fields": sorted(manual), "updated_at": now, "version": version}
+            )
             uow.audit.write(org_id, actor, now, entries)
         return _get(uow, org_id, person_id)
 
@@ -231,7 +233,7 @@ def move_person(ctx: AppContext, org_id: int, actor: Actor, person_id: int, mana
     """Move a person to another team, i.e. give them another manager (teams come from manager links)."""
     now = ctx.now()
     with ctx.write() as uow:
-        uow.orgs.bump_version(org_id)
+        version = uow.orgs.bump_version(org_id)
         before = _get(uow, org_id, person_id)
         if manager_id is not None:
             if manager_id == person_id:
@@ -248,7 +250,10 @@ def move_person(ctx: AppContext, org_id: int, actor: Actor, person_id: int, mana
                 cur = uow.people.manager_of(cur)
         if before["manager_id"] != manager_id:
             manual = set(before["manual_fields"] or []) | {"manager"}
-            uow.people.update(person_id, {"manager_id": manager_id, "manual_fields": sorted(manual), "updated_at": now})
+            uow.people.update(
+                person_id,
+                {"manager_id": manager_id, "manual_fields": sorted(manual), "updated_at": now, "version": version},
+            )
             uow.audit.write(
                 org_id,
                 actor,
@@ -264,7 +269,7 @@ def set_status(ctx: AppContext, org_id: int, actor: Actor, person_id: int, statu
         raise ValidationError({"status": "Status must be active, paused or archived."})
     now = ctx.now()
     with ctx.write() as uow:
-        uow.orgs.bump_version(org_id)
+        version = uow.orgs.bump_version(org_id)
         before = _get(uow, org_id, person_id)
         if before["status"] == status:
             raise ConflictError(f"This person is already {status}.")
@@ -272,7 +277,12 @@ def set_status(ctx: AppContext, org_id: int, actor: Actor, person_id: int, statu
             _keep_an_admin(uow, org_id, before, "they cannot be archived")
         uow.people.update(
             person_id,
-            {"status": status, "updated_at": now, "archived_at": now if status == Status.ARCHIVED.value else None},
+            {
+                "status": status,
+                "updated_at": now,
+                "version": version,
+                "archived_at": now if status == Status.ARCHIVED.value else None,
+            },
         )
         action = {"archived": "archive", "active": "restore", "paused": "pause"}[status]
         uow.audit.write(

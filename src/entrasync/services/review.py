@@ -11,14 +11,18 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from entrasync.adapters.db.audit_repo import AuditEntry
+from entrasync.adapters.db.overrides_repo import NewOverride
 from entrasync.adapters.db.plan_repo import TAB_NOTES, TABS, PlanRow, row_dict
 from entrasync.adapters.db.uow import UnitOfWork
+from entrasync.domain import overrides
+from entrasync.domain.model import ChangeKind
 from entrasync.domain.states import Decision, PlanState, RunOutcome
 from entrasync.errors import ConflictError, NotFoundError, StalePlanError
 from entrasync.services.context import Actor, AppContext
 
-__all__ = ["TABS", "TAB_NOTES", "ApplyResult", "apply_plan", "current_run", "decide", "pending_run", "plan_changes",
-           "tab_change_ids", "tab_counts"]  # fmt: skip
+__all__ = ["TABS", "TAB_NOTES", "ApplyResult", "apply_plan", "current_run", "decide", "list_overrides",
+           "pending_run", "plan_changes", "revoke_override", "tab_change_ids", "tab_counts"]  # fmt: skip
 
 MAX_PER_PAGE = 500
 NO_PLAN = "No plan is waiting for review. Run Refresh to compute one."
@@ -84,16 +88,30 @@ def decide(ctx: AppContext, org_id: int, run_id: int, change_ids: Iterable[int],
         return uow.plans.decide(int(run["id"]), ids, Decision(decision))
 
 
-def _override_row(r: PlanRow, run_id: int) -> dict[str, Any]:
-    return {"subject": r.subject, "kind": str(r.kind), "fingerprint": r.fingerprint, "person_id": r.person_id,
-            "run_id": run_id}  # fmt: skip
+def _stale(uow: UnitOfWork, org_id: int, run: dict[str, Any], rows: list[PlanRow]) -> list[str]:
+    """The people this plan changes who changed after it was computed (§4.5), and e-mails of its
+    joiners that someone took meanwhile. An edit by hand to anyone else does not make it stale."""
+    ids = [r.person_id for r in rows if r.person_id is not None]
+    names = uow.people.changed_since(org_id, ids, int(run["base_version"] or 0))
+    emails = [r.target.email for r in rows if r.kind is ChangeKind.CREATE and r.target is not None]
+    names += [f"{e} (added since)" for e in uow.people.emails_taken(org_id, emails)]
+    return names
+
+
+def _overrides_of(rows: list[PlanRow], run_id: int) -> list[NewOverride]:
+    out: list[NewOverride] = []
+    for r in rows:
+        for part in overrides.parts_of(r):
+            out.append(NewOverride(part, str(r.kind), overrides.label_of(r, part), r.person_id, run_id))
+    return out
 
 
 def apply_plan(
     ctx: AppContext, org_id: int, actor: Actor, *, run_id: int | None = None, reject: Iterable[int] = ()
 ) -> ApplyResult:
     """Apply a waiting (or held) plan in one transaction: pending and accepted changes are applied,
-    rejected ones (plus ``reject``) become overrides. A stale plan is refused; applying twice is a no-op."""
+    rejected ones (plus ``reject``) become overrides. A plan that a person it changes moved away from is
+    refused, naming them; applying twice is a no-op."""
     now = ctx.now()
     reject_ids = set(reject)
     with ctx.write() as uow:
@@ -106,24 +124,49 @@ def apply_plan(
         unknown = reject_ids - {r.id for r in rows}
         if unknown:
             raise NotFoundError(f"No change {', '.join(map(str, sorted(unknown)))} in the plan of run {rid}.")
-        if uow.orgs.version(org_id) != run["base_version"]:
-            raise StalePlanError(
-                f"The directory changed after run {rid} computed this plan, so it may no longer be right. "
-                "Run Refresh again and review the new plan."
-            )
         rejected = [r for r in rows if r.id in reject_ids or r.decision is Decision.REJECTED]
         refused = {r.id for r in rejected}
         accepted = [r for r in rows if r.id not in refused]
-        uow.orgs.bump_version(org_id)
+        stale = _stale(uow, org_id, run, accepted)
+        if stale:
+            more = f" and {len(stale) - 5} more" if len(stale) > 5 else ""
+            raise StalePlanError(
+                f"Since run {rid} computed this plan, {', '.join(stale[:5])}{more} changed, so the plan may no "
+                "longer be right for them. Run Refresh again and review the new plan."
+            )
+        version = uow.orgs.bump_version(org_id)
         # The audit names both (§1): "applied run N, by P".
         who = Actor(label=f"applied run {rid}, by {actor.label}", person_id=actor.person_id, run_id=rid)
-        applied = uow.directory.apply(org_id, accepted, who, now)
-        # Rejections become overrides, tied to the exact Entra data that produced them.
-        uow.overrides.add(org_id, (_override_row(r, rid) for r in rejected), actor.label, now)
+        applied = uow.directory.apply(org_id, accepted, who, now, version=version)
+        # Rejections become overrides, tied to the exact Entra data that produced them; each is audited.
+        new = uow.overrides.add(org_id, _overrides_of(rejected, rid), actor.label, now)
+        uow.audit.write(org_id, actor, now, (
+            AuditEntry("override", "reject", o.person_id, o.key.part, None, o.label) for o in new))  # fmt: skip
         uow.plans.mark([r.id for r in accepted], Decision.ACCEPTED, True)
         uow.plans.mark([r.id for r in rejected], Decision.REJECTED, False)
-        uow.runs.update(rid, plan_state=PlanState.APPLIED.value, outcome=RunOutcome.APPLIED.value)
+        counts = {**applied.counts, "rejected": len(rejected), "overridden": int((run.get("counts") or {}).get(
+            "overridden", 0))}  # fmt: skip
+        uow.runs.update(rid, plan_state=PlanState.APPLIED.value, outcome=RunOutcome.APPLIED.value,
+                        applied_counts=counts, applied_by=actor.label, applied_at=now)  # fmt: skip
     return ApplyResult(run_id=rid, applied=applied.counts, rejected=len(rejected))
+
+
+def list_overrides(ctx: AppContext, org_id: int, *, person_id: int | None = None) -> list[dict[str, Any]]:
+    """The organisation's overrides (§4.5): person, field or kind, Entra's value, who rejected it, when."""
+    with ctx.read() as uow:
+        return uow.overrides.page(org_id, person_id=person_id)
+
+
+def revoke_override(ctx: AppContext, org_id: int, actor: Actor, override_id: int) -> dict[str, Any]:
+    """Revoke one override: the next refresh proposes that change again. Audited."""
+    with ctx.write() as uow:
+        found = uow.overrides.get(org_id, override_id)
+        if found is None:
+            raise NotFoundError(f"No override {override_id} in this organisation.")
+        uow.overrides.delete(org_id, override_id)
+        uow.audit.write(org_id, actor, ctx.now(), [AuditEntry("override", "revoke", found["person_id"], found["part"],
+                                                              found["label"], None)])  # fmt: skip
+    return found
 
 
 def plan_changes(

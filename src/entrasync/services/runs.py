@@ -8,6 +8,8 @@ from entrasync.adapters.db.plan_repo import row_dict
 from entrasync.errors import NotFoundError
 from entrasync.services.context import AppContext
 
+MAX_PER_PAGE = 1000
+
 
 def list_runs(ctx: AppContext, org_id: int, *, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
     with ctx.read() as uow:
@@ -19,14 +21,21 @@ def count_runs(ctx: AppContext, org_id: int) -> int:
         return uow.runs.count(org_id)
 
 
-def get_run(ctx: AppContext, org_id: int, run_id: int) -> dict[str, Any]:
-    """One run with its changes (kinds, reasons, decisions, applied or not)."""
+def get_run(ctx: AppContext, org_id: int, run_id: int, *, page: int = 1, per_page: int = 200) -> dict[str, Any]:
+    """One run and one page of its changes (kinds, reasons, decisions, applied or not), with their total:
+    a 20,000-change run is never one answer."""
+    per_page = max(1, min(per_page, MAX_PER_PAGE))
+    page = max(1, page)
     with ctx.read() as uow:
         run = uow.runs.get(org_id, run_id)
         if run is None:
             raise NotFoundError(f"No run {run_id} in this organisation.")
-        rows, _total = uow.plans.page(org_id, run_id, kinds=None, search=None, page=1, per_page=10**9)
+        rows, total = uow.plans.page(org_id, run_id, kinds=None, search=None, page=page, per_page=per_page)
     run["changes"] = [row_dict(r) for r in rows]
+    run["changes_total"] = total
+    run["page"] = page
+    run["per_page"] = per_page
+    run["more"] = page * per_page < total
     return run
 
 

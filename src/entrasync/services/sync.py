@@ -189,8 +189,8 @@ def _refresh(ctx: AppContext, org_id: int, run_id: int, client: GraphClient, rep
         uow.plans.store(org_id, run_id, the_plan, accept=outcome is RunOutcome.APPLIED)
         if outcome is RunOutcome.APPLIED:
             report("applying", {"changes": len(the_plan.changes)})
-            uow.orgs.bump_version(org_id)
-            uow.directory.apply(org_id, the_plan.changes, sync_actor, now)
+            version = uow.orgs.bump_version(org_id)
+            uow.directory.apply(org_id, the_plan.changes, sync_actor, now, version=version)
         hold_reason = the_plan.hold_reason
         del the_plan
         if link_only and new_link is not None:

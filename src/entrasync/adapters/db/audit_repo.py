@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 
 from entrasync.adapters.db import tables as t
 from entrasync.adapters.db.bulk import bulk_insert_rows, db_time
+from entrasync.adapters.db.search import contains
 
 BULK_FROM = 1000
 AUDIT_COLUMNS = (
@@ -106,15 +107,15 @@ class AuditRepo:
         before_id: int | None = None,
         limit: int = 200,
     ) -> Sequence[dict[str, Any]]:
-        """Newest first; filters by person, run (as the actor run), actor label, date range."""
+        """Newest first; filters by person, run (the run whose sync or apply wrote it), actor (contains), dates."""
         a = t.audit_log
         q = sa.select(a).where(a.c.org_id == org_id)
         if person_id is not None:
             q = q.where(a.c.person_id == person_id)
         if run_id is not None:
             q = q.where(a.c.actor_run_id == run_id)
-        if actor is not None:
-            q = q.where(sa.func.lower(a.c.actor) == actor.strip().lower())
+        if actor is not None:  # a person's e-mail finds their own edits and the plans they applied
+            q = q.where(contains(a.c.actor, actor.strip()))
         if since is not None:
             q = q.where(a.c.at >= since)
         if until is not None:

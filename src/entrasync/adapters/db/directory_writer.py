@@ -39,7 +39,10 @@ _CREATE_COLUMNS = (
     "created_at",
     "updated_at",
     "last_synced_at",
+    "version",
 )
+
+
 class Applicable(Protocol):
     """What an apply reads of a change: a planner :class:`~entrasync.domain.model.Change`, or a stored
     plan row (:class:`~entrasync.adapters.db.plan_repo.PlanRow`)."""
@@ -72,8 +75,11 @@ class DirectoryWriter:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def apply(self, org_id: int, changes: Sequence[Applicable], who: AuditActor, now: datetime) -> Applied:
-        """Write ``changes`` (all accepted) in the caller's transaction, with audit rows per person and field."""
+    def apply(
+        self, org_id: int, changes: Sequence[Applicable], who: AuditActor, now: datetime, *, version: int
+    ) -> Applied:
+        """Write ``changes`` (all accepted) in the caller's transaction, with audit rows per person and field.
+        ``version`` is the directory version the caller's lock took: every person written carries it."""
         out = Applied()
         creates = [c for c in changes if c.kind == ChangeKind.CREATE]
         writes = [c for c in changes if c.kind in (ChangeKind.UPDATE, ChangeKind.MOVE, ChangeKind.RESTORE)]
@@ -81,11 +87,11 @@ class DirectoryWriter:
         stamp = db_time(self.conn, now)
         if creates:  # first: updates may name a joiner as the new manager
             out.created = self._reserve_ids(creates)
-            self._insert(org_id, creates, out.created, stamp)
+            self._insert(org_id, creates, out.created, stamp, version)
         if writes:
-            self._update(writes, out.created, now)
+            self._update(writes, out.created, now, version)
         if archives:
-            self._archive([c.person_id for c in archives if c.person_id is not None], now)
+            self._archive([c.person_id for c in archives if c.person_id is not None], now, version)
         written = [
             (out.created[c.target.id] if c.kind == ChangeKind.CREATE else c.person_id, c.target)
             for c in (*creates, *writes)
@@ -127,7 +133,9 @@ class DirectoryWriter:
 
     # -- writes ------------------------------------------------------------------------------------
 
-    def _insert(self, org_id: int, creates: Sequence[Applicable], created: dict[str, int], stamp: Any) -> None:
+    def _insert(
+        self, org_id: int, creates: Sequence[Applicable], created: dict[str, int], stamp: Any, version: int
+    ) -> None:
         active, entra = Status.ACTIVE.value, "entra"
 
         def rows() -> Iterator[tuple[Any, ...]]:
@@ -149,11 +157,12 @@ class DirectoryWriter:
                     stamp,
                     stamp,
                     stamp,
+                    version,
                 )
 
         bulk_insert_rows(self.conn, t.people, _CREATE_COLUMNS, rows())
 
-    def _update(self, writes: Sequence[Applicable], created: dict[str, int], now: datetime) -> None:
+    def _update(self, writes: Sequence[Applicable], created: dict[str, int], now: datetime, version: int) -> None:
         p = t.people
         current = self._status_of([c.person_id for c in writes if c.person_id is not None])
         stmt = (
@@ -171,6 +180,7 @@ class DirectoryWriter:
                     "manual_fields": [],
                     "updated_at": now,
                     "last_synced_at": now,
+                    "version": version,
                 }
             )
         )
@@ -205,14 +215,14 @@ class DirectoryWriter:
                 out[int(pid)] = (str(status), archived_at)
         return out
 
-    def _archive(self, ids: Sequence[int], now: datetime) -> None:
+    def _archive(self, ids: Sequence[int], now: datetime, version: int) -> None:
         """Leavers are archived, never deleted (§1)."""
         p = t.people
         for i in range(0, len(ids), CHUNK):
             self.conn.execute(
                 sa.update(p)
                 .where(p.c.id.in_(sa.bindparam("ids", expanding=True)))
-                .values(status=Status.ARCHIVED.value, archived_at=now, updated_at=now),
+                .values(status=Status.ARCHIVED.value, archived_at=now, updated_at=now, version=version),
                 {"ids": list(ids[i : i + CHUNK])},
             )
 

@@ -264,6 +264,39 @@ class PeopleRepo:
         found = self.conn.execute(sa.select(t.people.c.manager_id).where(t.people.c.id == person_id)).scalar()
         return None if found is None else int(found)
 
+    def changed_since(self, org_id: int, person_ids: Sequence[int], version: int) -> list[str]:
+        """Names (else e-mails) of those of ``person_ids`` changed after directory ``version``."""
+        p = t.people
+        out: list[str] = []
+        ids = sorted(set(person_ids))
+        for i in range(0, len(ids), 20000):
+            out += [
+                str(name or email)
+                for name, email in self.conn.execute(
+                    sa.select(p.c.display_name, p.c.email).where(
+                        p.c.org_id == org_id, p.c.id.in_(sa.bindparam("ids", expanding=True)), p.c.version > version
+                    ),
+                    {"ids": ids[i : i + 20000]},
+                )
+            ]
+        return sorted(out)
+
+    def emails_taken(self, org_id: int, emails: Sequence[str]) -> list[str]:
+        """Which of ``emails`` someone in the organisation holds (compared case-insensitively)."""
+        p = t.people
+        keys = sorted({e.lower() for e in emails})
+        out: list[str] = []
+        for i in range(0, len(keys), 20000):
+            out += list(
+                self.conn.execute(
+                    sa.select(p.c.email).where(
+                        p.c.org_id == org_id, p.c.email_lower.in_(sa.bindparam("e", expanding=True))
+                    ),
+                    {"e": keys[i : i + 20000]},
+                ).scalars()
+            )
+        return sorted(out)
+
     def other_admins(self, org_id: int, person_id: int) -> int:
         """Active or paused people other than ``person_id`` who hold an admin role in the organisation."""
         p, r = t.people, t.person_roles

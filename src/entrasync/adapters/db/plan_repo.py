@@ -141,18 +141,21 @@ _KINDS = frozenset(k.value for k in ChangeKind)
 
 
 def row_dict(row: PlanRow) -> dict[str, Any]:
-    """A stored change as the API, the CLI and the pages show it."""
+    """A stored change as the API, the CLI and the pages show it. An overridden change is reported as
+    such (§4.5), with the kind it would have had beside it."""
+    overridden = row.decision is Decision.OVERRIDDEN
     return {
+        "overridden_kind": str(row.kind) if overridden else None,
         "id": row.id,
         "run_id": row.run_id,
-        "kind": str(row.kind),
+        "kind": "overridden" if overridden else str(row.kind),
         "subject": row.subject,
         "reason": row.reason,
         "person_id": row.person_id,
         "entra_id": row.entra_id,
         "display_name": row.display_name,
         "email": row.email,
-        "diffs": [[d.field, d.old, d.new, d.manual_edit] for d in row.diffs],
+        "diffs": [{"field": d.field, "old": d.old, "new": d.new, "manual_edit": d.manual_edit} for d in row.diffs],
         "target": target_json(row.target, row.manager_id) if row.target is not None else None,
         "fingerprint": row.fingerprint,
         "decision": str(row.decision),

@@ -99,6 +99,8 @@ people = Table(
     Column("updated_at", TS, nullable=False),
     Column("last_synced_at", TS),
     Column("archived_at", TS),
+    # The organisation's directory version at this person's last change (a plan is stale for them after).
+    Column("version", Integer, nullable=False, server_default="0"),
     UniqueConstraint("org_id", "email_lower", name="uq_people_org_email"),
     UniqueConstraint("org_id", "entra_id", name="uq_people_org_entra"),
     Index("ix_people_org_status", "org_id", "status", "display_name"),
@@ -215,6 +217,10 @@ runs = Table(
     Column("hold_reason", Text),
     Column("base_version", Integer),
     Column("progress", JSON, nullable=False, default=dict),
+    # What became of the plan: applied counts per kind plus "rejected" and "overridden"; who and when.
+    Column("applied_counts", JSON),
+    Column("applied_by", String(320)),
+    Column("applied_at", TS),
     # A scheduled run's slot instant: unique per org, which makes each slot run exactly once.
     Column("slot_at", TS),
     UniqueConstraint("org_id", "slot_at", name="uq_runs_org_slot"),
@@ -265,7 +271,11 @@ overrides = Table(
     Column("run_id", Integer),
     Column("created_by", String(320), nullable=False),
     Column("created_at", TS, nullable=False),
-    UniqueConstraint("org_id", "subject", "kind", "fingerprint", name="uq_overrides_key"),
+    # A field, "manager", or create/archive/restore/link (domain/overrides.py), and a key of Entra's value.
+    Column("part", String(64), nullable=False),
+    Column("value", String(80), nullable=False),
+    Column("label", Text),  # Entra's value as the overrides list shows it
+    UniqueConstraint("org_id", "subject", "part", "value", name="uq_overrides_part"),
 )
 
 notifications = Table(

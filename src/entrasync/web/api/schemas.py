@@ -218,3 +218,17 @@ class TreeNode(BaseModel):
     email: str
     job_title: str | None
     reports: int
+
+
+class OverrideOut(BaseModel):
+    id: int
+    subject: str
+    part: str = Field(description="A field, 'manager', or the kind of change: create, archive, restore, link")
+    kind: str = Field(description="The kind of the change it was rejected in")
+    label: str | None = Field(description="Entra's value behind the override, as shown")
+    person_id: int | None
+    display_name: str | None
+    email: str | None
+    run_id: int | None
+    created_by: str
+    created_at: datetime
