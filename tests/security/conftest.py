@@ -30,7 +30,9 @@ from fastapi.testclient import TestClient
 from tests.web.conftest import PASSWORD, add_account, app_ctx, client, csrf_of, make_ctx, sign_in_client  # noqa: F401  (fixtures shared with tests/web)
 
 from entrasync.adapters.db import tables as t
-from entrasync.services import accounts, api_tokens, connection, orgs, people, sync, sync_settings
+from entrasync.adapters.db.overrides_repo import NewOverride
+from entrasync.domain.overrides import Override
+from entrasync.services import accounts, api_tokens, connection, orgs, people, review, sync, sync_settings
 from entrasync.services.context import Actor, AppContext
 from entrasync.web.app import create_app
 from entrasync.web.auth import COOKIE
@@ -166,6 +168,13 @@ def build_world(env: dict[str, str], emulator: Any, admin: Any) -> World:
             conn.execute(sa.select(sa.func.min(t.plan_changes.c.id)).where(t.plan_changes.c.run_id == ids["run"]))
             .scalar_one()
         )  # fmt: skip
+    with ctx.write() as uow:  # an override of org 1, for the overrides routes
+        (made,) = uow.overrides.add(org1, [NewOverride(Override(f"p:{ids['target']}", "job_title", "=Orgone X"),
+                                                       "update", "Orgone X", ids["target"], ids["run"])],
+                                    "cli", ctx.now())  # fmt: skip
+    ids["override"] = int(
+        next(o["id"] for o in review.list_overrides(ctx, org1) if o["person_id"] == made.person_id)
+    )
 
     org2_ids = {
         "admin": accounts.create_admin(

@@ -116,6 +116,9 @@ RULES: dict[tuple[str, str], Rule] = {
         ADMIN, refused=True, query="tenant=x&admin_consent=True&state=forged"
     ),
     ("POST", "/integrations/entra/disconnect"): Rule(INTEG),
+    ("POST", "/integrations/entra/test"): Rule(INTEG),
+    ("GET", "/user-sync/overrides"): Rule(REVIEW),
+    ("POST", "/user-sync/overrides/{override_id}/revoke"): Rule(REVIEW, org1_ids=True),
     ("GET", "/user-sync"): Rule(REVIEW),
     ("POST", "/user-sync/refresh"): Rule(INTEG),
     ("POST", "/user-sync/settings"): Rule(INTEG, body=_settings_form),
@@ -152,6 +155,9 @@ RULES: dict[tuple[str, str], Rule] = {
         },
     ),
     ("DELETE", "/api/v1/connection"): Rule(INTEG),
+    ("POST", "/api/v1/connection/test"): Rule(INTEG),
+    ("GET", "/api/v1/overrides"): Rule(REVIEW),
+    ("DELETE", "/api/v1/overrides/{override_id}"): Rule(REVIEW, org1_ids=True),
     ("POST", "/api/v1/refresh"): Rule(INTEG),
     ("GET", "/api/v1/plan"): Rule(REVIEW),
     ("POST", "/api/v1/plan/decisions"): Rule(
@@ -225,7 +231,7 @@ def _url(world: World, method: str, path: str, rule: Rule) -> str:
         return path + "/app.css"
     ids = world.ids
     url = path.format(person_id=ids["target"], run_id=ids["run"], notification_id=ids["notification"],
-                      token_id=ids["doomed_token"])  # fmt: skip
+                      token_id=ids["doomed_token"], override_id=ids["override"])  # fmt: skip
     if rule.query:
         url += "?" + rule.query.format(target=ids["target"])
     return url

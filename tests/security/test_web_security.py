@@ -44,7 +44,7 @@ def _send(world: World, client: TestClient, method: str, path: str, csrf: str | 
     rule = RULES[(method, path)]
     ids = world.ids
     url = path.format(person_id=ids["target"], run_id=ids["run"], notification_id=ids["notification"],
-                      token_id=ids["token"])  # fmt: skip
+                      token_id=ids["token"], override_id=ids["override"])  # fmt: skip
     body = rule.body(world, "super_admin_ga") if rule.body else {}
     if path.startswith("/api/"):
         headers = {"X-CSRF-Token": csrf} if csrf is not None else {}

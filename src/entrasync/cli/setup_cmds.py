@@ -137,9 +137,19 @@ def connect(
             help="PEM file with the app registration's certificate and its private key (instead of a secret)."
         ),
     ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only test the credential, permissions and user count; store nothing.")
+    ] = False,
+    new_tenant: Annotated[
+        bool, typer.Option("--new-tenant", help="Confirm connecting another tenant than the one people came from.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Connect Microsoft Entra ID headlessly (client credentials). The secret is never echoed."""
+    """Connect Microsoft Entra ID headlessly (client credentials). The secret is never echoed.
+
+    Connecting the same tenant again (rotating the secret or certificate) keeps the settings, the
+    schedule, the delta state and the overrides.
+    """
     from entrasync.services import connection
     from entrasync.services.context import Actor
 
@@ -154,7 +164,16 @@ def connect(
     else:
         secret = os.environ.get(client_secret_env) or _prompt_secret("Client secret: ")
         creds = connection.validate_credentials(tenant_id, cid, secret)
-    st = connection.connect(ctx, _org(ctx), Actor.cli(), creds)
+    if check:
+        result = connection.test(ctx, _org(ctx), creds)
+        if as_json:
+            emit_json(result)
+        else:
+            typer.echo(result["message"])
+        if not result["ok"]:
+            raise typer.Exit(1)
+        return
+    st = connection.connect(ctx, _org(ctx), Actor.cli(), creds, new_tenant=new_tenant)
     if as_json:
         emit_json(st.public())
     else:
@@ -169,8 +188,11 @@ def disconnect(as_json: JsonOpt = False) -> None:
     from entrasync.services.context import Actor
 
     ctx = _ctx()
+    was = connection.status(ctx, _org(ctx)).connected
     st = connection.disconnect(ctx, _org(ctx), Actor.cli())
     if as_json:
-        emit_json(st.public())
-    else:
+        emit_json({**st.public(), "was_connected": was})
+    elif was:
         typer.echo("Microsoft Entra ID is disconnected. Nobody was archived.")
+    else:
+        typer.echo("Microsoft Entra ID was not connected; nothing to do.")

@@ -154,6 +154,71 @@ def validate_credentials(
     return Credentials(tenant_id.lower(), client_id.lower(), credential)
 
 
+def _verify(ctx: AppContext, creds: Credentials) -> GraphClient:
+    """A client whose credential Microsoft accepted (a token and one small read); the caller closes it."""
+    client = GraphClient(graph_config(ctx, creds))
+    try:
+        client.get("/users", params={"$top": "1", "$select": "id"})
+    except GraphError as exc:
+        client.close()
+        raise ValidationError({"connection": f"Microsoft Entra ID refused the connection: {exc}"}) from None
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def test(ctx: AppContext, org_id: int, creds: Credentials | None = None) -> dict[str, Any]:
+    """Try a credential (given, else the stored one) without storing anything (§2 "test of the
+    connection"): a token, the permissions the sync needs, and how many users the tenant has."""
+    creds = creds or credentials(ctx, org_id)
+    client = _verify(ctx, creds)
+    try:
+        users = count_users(client, None)
+        permissions = {"User.Read.All": True, "GroupMember.Read.All": True}
+        try:
+            client.get("/groups", params={"$top": "1", "$select": "id"})
+        except GraphError as exc:
+            if exc.status != 403:
+                raise ValidationError({"connection": f"Reading groups failed: {exc}"}) from None
+            permissions["GroupMember.Read.All"] = False
+    except GraphError as exc:
+        raise ValidationError({"connection": f"Microsoft Entra ID refused the connection: {exc}"}) from None
+    finally:
+        client.close()
+    missing = [p for p, ok in permissions.items() if not ok]
+    return {
+        "ok": not missing,
+        "tenant_id": creds.tenant_id,
+        "client_id": creds.client_id,
+        "users": users,
+        "permissions": permissions,
+        "message": (
+            f"The connection works: {users} users in the tenant."
+            if not missing
+            else f"The credential works, but the app lacks {', '.join(missing)}: grant it with admin consent "
+            "(the Group filter needs it)."
+        ),
+    }
+
+
+def synced_tenant(ctx: AppContext, org_id: int) -> str | None:
+    """The tenant people were synced from, when there are synced people (connecting another one then
+    needs a confirmation)."""
+    with ctx.read() as uow:
+        org = uow.orgs.get(org_id) or {}
+        prior = uow.connections.get(org_id)
+        tenant = (prior or {}).get("tenant_id") or org.get("last_tenant_id")
+        return str(tenant) if tenant and uow.people.any_synced(org_id) else None
+
+
+NEW_TENANT = (
+    "This organisation synced people from Microsoft Entra tenant {old}; connecting tenant {new} instead needs "
+    "an explicit confirmation (--new-tenant in the CLI, the checkbox in the UI). Its first refresh is then "
+    "planned like any other, and the safety guard holds it if it would archive many people."
+)
+
+
 def connect(
     ctx: AppContext,
     org_id: int,
@@ -162,61 +227,66 @@ def connect(
     *,
     verify: bool = True,
     connected_by: str | None = None,
+    new_tenant: bool = False,
 ) -> ConnectionStatus:
     """Store the connection after proving it works: a token and one small Graph read.
 
-    A failure leaves the org disconnected and says what Microsoft answered. On success the §2
-    defaults apply (all users, Manual refresh, Auto-sync, no notification, no filters).
-    ``connected_by`` names who connected it (the Microsoft admin who consented); the actor otherwise.
+    A failure leaves the org as it was and says what Microsoft answered. Connecting the tenant that
+    was connected before (rotating a secret or certificate) keeps the settings, the delta state, the
+    overrides and the schedule: only the credential changes, and the audit says so (§2). A first
+    connect, or another tenant (refused without ``new_tenant`` once people were synced), starts from
+    the §2 defaults. ``connected_by`` names who connected it (the Microsoft admin who consented).
     """
+    creds = Credentials(creds.tenant_id.strip().lower(), creds.client_id.strip().lower(), creds.client_credential)
     if tenant_taken(ctx, creds.tenant_id, org_id):  # before asking Graph anything
         raise ConflictError(TENANT_TAKEN)
+    with ctx.read() as uow:
+        prior = uow.connections.get(org_id)
+        org = uow.orgs.get(org_id) or {}
+        synced = uow.people.any_synced(org_id)
+    before = (prior or {}).get("tenant_id") or org.get("last_tenant_id")
+    same_tenant = before is not None and before.lower() == creds.tenant_id
+    if before is not None and not same_tenant and synced and not new_tenant:
+        raise ConflictError(NEW_TENANT.format(old=before, new=creds.tenant_id))
     if verify:
-        client = GraphClient(graph_config(ctx, creds))
-        try:
-            client.get("/users", params={"$top": "1", "$select": "id"})
-        except GraphError as exc:
-            raise ValidationError({"connection": f"Microsoft Entra ID refused the connection: {exc}"}) from exc
-        finally:
-            client.close()
+        _verify(ctx, creds).close()
     now = ctx.now()
-    defaults = SyncSettings().public()
-    defaults.pop("time_zone")
-    defaults.pop("refresh_time")
-    creds = Credentials(creds.tenant_id.strip().lower(), creds.client_id.strip().lower(), creds.client_credential)
     with ctx.write() as uow:
         if uow.connections.tenant_taken(creds.tenant_id, org_id):
             raise ConflictError(TENANT_TAKEN)
-        uow.connections.put(
-            org_id,
-            tenant_id=creds.tenant_id,
-            client_id=creds.client_id,
-            secret_enc=ctx.box.seal(creds.client_credential),
-            now=now,
-            by=connected_by or actor.label,
-        )
-        uow.sync_state.forget(org_id)
-        current = uow.settings.load(org_id)
-        uow.settings.save(org_id, SyncSettings(**{**current.public(), **defaults}), now, schedule_changed=True)
-        uow.audit.write(
-            org_id,
-            actor,
-            now,
-            [
-                AuditEntry("connection", "connect", None, "tenant_id", None, creds.tenant_id),
+        uow.connections.put(org_id, tenant_id=creds.tenant_id, client_id=creds.client_id,
+                            secret_enc=ctx.box.seal(creds.client_credential), now=now,
+                            by=connected_by or actor.label)  # fmt: skip
+        uow.orgs.set_last_tenant(org_id, creds.tenant_id)
+        if same_tenant:
+            old_client = (prior or {}).get("client_id")
+            entries = [AuditEntry("connection", "rotate_credential", None, "credential", "(stored)", "(replaced)")]
+            if old_client and old_client != creds.client_id:
+                entries.append(AuditEntry("connection", "rotate_credential", None, "client_id", old_client,
+                                          creds.client_id))  # fmt: skip
+            uow.audit.write(org_id, actor, now, entries)
+        else:
+            uow.sync_state.forget(org_id)
+            defaults = SyncSettings().public()
+            defaults.pop("time_zone")
+            defaults.pop("refresh_time")
+            current = uow.settings.load(org_id)
+            uow.settings.save(org_id, SyncSettings(**{**current.public(), **defaults}), now, schedule_changed=True)
+            uow.audit.write(org_id, actor, now, [
+                AuditEntry("connection", "connect", None, "tenant_id", before, creds.tenant_id),
                 AuditEntry("connection", "connect", None, "client_id", None, creds.client_id),
-            ],
-        )
+            ])  # fmt: skip
     return status(ctx, org_id)
 
 
 def disconnect(ctx: AppContext, org_id: int, actor: Actor) -> ConnectionStatus:
-    """Forget tenant, secret and delta state; stop the schedule. Archives nobody, changes no person."""
+    """Forget tenant, secret and delta state; stop the schedule. Archives nobody, changes no person.
+    Disconnecting what is not connected is not an error: there is nothing to do."""
     now = ctx.now()
     with ctx.write() as uow:
         row = uow.connections.get(org_id)
         if row is None:
-            raise NotConnectedError("Microsoft Entra ID is not connected.")
+            return ConnectionStatus(connected=False)
         uow.connections.delete(org_id)
         uow.sync_state.forget(org_id)
         uow.runs.supersede_pending(org_id)

@@ -59,6 +59,10 @@ class OrgRepo:
         o = t.organisations
         return int(self.conn.execute(sa.select(o.c.directory_version).where(o.c.id == org_id)).scalar_one())
 
+    def set_last_tenant(self, org_id: int, tenant_id: str) -> None:
+        o = t.organisations
+        self.conn.execute(sa.update(o).where(o.c.id == org_id).values(last_tenant_id=tenant_id))
+
     def time_zone(self, org_id: int) -> str:
         tz = self.conn.execute(sa.select(t.organisations.c.time_zone).where(t.organisations.c.id == org_id)).scalar()
         return str(tz or "UTC")

@@ -297,6 +297,14 @@ class PeopleRepo:
             )
         return sorted(out)
 
+    def any_synced(self, org_id: int) -> bool:
+        """Whether anyone in the organisation came from Entra (whatever their status)."""
+        p = t.people
+        return (
+            self.conn.execute(sa.select(p.c.id).where(p.c.org_id == org_id, p.c.source == "entra").limit(1)).first()
+            is not None
+        )
+
     def other_admins(self, org_id: int, person_id: int) -> int:
         """Active or paused people other than ``person_id`` who hold an admin role in the organisation."""
         p, r = t.people, t.person_roles

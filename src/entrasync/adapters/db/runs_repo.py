@@ -69,7 +69,11 @@ class RunsRepo:
         conds = [r.c.org_id == org_id, r.c.plan_state == PlanState.PENDING.value]
         if except_run is not None:
             conds.append(r.c.id != except_run)
-        self.conn.execute(sa.update(r).where(*conds).values(plan_state=PlanState.SUPERSEDED.value))
+        self.conn.execute(
+            sa.update(r)
+            .where(*conds)
+            .values(plan_state=PlanState.SUPERSEDED.value, outcome=RunOutcome.SUPERSEDED.value)
+        )
 
     def get(self, org_id: int, run_id: int) -> dict[str, Any] | None:
         row = self.conn.execute(sa.select(t.runs).where(t.runs.c.org_id == org_id, t.runs.c.id == run_id)).first()

@@ -71,6 +71,7 @@ organisations = Table(
     # Bumped by every change to people; a plan records the version it was computed from.
     Column("directory_version", Integer, nullable=False, default=0),
     Column("created_at", TS, nullable=False),
+    Column("last_tenant_id", String(256)),  # the Entra tenant last connected (kept after a disconnect)
 )
 
 people = Table(

@@ -147,6 +147,9 @@ class ConnectBody(Strict):
     client_certificate: str | None = Field(
         default=None, max_length=20_000, description="Instead of a secret: PEM with the certificate and its private key"
     )
+    new_tenant: bool = Field(
+        default=False, description="Confirm connecting another tenant than the one this organisation's people came from"
+    )
 
 
 class DecisionsBody(Strict):
@@ -227,8 +230,26 @@ class OverrideOut(BaseModel):
     kind: str = Field(description="The kind of the change it was rejected in")
     label: str | None = Field(description="Entra's value behind the override, as shown")
     person_id: int | None
-    display_name: str | None
-    email: str | None
+    display_name: str | None = None
+    email: str | None = None
     run_id: int | None
     created_by: str
     created_at: datetime
+
+
+class ConnectionTestBody(Strict):
+    """A credential to try; without one, the stored connection is tried."""
+
+    tenant_id: str | None = Field(default=None, max_length=256)
+    client_id: str | None = Field(default=None, max_length=64)
+    client_secret: str | None = Field(default=None, max_length=1024)
+    client_certificate: str | None = Field(default=None, max_length=20_000)
+
+
+class ConnectionTestOut(BaseModel):
+    ok: bool
+    tenant_id: str
+    client_id: str
+    users: int
+    permissions: dict[str, bool]
+    message: str

@@ -14,6 +14,8 @@ from entrasync.web.api.schemas import (
     ApplyBody,
     ConnectBody,
     ConnectionOut,
+    ConnectionTestBody,
+    ConnectionTestOut,
     DecisionsBody,
     SettingsBody,
     SettingsOut,
@@ -55,7 +57,18 @@ def connect(ctx: Ctx, body: ConnectBody, me: Integrator) -> dict[str, Any]:
     and client secret or certificate (PEM with its private key). The credential is verified against Graph,
     stored encrypted and never returned."""
     creds = connection.validate_credentials(body.tenant_id, body.client_id, body.client_secret, body.client_certificate)
-    return connection.connect(ctx, me.org_id, me.actor, creds).public()
+    return connection.connect(ctx, me.org_id, me.actor, creds, new_tenant=body.new_tenant).public()
+
+
+@router.post("/connection/test", response_model=ConnectionTestOut, tags=["connection"], dependencies=[Write])
+def test_connection(ctx: Ctx, body: ConnectionTestBody, me: Integrator) -> dict[str, Any]:
+    """Try a credential (or the stored one): token, permissions, user count. Stores nothing."""
+    creds = None
+    if body.tenant_id or body.client_id or body.client_secret or body.client_certificate:
+        creds = connection.validate_credentials(
+            body.tenant_id or "", body.client_id or "", body.client_secret, body.client_certificate
+        )
+    return connection.test(ctx, me.org_id, creds)
 
 
 @router.delete("/connection", response_model=ConnectionOut, tags=["connection"], dependencies=[Write])

@@ -25,12 +25,14 @@ def integrations(request: Request, me: Principal = Depends(require_admin)) -> Re
 
 @router.get("/integrations/entra/connect")
 def connect_page(request: Request, me: Principal = Depends(require_admin)) -> Response:
-    return render(request, "connect.html", permissions=connection.PERMISSIONS)
+    tenant = connection.synced_tenant(ctx_of(request), me.org_id)
+    return render(request, "connect.html", permissions=connection.PERMISSIONS, synced_tenant=tenant)
 
 
 @router.post("/integrations/entra/connect")
 async def connect_start(request: Request, me: Principal = Depends(require_admin)) -> Response:
-    await form_of(request)
+    form = await form_of(request)
+    session_of(request).set("new_tenant", form.get("new_tenant") == "yes")  # read back by the consent answer
     return start_microsoft(request, "connect", "organizations")
 
 
@@ -70,7 +72,7 @@ def consented(request: Request, me: Principal = Depends(require_admin)) -> Respo
     except ValueError as exc:
         return render(request, "integrations.html", 400, status=status, consent_error=str(exc))
     try:
-        connection.connect(ctx, me.org_id, me.actor, creds)
+        connection.connect(ctx, me.org_id, me.actor, creds, new_tenant=bool(sess.pop("new_tenant")))
     except EntrasyncError as exc:
         return render(request, "integrations.html", 400, status=status, consent_error=exc.message)
     # No flash: the row itself now says "Microsoft Entra ID is connected to entrasync." (once on the page).
@@ -83,3 +85,16 @@ async def disconnect(request: Request, me: Principal = Depends(require_integrati
     connection.disconnect(ctx_of(request), me.org_id, me.actor)
     flash(request, "Microsoft Entra ID is disconnected. Nobody was archived and no person was changed.")
     return redirect("/integrations")
+
+
+@router.post("/integrations/entra/test")
+async def test_connection(request: Request, me: Principal = Depends(require_integration)) -> Response:
+    """Test the stored connection (credential, permissions, user count); stores nothing (§2)."""
+    await form_of(request)
+    ctx = ctx_of(request)
+    status = connection.status(ctx, me.org_id)
+    try:
+        result = connection.test(ctx, me.org_id)
+    except EntrasyncError as exc:
+        return render(request, "integrations.html", 400, status=status, consent_error=exc.message)
+    return render(request, "integrations.html", status=status, test_result=result)

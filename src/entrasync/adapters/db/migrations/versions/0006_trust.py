@@ -7,6 +7,8 @@ became of their plan.
 - people.version: the directory version of the person's last change, so a waiting plan is refused
   only when a person it changes changed after it was computed (runs.base_version).
 - runs: applied counts (rejected and overridden apart), who applied the plan and when.
+- organisations.last_tenant_id: the tenant last connected, so connecting again can tell a rotated
+  credential (same tenant: settings, delta state, overrides and schedule kept) from another tenant.
 
 Revision ID: 0006
 Revises: 0005
@@ -36,6 +38,8 @@ def upgrade() -> None:
         batch.create_unique_constraint("uq_overrides_part", ["org_id", "subject", "part", "value"])
     with op.batch_alter_table("people") as batch:
         batch.add_column(sa.Column("version", sa.Integer(), nullable=False, server_default="0"))
+    with op.batch_alter_table("organisations") as batch:
+        batch.add_column(sa.Column("last_tenant_id", sa.String(length=256), nullable=True))
     with op.batch_alter_table("runs") as batch:
         batch.add_column(sa.Column("applied_counts", sa.JSON(), nullable=True))
         batch.add_column(sa.Column("applied_by", sa.String(length=320), nullable=True))
@@ -47,6 +51,8 @@ def downgrade() -> None:
         batch.drop_column("applied_at")
         batch.drop_column("applied_by")
         batch.drop_column("applied_counts")
+    with op.batch_alter_table("organisations") as batch:
+        batch.drop_column("last_tenant_id")
     with op.batch_alter_table("people") as batch:
         batch.drop_column("version")
     with op.batch_alter_table("overrides") as batch:
