@@ -8,7 +8,7 @@ import secrets
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,6 +34,13 @@ class Config(BaseSettings):
     graph_timeout: float = 30.0
     graph_max_retry_seconds: float = 120.0
     lease_seconds: float = 120.0
+
+    @field_validator("client_certificate", "ca_bundle", "database_url", "client_id", "client_secret", "secret_key",
+                     mode="before")  # fmt: skip
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """``ENTRASYNC_CA_BUNDLE=`` (empty) means "not set", not the current folder."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def client_credential(self) -> str | None:

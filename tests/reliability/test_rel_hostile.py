@@ -272,6 +272,9 @@ class FakeProbe:
     def missing_groups(self, group_ids: list[str]) -> list[str]:
         return group_ids[:1] if self.fail else []
 
+    def count_in_groups(self, graph_filter: str | None, group_ids: list[str]) -> int:
+        return 3
+
 
 json_scalar = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(), st.text(max_size=40)

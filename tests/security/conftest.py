@@ -172,9 +172,7 @@ def build_world(env: dict[str, str], emulator: Any, admin: Any) -> World:
         (made,) = uow.overrides.add(org1, [NewOverride(Override(f"p:{ids['target']}", "job_title", "=Orgone X"),
                                                        "update", "Orgone X", ids["target"], ids["run"])],
                                     "cli", ctx.now())  # fmt: skip
-    ids["override"] = int(
-        next(o["id"] for o in review.list_overrides(ctx, org1) if o["person_id"] == made.person_id)
-    )
+    ids["override"] = int(next(o["id"] for o in review.list_overrides(ctx, org1) if o["person_id"] == made.person_id))
 
     org2_ids = {
         "admin": accounts.create_admin(

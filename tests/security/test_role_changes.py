@@ -183,8 +183,10 @@ def test_the_last_admin_cannot_be_removed_or_archived(world: World) -> None:
 
 def test_cli_admin_create_audits_the_roles_it_grants(world: World, env: dict[str, str]) -> None:
     env = {**env, "ENTRASYNC_ADMIN_PASSWORD": "a-long-enough-password"}
-    out = cli(env, "admin", "create", "--email", f"emp@{ORG1_DOMAIN}", "--role", "it_admin")
-    assert "it_admin" in out["roles"]
+    refused = cli(env, "admin", "create", "--email", f"emp@{ORG1_DOMAIN}", "--role", "it_admin", ok=False)
+    assert refused.exit_code == 1 and "--reset-password" in refused.stderr  # they have a password already
+    out = cli(env, "admin", "create", "--email", f"emp@{ORG1_DOMAIN}", "--role", "it_admin", "--reset-password")
+    assert out["roles"] == ["it_admin"]
     a = t.audit_log
     with world.ctx.db.reader.connect() as conn:
         rows = conn.execute(

@@ -32,6 +32,9 @@ class SlowProbe:
     def missing_groups(self, group_ids: list[str]) -> list[str]:
         return []
 
+    def count_in_groups(self, graph_filter: str | None, group_ids: list[str]) -> int:
+        return 42
+
 
 def test_a_writer_is_not_blocked_while_save_waits_for_graph(svc: Org) -> None:
     probe = SlowProbe()

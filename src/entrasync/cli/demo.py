@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
+import orjson
 import typer
 
-from entrasync.cli.output import emit_json
 from entrasync.config import Config
 
 DEMO_ADMIN_EMAIL = "admin@entrasync.demo"
@@ -43,6 +44,7 @@ def run_demo(*, users: int, seed: int, port: int, serve: bool, as_json: bool) ->
         name="Demo Admin",
         password=DEMO_ADMIN_PASSWORD,
         roles=["super_admin", "it_admin"],
+        reset_password=True,  # the demo's own account: a second `entrasync demo` resets it to the printed password
     )
     creds = connection.Credentials(info.tenant_id, info.client_id, info.client_secret)
     connection.connect(ctx, org_id, actor, creds)
@@ -62,9 +64,9 @@ def run_demo(*, users: int, seed: int, port: int, serve: bool, as_json: bool) ->
         "sign_in": {"email": DEMO_ADMIN_EMAIL, "password": DEMO_ADMIN_PASSWORD},
         "env_file": str(base / "demo.env"),
     }
-    if as_json:
-        emit_json(summary)
-    else:
+    if as_json and not serve:
+        sys.stdout.write(orjson.dumps(summary, default=str).decode() + "\n")  # one line, nothing else
+    elif not as_json:
         c = result.counts
         typer.echo(f"Emulator tenant {info.tenant_id} ({users} users) at {info.graph_url}")
         typer.echo(
@@ -81,13 +83,15 @@ def run_demo(*, users: int, seed: int, port: int, serve: bool, as_json: bool) ->
         return
     from entrasync.cli.serving import run_server
 
-    typer.echo(f"\nentrasync is at {config.public_base_url}  sign in as {DEMO_ADMIN_EMAIL} / {DEMO_ADMIN_PASSWORD}")
-    typer.echo(
-        "To walk the connect steps yourself: Settings (cog) > Integrations > Microsoft Entra ID > Disconnect, "
-        "then Connect and sign in at the emulator as Adele Vance (Global Administrator)."
-    )
-    typer.echo("Press Ctrl+C to stop.")
+    if not as_json:
+        typer.echo(f"\nentrasync is at {config.public_base_url}  sign in as {DEMO_ADMIN_EMAIL} / {DEMO_ADMIN_PASSWORD}")
+        typer.echo(
+            "To walk the connect steps yourself: Settings (cog) > Integrations > Microsoft Entra ID > Disconnect, "
+            "then Connect and sign in at the emulator as Adele Vance (Global Administrator)."
+        )
+        typer.echo("Press Ctrl+C to stop.")
     try:
-        run_server(host="127.0.0.1", port=port, scheduler=True, ctx=ctx)
+        run_server(host="127.0.0.1", port=port, scheduler=True, ctx=ctx, as_json=as_json,
+                   ready=orjson.loads(orjson.dumps(summary, default=str)))  # fmt: skip
     finally:
         emu.stop()

@@ -20,22 +20,29 @@ def people_list(
     status: Annotated[str, typer.Option(help="active, paused, archived or all.")] = "active",
     search: Annotated[str | None, typer.Option(help="Name or e-mail contains.")] = None,
     department: Annotated[str | None, typer.Option(help="Department name.")] = None,
-    page: int = 1,
-    per_page: int = 100,
+    page: Annotated[int, typer.Option(help="Page, from 1.")] = 1,
+    per_page: Annotated[int, typer.Option(help="People per page, 1 to 500.")] = 100,
     as_json: JsonOpt = False,
 ) -> None:
-    """People in the directory."""
+    """People in the directory, one page at a time (the output says when there are more)."""
     from entrasync.services import people
 
+    if page < 1:
+        fail("--page starts at 1.")
+    if not 1 <= per_page <= people.MAX_PER_PAGE:
+        fail(f"--per-page is 1 to {people.MAX_PER_PAGE}.")
     ctx = _ctx()
     pg = people.list_people(
         ctx, _org(ctx), status=status, search=search, department=department, page=page, per_page=per_page
     )
+    more = pg.page * pg.per_page < pg.total
     if as_json:
-        emit_json({"total": pg.total, "page": pg.page, "per_page": pg.per_page, "items": pg.items})
-    else:
-        table(pg.items, ["id", "display_name", "email", "status", "source", "departments", "manager_name"])
-        typer.echo(f"{pg.total} people")
+        emit_json({"total": pg.total, "page": pg.page, "per_page": pg.per_page, "more": more, "items": pg.items})
+        return
+    table(pg.items, ["id", "display_name", "email", "status", "source", "departments", "manager_name"])
+    first = (pg.page - 1) * pg.per_page + 1 if pg.items else 0
+    last = (pg.page - 1) * pg.per_page + len(pg.items)
+    typer.echo(f"{first}-{last} of {pg.total} people" + (f"; next page: --page {pg.page + 1}" if more else ""))
 
 
 def _audit_filters(person: str | None, run: int | None, actor: str | None, since: str | None, until: str | None) -> Any:

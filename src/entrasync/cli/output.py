@@ -14,6 +14,9 @@ import orjson
 import typer
 
 P = ParamSpec("P")
+EXIT_FAILED = 1
+EXIT_AWAITING_REVIEW = 3
+EXIT_HELD = 4
 R = TypeVar("R")
 
 

@@ -12,6 +12,7 @@ import typer
 
 from entrasync.cli.app import JsonOpt, _ctx, _org, admin_app, app
 from entrasync.cli.output import emit_json, fail, handle_errors
+from entrasync.cli.ports import check_port, ensure_free
 
 # ---- emulator & demo ---------------------------------------------------------------------------
 
@@ -28,14 +29,18 @@ def emulator(
     tenants: Annotated[int, typer.Option(help="Tenants to serve (one multi-tenant app consented in each).")] = 1,
     min_users: Annotated[int, typer.Option(help="Smallest tenant when --tenants > 1.")] = 100,
     max_users: Annotated[int, typer.Option(help="Largest tenant when --tenants > 1.")] = 2000,
+    as_json: Annotated[bool, typer.Option("--json", help="The ready line is JSON (it always is).")] = True,
 ) -> None:
-    """Serve the built-in Microsoft Graph + identity platform emulator (HTTPS)."""
+    """Serve the built-in Microsoft Graph + identity platform emulator (HTTPS); prints one JSON line
+    (URLs, CA bundle, tenant and app credentials) when it accepts requests, and nothing else on stdout."""
     from entrasync.emulator.server import main_cli
 
     if users < 1 or users > 2_000_000:
         fail("--users must be between 1 and 2000000.")
     if tenants < 1 or tenants > 10_000 or not 1 <= min_users <= max_users <= 2_000_000:
         fail("--tenants must be 1..10000 and 1 <= --min-users <= --max-users <= 2000000.")
+    check_port(port)
+    ensure_free(host, port, "the emulator")
     main_cli(
         users=users,
         seed=seed,
@@ -57,9 +62,15 @@ def demo(
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop after the first refresh.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Start the emulator, connect to it, run a first refresh and serve the app: no tenant needed."""
+    """Start the emulator, connect to it, run a first refresh and serve the app: no tenant needed.
+    With --json, one JSON line once the app accepts requests (or after the refresh, with --no-serve)."""
     from entrasync.cli.demo import run_demo
 
+    if not 1 <= users <= 2_000_000:
+        fail("--users must be between 1 and 2000000.")
+    check_port(port, allow_zero=False)
+    if not no_serve:
+        ensure_free("127.0.0.1", port, "the web app")  # before the first refresh, not after it
     run_demo(users=users, seed=seed, port=port, serve=not no_serve, as_json=as_json)
 
 
@@ -67,13 +78,16 @@ def demo(
 @handle_errors
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    port: Annotated[int, typer.Option(help="Port (0 picks a free one, named in the --json line).")] = 8000,
     no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="Serve the web app only.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Serve the web app and run the daily-refresh scheduler."""
+    """Serve the web app and run the daily-refresh scheduler. With --json, one JSON line when ready."""
     from entrasync.cli.serving import run_server
 
-    run_server(host=host, port=port, scheduler=not no_scheduler)
+    check_port(port)
+    ensure_free(host, port, "the web app")
+    run_server(host=host, port=port, scheduler=not no_scheduler, as_json=as_json)
 
 
 # ---- admin -------------------------------------------------------------------------------------
@@ -88,9 +102,13 @@ def admin_create(
     password_env: Annotated[
         str, typer.Option(help="Read the password from this environment variable.")
     ] = "ENTRASYNC_ADMIN_PASSWORD",
+    reset_password: Annotated[
+        bool, typer.Option("--reset-password", help="The account exists: set a new password and end its sessions.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create the bootstrap admin (a local account), or give an existing person admin roles."""
+    """Create a local admin account with exactly the roles given (default: both), or give a person who has
+    no password yet (a synced one) a local account. An existing account needs --reset-password."""
     from entrasync.services import accounts
     from entrasync.services.context import Actor
 
@@ -104,6 +122,7 @@ def admin_create(
         name=name,
         password=password,
         roles=role or ["super_admin", "it_admin"],
+        reset_password=reset_password,
     )
     if as_json:
         emit_json(person)

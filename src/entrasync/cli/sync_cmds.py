@@ -8,24 +8,32 @@ from typing import Annotated, Any
 import typer
 
 from entrasync.cli.app import JsonOpt, _ctx, _org, app, overrides_app, plan_app, runs_app, settings_app
-from entrasync.cli.output import emit_json, fail, handle_errors, table
+from entrasync.cli.output import EXIT_AWAITING_REVIEW, EXIT_HELD, emit_json, fail, handle_errors, table
 
 # ---- settings ----------------------------------------------------------------------------------
 
 
 def _settings_out(ctx: Any, org_id: int, s: Any, facts: dict[str, Any] | None, as_json: bool) -> None:
-    from entrasync.services import connection
+    from entrasync.services import connection, sync_settings
 
     data = s.public()
+    data["recipient"] = sync_settings.recipient_email(ctx, org_id, s)
     data["connected"] = connection.status(ctx, org_id).connected
+    warning = None
     if facts:
-        data.update({k: v for k, v in facts.items() if k != "changed"})
+        warning = facts.get("warning")
+        data.update({k: v for k, v in facts.items() if k not in ("changed", "warning")})
         data["changed"] = facts.get("changed", [])
+        if warning:
+            data["warning"] = warning
     if as_json:
         emit_json(data)
         return
     for k, v in data.items():
-        typer.echo(f"{k:18} {v}")
+        if k != "warning":
+            typer.echo(f"{k:18} {v}")
+    if warning:
+        typer.echo(f"warning: {warning}")
 
 
 @settings_app.command("show")
@@ -131,6 +139,10 @@ def refresh(as_json: JsonOpt = False) -> None:
             typer.echo(result.hold_reason)
     if result.outcome == "failed":
         fail(result.error or "the refresh failed")
+    # cron tells outcomes apart without parsing (README "Command line"): 3 waits for review, 4 held.
+    code = {"awaiting_review": EXIT_AWAITING_REVIEW, "held": EXIT_HELD}.get(result.outcome, 0)
+    if code:
+        raise typer.Exit(code)
 
 
 def _last_people_read(ctx: Any, org_id: int) -> int | None:

@@ -9,7 +9,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from entrasync.adapters.db.audit_repo import AuditEntry
 from entrasync.domain.model import Role, Status
-from entrasync.errors import ValidationError
+from entrasync.errors import ConflictError, ValidationError
 from entrasync.services import people
 from entrasync.services.context import Actor, AppContext
 
@@ -31,9 +31,19 @@ def check_password(password_hash: str | None, password: str) -> bool:
 
 
 def create_admin(
-    ctx: AppContext, org_id: int, actor: Actor, *, email: str, name: str, password: str, roles: list[str]
+    ctx: AppContext,
+    org_id: int,
+    actor: Actor,
+    *,
+    email: str,
+    name: str,
+    password: str,
+    roles: list[str],
+    reset_password: bool = False,
 ) -> dict[str, Any]:
-    """Create (or promote) a person who can sign in locally with the given roles."""
+    """A local account with exactly ``roles``: a new person, or a person who has no password yet (a synced
+    one, say). An account that already has a password is refused unless ``reset_password``, which sets
+    the new one and ends that account's sessions."""
     if len(password) < MIN_PASSWORD:
         raise ValidationError({"password": f"Use at least {MIN_PASSWORD} characters."})
     bad = set(roles) - {r.value for r in Role}
@@ -43,14 +53,23 @@ def create_admin(
     if existing is None:
         pid = people.add_person(ctx, org_id, actor, {"email": email, "display_name": name, "roles": roles})
     else:
-        pid = existing["id"]
-        people.edit_person(ctx, org_id, actor, pid, {"roles": sorted(set(existing_roles(ctx, pid)) | set(roles))})
+        pid = int(existing["id"])
+        with ctx.read() as uow:
+            has_password = uow.people.has_password(pid)
+        if has_password and not reset_password:
+            raise ConflictError(
+                f"An account with the e-mail {email} exists already. Add --reset-password to give it a new password "
+                "(that ends its sessions), or use another e-mail."
+            )
+        people.edit_person(ctx, org_id, actor, pid, {"roles": sorted(set(roles))})
     hashed = hash_password(password)
     now = ctx.now()
+    ended = existing is not None and reset_password
     with ctx.write() as uow:
         uow.orgs.bump_version(org_id)
-        uow.people.set_password(pid, hashed)
-        uow.audit.write(org_id, actor, now, [AuditEntry("person", "set_password", pid, "password", None, "(changed)")])
+        uow.people.set_password(pid, hashed, end_sessions_at=now if ended else None)
+        what = "(reset; sessions ended)" if ended else "(set)"
+        uow.audit.write(org_id, actor, now, [AuditEntry("person", "set_password", pid, "password", None, what)])
     return people.get_person(ctx, org_id, pid)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from entrasync.adapters.graph.client import GraphClient, GraphConfig
 from entrasync.adapters.graph.credential import CredentialError, is_certificate, parse_certificate
 from entrasync.adapters.graph.errors import GraphError
-from entrasync.adapters.graph.reader import check_groups, count_users
+from entrasync.adapters.graph.reader import check_groups, count_users, count_users_in_groups
 from entrasync.errors import ConflictError, NotConnectedError, ValidationError
 from entrasync.services.audit import AuditEntry
 from entrasync.services.context import Actor, AppContext
@@ -109,6 +109,9 @@ class ClientProbe:
     def missing_groups(self, group_ids: list[str]) -> list[str]:
         return check_groups(self.client, group_ids)
 
+    def count_in_groups(self, graph_filter: str | None, group_ids: list[str]) -> int:
+        return count_users_in_groups(self.client, graph_filter, group_ids)
+
     def close(self) -> None:
         self.client.close()
 
@@ -161,7 +164,7 @@ def _verify(ctx: AppContext, creds: Credentials) -> GraphClient:
         client.get("/users", params={"$top": "1", "$select": "id"})
     except GraphError as exc:
         client.close()
-        raise ValidationError({"connection": f"Microsoft Entra ID refused the connection: {exc}"}) from None
+        raise ValidationError({"connection": f"Could not connect to Microsoft Entra ID: {exc}"}) from None
     except BaseException:
         client.close()
         raise
@@ -183,7 +186,7 @@ def test(ctx: AppContext, org_id: int, creds: Credentials | None = None) -> dict
                 raise ValidationError({"connection": f"Reading groups failed: {exc}"}) from None
             permissions["GroupMember.Read.All"] = False
     except GraphError as exc:
-        raise ValidationError({"connection": f"Microsoft Entra ID refused the connection: {exc}"}) from None
+        raise ValidationError({"connection": f"Could not connect to Microsoft Entra ID: {exc}"}) from None
     finally:
         client.close()
     missing = [p for p, ok in permissions.items() if not ok]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from entrasync.domain.model import Status
@@ -26,6 +26,7 @@ class Who:
     name: str
     roles: frozenset[str]
     time_zone: str
+    sessions_since: datetime | None = None  # a session begun before this is over
 
 
 def who(ctx: AppContext, org_id: int, person_id: int) -> Who | None:
@@ -36,7 +37,7 @@ def who(ctx: AppContext, org_id: int, person_id: int) -> Who | None:
             return None
         zone = row["time_zone"] or uow.orgs.time_zone(org_id)
     return Who(email=row["email"], name=row["display_name"] or row["email"], roles=frozenset(row["roles"]),
-               time_zone=zone)  # fmt: skip
+               time_zone=zone, sessions_since=row["sessions_since"])  # fmt: skip
 
 
 def revoke_session(ctx: AppContext, sid: object, ttl_seconds: int) -> None:

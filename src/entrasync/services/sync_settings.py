@@ -39,6 +39,8 @@ class GraphProbe(Protocol):
 
     def missing_groups(self, group_ids: list[str]) -> list[str]: ...
 
+    def count_in_groups(self, graph_filter: str | None, group_ids: list[str]) -> int: ...
+
 
 class _Default:
     """Marker: build the probe from the organisation's own connection (and close it after)."""
@@ -50,6 +52,15 @@ DEFAULT_PROBE: Any = _Default()
 def load(ctx: AppContext, org_id: int) -> SyncSettings:
     with ctx.read() as uow:
         return uow.settings.load(org_id)
+
+
+def recipient_email(ctx: AppContext, org_id: int, settings: SyncSettings) -> str | None:
+    """The Recipient's e-mail: what ``settings set --recipient`` takes, so show and set read the same."""
+    if settings.recipient_id is None:
+        return None
+    with ctx.read() as uow:
+        person = uow.people.get(org_id, settings.recipient_id)
+    return str(person["email"]) if person else None
 
 
 def _truthy(value: Any) -> bool:
@@ -92,6 +103,7 @@ class _Answers:
     filter_errors: dict[str, str] = field(default_factory=dict)
     missing: dict[tuple[str, ...], list[str]] = field(default_factory=dict)
     group_errors: dict[tuple[str, ...], str] = field(default_factory=dict)
+    in_groups: dict[tuple[str | None, tuple[str, ...]], int] = field(default_factory=dict)  # (filter, groups)
 
 
 def _clean_filter(raw: Any) -> str:
@@ -121,7 +133,11 @@ def _ask_graph(current: SyncSettings, changes: dict[str, Any], probe: GraphProbe
     valid = groups and len(groups) <= MAX_GROUPS and all(GUID_RE.match(g) for g in groups)
     if _truthy(gon) and valid:
         try:
-            answers.missing[groups] = probe.missing_groups(list(groups))
+            answers.missing[groups] = missing = probe.missing_groups(list(groups))
+            if not missing and gf not in answers.filter_errors:
+                # "N users match" counts what both filters let through (§3: Graph filter AND groups).
+                key = gf if _truthy(on) and gf else None
+                answers.in_groups[(key, groups)] = probe.count_in_groups(key, list(groups))
         except GraphError as exc:
             answers.group_errors[groups] = f"Could not check the groups in Microsoft Graph: {exc}"
     return answers
@@ -229,6 +245,10 @@ def _validate(
             errors["group_ids"] = "The settings changed while they were checked against Graph; save again."
         elif answers.missing[groups]:
             errors["group_ids"] = f"No such group in Microsoft Entra ID: {', '.join(answers.missing[groups])}."
+        else:
+            combined = answers.in_groups.get((gf if merged["graph_filter_on"] and gf else None, groups))
+            if combined is not None:
+                facts["matching_users"] = combined
 
     try:
         raw_guard = merged["guard_percent"]
@@ -243,6 +263,11 @@ def _validate(
 
     if errors:
         raise ValidationError(errors)
+    if facts.get("matching_users") == 0:
+        facts["warning"] = (
+            "No user matches the filters as saved: the next refresh would find nobody in scope (and the safety "
+            "guard would hold a plan archiving many people). Check the Definition and the groups."
+        )
     return SyncSettings(**merged, effective_from=current.effective_from), facts
 
 

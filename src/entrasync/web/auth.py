@@ -70,7 +70,7 @@ class Session:
 
     def rotate(self, **values: Any) -> None:
         """A fresh session (new id and CSRF token) at sign-in: a fixated pre-login cookie is useless."""
-        self.data = {"sid": secrets.token_urlsafe(16), "csrf": secrets.token_urlsafe(24), "iat": int(time.time())}
+        self.data = {"sid": secrets.token_urlsafe(16), "csrf": secrets.token_urlsafe(24), "iat": time.time()}
         self.data.update(values)
         self.dirty = True
 
@@ -162,9 +162,20 @@ class Principal:
         )
 
 
-def load_principal(ctx: AppContext, org_id: int, person_id: int, *, global_admin: bool, via: str) -> Principal | None:
+def load_principal(
+    ctx: AppContext, org_id: int, person_id: int, *, global_admin: bool, via: str, signed_in_at: object = None
+) -> Principal | None:
+    """The person behind a session or token; None when archived, gone, or (for a session signed in at
+    ``signed_in_at``, a Unix time) when their sessions were ended after it (a password reset)."""
     found = sessions.who(ctx, org_id, person_id)
     if found is None:
+        return None
+    ended = found.sessions_since
+    if (
+        via == "session"
+        and ended is not None
+        and not (isinstance(signed_in_at, int | float) and signed_in_at >= ended.timestamp())
+    ):
         return None
     return Principal(
         person_id=person_id,
@@ -204,7 +215,8 @@ def current_principal(request: Request) -> Principal | None:
             if sessions.session_revoked(ctx, sess.get("sid")):
                 sess.clear()
             else:
-                principal = load_principal(ctx, oid, pid, global_admin=bool(sess.get("ga")), via="session")
+                principal = load_principal(ctx, oid, pid, global_admin=bool(sess.get("ga")), via="session",
+                                           signed_in_at=sess.get("iat"))  # fmt: skip
                 if principal is None:
                     sess.clear()
     request.state.principal = principal

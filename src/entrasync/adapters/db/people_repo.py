@@ -241,7 +241,7 @@ class PeopleRepo:
         """What a role check needs of the signed-in person, re-read on every request."""
         p = t.people
         row = self.conn.execute(
-            sa.select(p.c.email, p.c.display_name, p.c.status, p.c.time_zone).where(
+            sa.select(p.c.email, p.c.display_name, p.c.status, p.c.time_zone, p.c.sessions_since).where(
                 p.c.id == person_id, p.c.org_id == org_id
             )
         ).first()
@@ -394,8 +394,15 @@ class PeopleRepo:
             values = {**values, "email_lower": values["email"].lower()}
         self.conn.execute(sa.update(t.people).where(t.people.c.id == person_id).values(**values))
 
-    def set_password(self, person_id: int, password_hash: str) -> None:
-        self.conn.execute(sa.update(t.people).where(t.people.c.id == person_id).values(password_hash=password_hash))
+    def set_password(self, person_id: int, password_hash: str, *, end_sessions_at: Any = None) -> None:
+        values: dict[str, Any] = {"password_hash": password_hash}
+        if end_sessions_at is not None:
+            values["sessions_since"] = end_sessions_at
+        self.conn.execute(sa.update(t.people).where(t.people.c.id == person_id).values(**values))
+
+    def has_password(self, person_id: int) -> bool:
+        p = t.people
+        return bool(self.conn.execute(sa.select(p.c.password_hash.is_not(None)).where(p.c.id == person_id)).scalar())
 
     def set_roles(self, person_id: int, roles: Iterable[str]) -> None:
         r = t.person_roles

@@ -102,6 +102,7 @@ people = Table(
     Column("archived_at", TS),
     # The organisation's directory version at this person's last change (a plan is stale for them after).
     Column("version", Integer, nullable=False, server_default="0"),
+    Column("sessions_since", TS),  # sessions that began before it are over (a password reset ends them)
     UniqueConstraint("org_id", "email_lower", name="uq_people_org_email"),
     UniqueConstraint("org_id", "entra_id", name="uq_people_org_entra"),
     Index("ix_people_org_status", "org_id", "status", "display_name"),

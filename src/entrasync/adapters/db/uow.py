@@ -15,7 +15,8 @@ from types import TracebackType
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DataError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DataError, NoSuchModuleError, OperationalError
 
 from entrasync.adapters.db.audit_repo import AuditRepo
 from entrasync.adapters.db.auth_repo import AuthRepo
@@ -31,7 +32,7 @@ from entrasync.adapters.db.plan_repo import PlanRepo
 from entrasync.adapters.db.runs_repo import RunsRepo
 from entrasync.adapters.db.settings_repo import SettingsRepo
 from entrasync.adapters.db.sync_state_repo import SyncStateRepo
-from entrasync.errors import InputRefusedError
+from entrasync.errors import ConfigurationError, InputRefusedError
 
 
 class Database:
@@ -39,7 +40,13 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine: Engine = make_engine(url)
+        try:
+            self.engine: Engine = make_engine(url)
+        except (ArgumentError, NoSuchModuleError, ImportError):
+            raise ConfigurationError(
+                f"ENTRASYNC_DATABASE_URL is not a database entrasync can use ({_safe(url)}): give "
+                "sqlite:///path/to/file.sqlite3 or postgresql://user@host/database."
+            ) from None
         self.reader: Engine = read_engine(self.engine)
 
     @property
@@ -47,7 +54,10 @@ class Database:
         return self.engine.dialect.name
 
     def migrate(self) -> None:
-        migrate(self.engine)
+        try:
+            migrate(self.engine)
+        except OperationalError as exc:
+            raise ConfigurationError(_unreachable(self.url, exc)) from None
 
     def write(self) -> UnitOfWork:
         return UnitOfWork(self.engine, write=True)
@@ -62,6 +72,35 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _safe(url: str) -> str:
+    """The URL as an error may show it: never a password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url.split("@")[-1][:200]
+
+
+def _unreachable(url: str, exc: OperationalError) -> str:
+    """What to fix when the database does not open, from the driver's answer (kept out of the message)."""
+    text = str(exc.orig or exc).lower()
+    where = _safe(url)
+    if url.startswith("sqlite"):
+        path = make_url(url).database or ""
+        return (
+            f"Cannot open the SQLite database {path}: its folder does not exist or is not writable. Create the "
+            "folder (or set ENTRASYNC_DATA_DIR / ENTRASYNC_DATABASE_URL to one that exists)."
+        )
+    if "does not exist" in text and "database" in text:
+        name = make_url(url).database
+        return (
+            f"The PostgreSQL database {name!r} does not exist ({where}). Create it (createdb {name}) or fix "
+            "ENTRASYNC_DATABASE_URL."
+        )
+    if "password" in text or "authentication" in text:
+        return f"PostgreSQL refused the credentials of ENTRASYNC_DATABASE_URL ({where}). Check the user and password."
+    return f"Cannot reach the database {where}: is the server running, and is ENTRASYNC_DATABASE_URL right?"
 
 
 class UnitOfWork:

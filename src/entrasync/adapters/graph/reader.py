@@ -71,15 +71,76 @@ class DeltaCursor:
     soft_deleted_ids: set[str] = field(default_factory=set)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
+class StoredCursor:
+    """A stored delta link whose mirror is loaded only when a delta round brings a change (or the caller
+    asks for the snapshot): an unchanged round then costs no decoding of 100,000 users."""
+
+    delta_link: str
+    load: Callable[[], DeltaCursor | None]
+
+
 class FetchResult:
-    snapshot: EntraSnapshot
-    cursor: DeltaCursor | None
-    mode: Literal["full", "delta"]
-    requests: int  # Graph HTTP attempts made by this fetch, retries included
-    # A delta round that brought no change at all (no items, same soft-deleted users): the mirror is
-    # the previous one and only the delta link moved on.
-    unchanged: bool = False
+    """What one fetch read. After an empty delta round on a :class:`StoredCursor` the snapshot and the new
+    cursor are built from the stored mirror on first access (``snapshot``, ``cursor``), so a refresh that
+    proves nothing changed never decodes the mirror."""
+
+    def __init__(
+        self,
+        snapshot: EntraSnapshot | None,
+        cursor: DeltaCursor | None,
+        mode: Literal["full", "delta"],
+        requests: int,
+        *,
+        delta_items: int | None = None,
+        soft_deleted_ids: frozenset[str] = frozenset(),
+        group_member_ids: frozenset[str] | None = None,
+        stored_soft: frozenset[str] | None = None,
+        link: str | None = None,
+        load: Callable[[], DeltaCursor | None] | None = None,
+    ) -> None:
+        self._snapshot, self._cursor, self.mode, self.requests = snapshot, cursor, mode, requests
+        self.delta_items = delta_items  # items the delta round brought (None: a full read)
+        self.soft_deleted_ids = snapshot.soft_deleted_ids if snapshot is not None else soft_deleted_ids
+        self.group_member_ids = snapshot.group_member_ids if snapshot is not None else group_member_ids
+        self._stored_soft, self._link, self._load = stored_soft, link, load
+
+    def _materialise(self) -> None:
+        if self._snapshot is not None or self._load is None:
+            return
+        base = self._load()
+        if base is None:  # the mirror went unreadable under us: the caller reads everything again
+            raise DeltaTokenExpiredError(410, "mirrorUnreadable", "The stored mirror of Entra could not be read.")
+        self._snapshot = EntraSnapshot(users=MappingProxyType(base.users), soft_deleted_ids=self.soft_deleted_ids,
+                                       all_ids=None, group_member_ids=self.group_member_ids)  # fmt: skip
+        self._cursor = DeltaCursor(self._link or base.delta_link, base.users, set(self.soft_deleted_ids))
+        self._stored_soft = frozenset(base.soft_deleted_ids)
+
+    @property
+    def snapshot(self) -> EntraSnapshot:
+        self._materialise()
+        assert self._snapshot is not None
+        return self._snapshot
+
+    @property
+    def cursor(self) -> DeltaCursor | None:
+        self._materialise()
+        return self._cursor
+
+    @property
+    def delta_link(self) -> str | None:
+        if self._link is not None:
+            return self._link
+        return self._cursor.delta_link if self._cursor is not None else None
+
+    @property
+    def unchanged(self) -> bool:
+        """A delta round that brought no change at all (no items, same soft-deleted users): the mirror is
+        the previous one and only the delta link moved on."""
+        if self.delta_items != 0:
+            return False
+        self._materialise()
+        return self._stored_soft == self.soft_deleted_ids
 
 
 # -- reads ------------------------------------------------------------------------------------------
@@ -220,31 +281,48 @@ def _full_read(
 
 def _delta_read(
     client: GraphClient,
-    cursor: DeltaCursor,
+    delta_link: str,
+    load: Callable[[], DeltaCursor | None],
     group_ids: Sequence[str] | None,
     on_progress: Progress | None,
-) -> tuple[EntraSnapshot, DeltaCursor, int]:
-    users = dict(cursor.users)
-    soft_deleted = set(cursor.soft_deleted_ids)
-    delta_link = ""
+) -> FetchResult:
+    """One delta round. The mirror is loaded (``load``) at the first page that brings a change; a round
+    that brings none leaves it unloaded."""
+    users: dict[str, EntraUser] | None = None
+    stored_soft: frozenset[str] | None = None
+    soft: set[str] = set()
+    new_link = ""
     seen = 0
-    for page, link in client.iter_delta_pages(cursor.delta_link):
-        apply_delta(users, soft_deleted, page)
+    start = client.request_count
+    for page, link in client.iter_delta_pages(delta_link):
+        if page:
+            if users is None:
+                base = load()
+                if base is None:
+                    raise DeltaTokenExpiredError(410, "mirrorUnreadable", "The stored mirror could not be read.")
+                users, stored_soft = dict(base.users), frozenset(base.soft_deleted_ids)
+                soft.update(base.soft_deleted_ids)
+            apply_delta(users, soft, page)
         seen += len(page)
         if on_progress is not None:
             on_progress(seen)
         if link is not None:
-            delta_link = link
+            new_link = link
     # deletedItems is small and authoritative (restores, purges, 30-day expiry): read it every run.
-    soft_deleted = _soft_deleted_ids(client)
+    soft_now = frozenset(_soft_deleted_ids(client))
     groups = _group_member_ids(client, group_ids) if group_ids is not None else None
-    snapshot = EntraSnapshot(
-        users=MappingProxyType(users),
-        soft_deleted_ids=frozenset(soft_deleted),
-        all_ids=None,
-        group_member_ids=groups,
-    )
-    return snapshot, DeltaCursor(delta_link, users, soft_deleted), seen
+    requests = client.request_count - start
+    if users is None:
+        return FetchResult(None, None, "delta", requests, delta_items=0, soft_deleted_ids=soft_now,
+                           group_member_ids=groups, link=new_link, load=load)  # fmt: skip
+    snapshot = EntraSnapshot(users=MappingProxyType(users), soft_deleted_ids=soft_now, all_ids=None,
+                             group_member_ids=groups)  # fmt: skip
+    return FetchResult(snapshot, DeltaCursor(new_link, users, set(soft_now)), "delta", requests, delta_items=seen,
+                       stored_soft=stored_soft)  # fmt: skip
+
+
+def _given(cursor: DeltaCursor) -> Callable[[], DeltaCursor | None]:
+    return lambda: cursor
 
 
 def fetch_snapshot(
@@ -252,7 +330,7 @@ def fetch_snapshot(
     *,
     graph_filter: str | None,
     group_ids: Sequence[str] | None,
-    cursor: DeltaCursor | None,
+    cursor: DeltaCursor | StoredCursor | None,
     on_progress: Progress | None = None,
 ) -> FetchResult:
     """Read Entra into a complete snapshot, or raise. Never returns a partial snapshot.
@@ -260,24 +338,16 @@ def fetch_snapshot(
     With a ``cursor`` and no Graph filter: one delta round; a refused token (expired,
     ``syncStateNotFound``, 410) falls back to a full read. Otherwise a full read. ``cursor`` in the
     result is what to pass next time (``None`` when a Graph filter is on: delta cannot filter).
+    A :class:`StoredCursor`'s mirror is loaded only when the round brings a change or the snapshot is used.
     """
-    return _fetch_snapshot(client, graph_filter, group_ids, cursor, on_progress)
-
-
-def _fetch_snapshot(
-    client: GraphClient,
-    graph_filter: str | None,
-    group_ids: Sequence[str] | None,
-    cursor: DeltaCursor | None,
-    on_progress: Progress | None,
-) -> FetchResult:
     start = client.request_count
     graph_filter = (graph_filter or "").strip() or None
     if cursor is not None and graph_filter is None and cursor.delta_link:
+        load = cursor.load if isinstance(cursor, StoredCursor) else _given(cursor)
         try:
-            snapshot, new_cursor, items = _delta_read(client, cursor, group_ids, on_progress)
-            unchanged = items == 0 and new_cursor.soft_deleted_ids == cursor.soft_deleted_ids
-            return FetchResult(snapshot, new_cursor, "delta", client.request_count - start, unchanged)
+            result = _delta_read(client, cursor.delta_link, load, group_ids, on_progress)
+            result.requests = client.request_count - start
+            return result
         except DeltaTokenExpiredError as exc:
             log.info("delta token refused (%s); falling back to a full read", exc.code)
     snapshot, full_cursor = _full_read(client, graph_filter, group_ids, on_progress)
@@ -308,6 +378,21 @@ def count_users(client: GraphClient, graph_filter: str | None) -> int:
     return sum(len(page) for page in client.iter_pages("/users", params, advanced=True))
 
 
+def count_users_in_groups(client: GraphClient, graph_filter: str | None, group_ids: Sequence[str]) -> int:
+    """How many users are transitive members of the groups and (when given) match the Graph filter: the
+    "N users match" of a Save with the Group filter on. Reads the members' ids and, with a filter, the
+    filtered ids ($select=id pages): a few requests per thousand users."""
+    members = set(_group_member_ids(client, group_ids))
+    flt = (graph_filter or "").strip()
+    if not flt or not members:
+        return len(members)
+    params: dict[str, str | int | bool] = {"$select": "id", "$top": PAGE_SIZE, "$filter": flt}
+    matching = 0
+    for page in client.iter_pages("/users", params, advanced=needs_advanced_query(flt)):
+        matching += sum(1 for d in page if d.get("id") in members)
+    return matching
+
+
 def check_groups(client: GraphClient, ids: Sequence[str]) -> list[str]:
     """The ids (in input order) that are not existing groups. 404 (or a malformed id) -> missing."""
     missing: list[str] = []
@@ -327,9 +412,11 @@ __all__ = [
     "USER_SELECT",
     "DeltaCursor",
     "FetchResult",
+    "StoredCursor",
     "apply_delta",
     "check_groups",
     "count_users",
+    "count_users_in_groups",
     "fetch_snapshot",
     "merge_delta_user",
     "user_from_graph",

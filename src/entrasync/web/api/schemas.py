@@ -125,6 +125,7 @@ class SettingsSaved(BaseModel):
     settings: SettingsOut
     changed: list[str]
     matching_users: int | None = None
+    warning: str | None = None
 
 
 class ConnectionOut(BaseModel):

@@ -43,6 +43,7 @@ def put_settings(ctx: Ctx, body: SettingsBody, me: Integrator) -> dict[str, Any]
         "settings": saved.public(),
         "changed": facts.get("changed", []),
         "matching_users": facts.get("matching_users"),
+        "warning": facts.get("warning"),
     }
 
 

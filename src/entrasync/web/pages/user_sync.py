@@ -105,6 +105,9 @@ async def user_sync_settings(request: Request, me: Principal = Depends(require_i
     if "matching_users" in facts:
         n = int(facts["matching_users"])
         message += " 1 user matches." if n == 1 else f" {n} users match."
+    if facts.get("warning"):
+        flash(request, f"{message} Warning: {facts['warning']}", "warning")
+        return redirect("/user-sync")
     flash(request, message, "success")
     return redirect("/user-sync")
 

@@ -7,6 +7,7 @@ became of their plan.
 - people.version: the directory version of the person's last change, so a waiting plan is refused
   only when a person it changes changed after it was computed (runs.base_version).
 - runs: applied counts (rejected and overridden apart), who applied the plan and when.
+- people.sessions_since: sessions signed in before it are over (a password reset ends them).
 - organisations.last_tenant_id: the tenant last connected, so connecting again can tell a rotated
   credential (same tenant: settings, delta state, overrides and schedule kept) from another tenant.
 
@@ -38,6 +39,7 @@ def upgrade() -> None:
         batch.create_unique_constraint("uq_overrides_part", ["org_id", "subject", "part", "value"])
     with op.batch_alter_table("people") as batch:
         batch.add_column(sa.Column("version", sa.Integer(), nullable=False, server_default="0"))
+        batch.add_column(sa.Column("sessions_since", sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table("organisations") as batch:
         batch.add_column(sa.Column("last_tenant_id", sa.String(length=256), nullable=True))
     with op.batch_alter_table("runs") as batch:
@@ -54,6 +56,7 @@ def downgrade() -> None:
     with op.batch_alter_table("organisations") as batch:
         batch.drop_column("last_tenant_id")
     with op.batch_alter_table("people") as batch:
+        batch.drop_column("sessions_since")
         batch.drop_column("version")
     with op.batch_alter_table("overrides") as batch:
         batch.drop_constraint("uq_overrides_part", type_="unique")
