@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from entrasync.domain import rest
 from entrasync.domain.model import (
     Change,
     ChangeKind,
@@ -900,7 +901,9 @@ def test_rejecting_everything_proposes_nothing(case: tuple[EntraSnapshot, list[P
     snapshot, people, s = case
     p = plan(snapshot, people, s)
     again = plan(snapshot, people, s, [o for c in p.changes for o in _override(c)])
-    assert again.changes == [] and again.overridden == p.changes and not again.held
+    assert again.changes == [] and not again.held
+    # Listed as overridden, each one (a move to a rejected joiner is no move: that manager will not exist).
+    assert sorted(c.subject for c in again.overridden) == sorted(c.subject for c in p.changes)
 
 
 def _status_changes(changes: Iterable[Change]) -> dict[int, Any]:
@@ -948,3 +951,52 @@ def test_a_user_who_is_their_own_manager_has_no_manager() -> None:
     c = only(plan(snap(u), [], DEFAULT))
     assert c.target is not None and c.target.manager_id is None
     assert plan(snap(u), [person_for(u, 1)], DEFAULT).matched_ids == [1]
+
+
+@st.composite
+def scenarios_with_overrides(
+    draw: st.DrawFn,
+) -> tuple[EntraSnapshot, list[PersonRecord], ScopeSettings, list[Override]]:
+    """A scenario, and overrides from rejecting some of its changes (some fields of an update, or all)."""
+    snapshot, people, s = draw(scenarios())
+    first = plan(snapshot, people, s)
+    chosen: list[Override] = []
+    for c in first.changes:
+        parts = parts_of(c)
+        if parts and draw(st.booleans()):
+            chosen += draw(st.lists(st.sampled_from(parts), min_size=1, max_size=len(parts), unique=True))
+    return snapshot, people, s, chosen
+
+
+@PROPS
+@given(scenarios_with_overrides())
+def test_the_counts_at_rest_are_what_planning_again_gives(
+    case: tuple[EntraSnapshot, list[PersonRecord], ScopeSettings, list[Override]],
+) -> None:
+    """domain.rest: after a clean apply, a refresh that proves nothing changed reports these counts
+    without planning; they must be exactly the counts of planning the same inputs again."""
+    snapshot, people, s, overrides = case
+    first = plan(snapshot, people, s, overrides)
+    predicted = rest.counts_at_rest(first, applied=True)
+    if first.held or first.conflicts:
+        assert predicted is None
+        return
+    after = apply_plan(people, first)
+    second = plan(snapshot, after, s, overrides)
+    assert second.changes == []  # at rest: the shortcut's "no changes" is true
+    assert predicted == rest.counts(second)
+    assert {c.subject for c in second.overridden} == {c.subject for c in first.overridden}
+    assert [k.person_id for k in second.kept] == [k.person_id for k in first.kept]
+    # A plan without changes is at rest as it stands.
+    assert rest.counts_at_rest(second, applied=False) == rest.counts(second)
+
+
+def test_a_rejected_joiner_manages_nobody_so_their_reports_settle() -> None:
+    """Found by the counts-at-rest property: rejecting a joiner who manages another joiner created the
+    report with a manager that never came, and every refresh then proposed moving them to it."""
+    boss, ann = user("boss"), user("ann", manager_id="boss")
+    rejected = [Override("e:boss", "create", "")]
+    first = plan(snap(boss, ann), [], DEFAULT, rejected)
+    assert [c.entra_id for c in first.changes] == ["ann"] and first.changes[0].manager_entra_id is None
+    after = apply_plan([], first)
+    assert plan(snap(boss, ann), after, DEFAULT, rejected).changes == []

@@ -176,8 +176,10 @@ def match(
 Resolver = Callable[[EntraUser], tuple[str | None, int | None]]
 
 
-def manager_resolver(scope: Scope, d: Directory, m: Matches) -> Resolver:
-    joiner_ids = {u.id for u in m.joiners}
+def manager_resolver(scope: Scope, d: Directory, m: Matches, rejected: frozenset[str] = frozenset()) -> Resolver:
+    """``rejected``: joiners whose create is overridden. They will not exist, so they manage nobody
+    (else their reports would be proposed a move to them at every refresh)."""
+    joiner_ids = {u.id for u in m.joiners} - rejected
     scoped, matched, by_entra = scope.users, m.matched, d.by_entra
 
     def resolve(user: EntraUser) -> tuple[str | None, int | None]:

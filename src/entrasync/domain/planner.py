@@ -335,15 +335,23 @@ def plan(
     d = index_directory(people)
     protected, claimants, conflicts = duplicates(scope, d)
     m = match(snapshot, scope, d, protected, claimants, conflicts)
+    ov = index(overrides)
     resolve = manager_resolver(scope, d, m)
     rows = _joiner_changes(m, resolve)
+    rejected: frozenset[str] = frozenset()
+    while ov:  # joiners rejected in review manage nobody; settles in a round or two
+        now_rejected = frozenset(c.entra_id for *_, c in rows if c.entra_id is not None and ov.whole(c))
+        if now_rejected == rejected:
+            break
+        rejected = now_rejected
+        resolve = manager_resolver(scope, d, m, rejected)
+        rows = _joiner_changes(m, resolve)
     changed, matched_ids = _matched_changes(scope, d, m, resolve)
     rows += changed
     leavers, kept = _leaver_changes(snapshot, people, scope, d, m)
     rows += leavers
 
     # Overrides (§4.5), field by field, and a deterministic order.
-    ov = index(overrides)
     rows.sort(key=lambda r: (r[0], r[1], r[2]))
     result = Plan(
         kept=sorted(kept, key=lambda k: k.person_id),
