@@ -116,15 +116,17 @@ class Rest:
     run_id: int
     inputs: Inputs
     counts: dict[str, int] = field(default_factory=dict)
+    users: int = 0  # Entra users the basis run read (what "people read" says of a run at rest)
 
     def to_json(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "inputs": asdict(self.inputs), "counts": dict(self.counts)}
+        return {"run_id": self.run_id, "inputs": asdict(self.inputs), "counts": dict(self.counts), "users": self.users}
 
     @staticmethod
     def from_json(doc: Any) -> Rest | None:
         """The stored rest, or None when absent or of another layout (then the refresh plans in full)."""
         try:
-            return Rest(int(doc["run_id"]), Inputs(**doc["inputs"]), {str(k): int(v) for k, v in doc["counts"].items()})
+            counts = {str(k): int(v) for k, v in doc["counts"].items()}
+            return Rest(int(doc["run_id"]), Inputs(**doc["inputs"]), counts, int(doc.get("users", 0)))
         except (TypeError, KeyError, ValueError):
             return None
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from entrasync.adapters.db import sync_state_repo
 from entrasync.adapters.graph.client import GraphClient
-from entrasync.adapters.graph.errors import GraphError
-from entrasync.adapters.graph.reader import FetchResult, fetch_snapshot
-from entrasync.domain.model import Plan
+from entrasync.adapters.graph.errors import DeltaTokenExpiredError, GraphError
+from entrasync.adapters.graph.reader import DeltaCursor, FetchResult, StoredCursor, fetch_snapshot
 from entrasync.domain.planner import plan as make_plan
+from entrasync.domain.rest import Inputs, Rest, counts_at_rest
+from entrasync.domain.rest import counts as rest_counts
+from entrasync.domain.settings import SyncSettings
 from entrasync.domain.states import Mode, PlanState, RunOutcome
 from entrasync.errors import ConflictError, EntrasyncError, NotConnectedError
 from entrasync.services import connection, leases, notifications
@@ -116,14 +118,18 @@ def _fail(ctx: AppContext, org_id: int, run_id: int, message: str, requests: int
         uow.connections.record_error(org_id, message)
 
 
-def _read(
-    ctx: AppContext, org_id: int, run_id: int, client: GraphClient, report: Progress
-) -> tuple[FetchResult, str | None]:
-    """Fetch (no transaction open): the settings and the stored mirror first, then Graph."""
+def _read(ctx: AppContext, org_id: int, run_id: int, client: GraphClient, report: Progress) -> _Read:
+    """Fetch (no transaction open): the settings and the stored delta link first, then Graph. The stored
+    mirror is loaded only if the delta round brings a change or the refresh has to plan."""
     with ctx.read() as uow:
         settings = uow.settings.load(org_id)
         graph_filter = settings.active_graph_filter
-        cursor = uow.sync_state.read(org_id, graph_filter) if graph_filter is None else None
+        link, rest = uow.sync_state.link(org_id, graph_filter) if graph_filter is None else (None, None)
+
+    def load_mirror() -> DeltaCursor | None:
+        with ctx.read() as uow:
+            return uow.sync_state.mirror(org_id)
+
     _set_progress(ctx, run_id, "reading")
     report("reading", {})
     last_saved = 0.0
@@ -136,22 +142,78 @@ def _read(
             _set_progress(ctx, run_id, "reading", people_read=n)
 
     groups = settings.active_group_ids
-    result = fetch_snapshot(client, graph_filter=graph_filter, group_ids=list(groups) if groups is not None else None,
-                            cursor=cursor, on_progress=read_progress)  # fmt: skip
-    return result, graph_filter
+    group_ids = list(groups) if groups is not None else None
+    cursor = StoredCursor(link, load_mirror) if link else None
+    result = fetch_snapshot(client, graph_filter=graph_filter, group_ids=group_ids, cursor=cursor,
+                            on_progress=read_progress)  # fmt: skip
+    return _Read(result, graph_filter, rest if result.delta_items == 0 else None, client, group_ids, read_progress)
 
 
-def _counts(p: Plan) -> dict[str, int]:
-    counts = p.counts()
-    counts["overridden"] = len(p.overridden)
-    counts["kept"] = len(p.kept)
-    counts["conflicts"] = len(p.conflicts)
-    counts["matched"] = len(p.matched_ids)
-    return counts
+@dataclass
+class _Read:
+    result: FetchResult
+    graph_filter: str | None
+    rest: Rest | None  # the last clean run's rest, when the delta round was empty
+    client: GraphClient
+    group_ids: list[str] | None
+    progress: Callable[[int], None]
+
+    def snapshot(self) -> FetchResult:
+        """The result with its snapshot built; a mirror gone unreadable since the round means a full read."""
+        try:
+            _ = self.result.snapshot
+        except DeltaTokenExpiredError:
+            self.result = fetch_snapshot(self.client, graph_filter=self.graph_filter, group_ids=self.group_ids,
+                                         cursor=None, on_progress=self.progress)  # fmt: skip
+        return self.result
+
+
+def _inputs(uow: Any, org_id: int, settings: SyncSettings, version: int, result: FetchResult) -> Inputs:
+    return Inputs.of(
+        version=version, settings=settings.public(),
+        overrides=[(o.subject, o.part, o.value) for o in uow.overrides.load(org_id)],
+        soft_deleted_ids=result.soft_deleted_ids, group_member_ids=result.group_member_ids,
+    )  # fmt: skip
+
+
+def _at_rest(ctx: AppContext, org_id: int, run_id: int, read: _Read, report: Progress) -> RefreshResult | None:
+    """An empty delta round on a directory at rest (domain.rest): record ``no_changes`` without loading
+    the mirror or planning. None when an invariant no longer holds (then the refresh plans in full)."""
+    rest, result = read.rest, read.result
+    assert rest is not None and result.delta_link
+    now = ctx.now()
+    with ctx.write() as uow:
+        uow.orgs.lock(org_id)  # the same lock as a plan: no hand edit slips in between check and record
+        if uow.leases.holder(org_id) != run_id:
+            raise ConflictError("This refresh took longer than its lease and was stopped; nothing was changed.")
+        version = uow.orgs.version(org_id)
+        broken = rest.broken(_inputs(uow, org_id, uow.settings.load(org_id), version, result))
+        if broken:
+            log.info("run %s plans in full: changed since run %s: %s", run_id, rest.run_id, ", ".join(broken))
+            return None
+        uow.plans.copy_standing(org_id, rest.run_id, run_id)
+        uow.sync_state.write_link(org_id, result.delta_link, now)
+        counts = dict(rest.counts)
+        uow.runs.update(
+            run_id, outcome=RunOutcome.NO_CHANGES.value, plan_state=PlanState.NONE.value, finished_at=ctx.now(),
+            counts=counts, graph_requests=result.requests, read_mode=result.mode, hold_reason=None,
+            base_version=version, progress={"phase": "done", "people_read": rest.users, "at_rest_since": rest.run_id},
+        )  # fmt: skip
+        uow.connections.record_error(org_id, None)
+        notifications.on_refresh(uow, org_id, run_id, RunOutcome.NO_CHANGES, counts, now, hold_reason=None)
+    report("done", {"outcome": RunOutcome.NO_CHANGES.value})
+    return RefreshResult(run_id=run_id, outcome=RunOutcome.NO_CHANGES.value, counts=counts,
+                         graph_requests=result.requests, read_mode=result.mode)  # fmt: skip
 
 
 def _refresh(ctx: AppContext, org_id: int, run_id: int, client: GraphClient, report: Progress) -> RefreshResult:
-    result, graph_filter = _read(ctx, org_id, run_id, client, report)
+    read = _read(ctx, org_id, run_id, client, report)
+    if read.rest is not None:
+        done = _at_rest(ctx, org_id, run_id, read, report)
+        if done is not None:
+            return done
+    result, graph_filter = read.snapshot(), read.graph_filter
+    del read
     people_read = len(result.snapshot.users)
     report("planning", {"people_read": people_read})
     _set_progress(ctx, run_id, "planning", people_read=people_read)
@@ -169,13 +231,14 @@ def _refresh(ctx: AppContext, org_id: int, run_id: int, client: GraphClient, rep
                              uow.overrides.load(org_id))  # fmt: skip
         # Keep what the rest of the run needs, then let the snapshot go before storing and applying
         # the plan: at 100,000 users that is ~100 MB (§9 peak memory).
-        new_link = result.cursor.delta_link if result.cursor is not None else None
+        new_link = result.delta_link
         link_only = result.unchanged and new_link is not None
         cursor_blob = sync_state_repo.dump(result.cursor) if result.cursor is not None and not link_only else None
         requests, read_mode = result.requests, result.mode
+        inputs = _inputs(uow, org_id, settings, base_version, result) if new_link else None
         del result
         uow.runs.supersede_pending(org_id, except_run=run_id)  # a newer refresh replaces a waiting plan
-        counts = _counts(the_plan)
+        counts = rest_counts(the_plan)
         if not the_plan.changes:
             outcome, plan_state = RunOutcome.NO_CHANGES, PlanState.NONE
         elif the_plan.held:
@@ -187,16 +250,22 @@ def _refresh(ctx: AppContext, org_id: int, run_id: int, client: GraphClient, rep
         # Auto-sync applies every change at once: store them already accepted and applied (what a
         # pending store followed by an apply with no rejections leaves) and apply from memory.
         uow.plans.store(org_id, run_id, the_plan, accept=outcome is RunOutcome.APPLIED)
+        version = base_version
         if outcome is RunOutcome.APPLIED:
             report("applying", {"changes": len(the_plan.changes)})
             version = uow.orgs.bump_version(org_id)
             uow.directory.apply(org_id, the_plan.changes, sync_actor, now, version=version)
         hold_reason = the_plan.hold_reason
+        at_rest = None
+        if inputs is not None and outcome in (RunOutcome.NO_CHANGES, RunOutcome.APPLIED):
+            rest_counts_ = counts_at_rest(the_plan, applied=outcome is RunOutcome.APPLIED)
+            if rest_counts_ is not None:
+                at_rest = Rest(run_id, replace(inputs, version=version), rest_counts_, users=people_read)
         del the_plan
         if link_only and new_link is not None:
-            uow.sync_state.write_link(org_id, new_link, now)
+            uow.sync_state.write_link(org_id, new_link, now, at_rest)
         else:
-            uow.sync_state.write(org_id, cursor_blob, graph_filter, now, new_link)
+            uow.sync_state.write(org_id, cursor_blob, graph_filter, now, new_link, at_rest)
         uow.runs.update(
             run_id, outcome=outcome.value, plan_state=plan_state.value, finished_at=ctx.now(), counts=counts,
             graph_requests=requests, read_mode=read_mode, hold_reason=hold_reason, base_version=base_version,

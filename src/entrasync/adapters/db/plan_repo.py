@@ -172,6 +172,17 @@ class PlanRepo:
         in the same transaction), then overridden changes, kept admins and conflicts. Returns the count."""
         return bulk_insert_rows(self.conn, t.plan_changes, _COLUMNS, self._rows(org_id, run_id, plan, accept))
 
+    def copy_standing(self, org_id: int, from_run: int, to_run: int) -> int:
+        """A run at rest lists what its basis run listed beside the changes: overridden changes, kept admins,
+        conflicts (one INSERT ... SELECT, no rows through Python). Returns the count."""
+        pc = t.plan_changes
+        standing = [Decision.OVERRIDDEN.value, Decision.KEPT.value, Decision.CONFLICT.value]
+        cols = [c for c in _COLUMNS if c != "run_id"]
+        src = sa.select(sa.literal(to_run).label("run_id"), *[pc.c[c] for c in cols]).where(
+            pc.c.run_id == from_run, pc.c.org_id == org_id, pc.c.decision.in_(standing)
+        ).order_by(pc.c.id)
+        return int(self.conn.execute(sa.insert(pc).from_select(["run_id", *cols], src)).rowcount or 0)
+
     def _rows(self, org_id: int, run_id: int, plan: Plan, accept: bool) -> Iterator[tuple[Any, ...]]:
         decision = Decision.ACCEPTED.value if accept else Decision.PENDING.value
         for c in plan.changes:

@@ -18,6 +18,7 @@ from entrasync.adapters.db import tables as t
 from entrasync.adapters.graph.reader import DeltaCursor
 from entrasync.domain import fields
 from entrasync.domain.model import EntraUser
+from entrasync.domain.rest import Rest
 
 _VERSION = 2
 _DEPTS = fields.DEPARTMENTS
@@ -63,6 +64,10 @@ def load(blob: bytes) -> DeltaCursor | None:
     return DeltaCursor(delta_link=doc["link"], users=users, soft_deleted_ids=set(doc["soft"]))
 
 
+def _rest_json(rest: Rest | None) -> str | None:
+    return orjson.dumps(rest.to_json()).decode() if rest is not None else None
+
+
 class SyncStateRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -71,32 +76,64 @@ class SyncStateRepo:
         """The cursor, if one was saved for the same Graph filter (a changed filter means a full read)."""
         st = t.sync_state
         row = self.conn.execute(
-            sa.select(st.c.cursor, st.c.graph_filter, st.c.delta_link).where(st.c.org_id == org_id)
+            sa.select(st.c.graph_filter, st.c.cursor.is_not(None)).where(st.c.org_id == org_id)
         ).first()
-        if row is None or row[0] is None or (row[1] or None) != graph_filter:
+        if row is None or not row[1] or (row[0] or None) != graph_filter:
+            return None
+        return self.mirror(org_id)
+
+    def link(self, org_id: int, graph_filter: str | None) -> tuple[str | None, Rest | None]:
+        """The delta link and the rest of the last clean run, without the mirror (None, None when no
+        cursor was saved for this Graph filter)."""
+        st = t.sync_state
+        row = self.conn.execute(
+            sa.select(st.c.delta_link, st.c.graph_filter, st.c.rest, st.c.cursor.is_not(None)).where(
+                st.c.org_id == org_id
+            )
+        ).first()
+        if row is None or not row[3] or (row[1] or None) != graph_filter:
+            return None, None
+        rest = Rest.from_json(orjson.loads(row[2])) if row[2] else None
+        return row[0], rest
+
+    def mirror(self, org_id: int) -> DeltaCursor | None:
+        """The stored mirror with its delta link (None when absent or unreadable: then a full read)."""
+        st = t.sync_state
+        row = self.conn.execute(sa.select(st.c.cursor, st.c.delta_link).where(st.c.org_id == org_id)).first()
+        if row is None or row[0] is None:
             return None
         cursor = load(row[0])
-        if cursor is not None and row[2]:
-            cursor.delta_link = row[2]
+        if cursor is not None and row[1]:
+            cursor.delta_link = row[1]
         return cursor
 
     def write(
-        self, org_id: int, blob: bytes | None, graph_filter: str | None, now: datetime, delta_link: str | None
-    ) -> None:
-        """Replace the stored cursor (``blob`` from :func:`dump`); None forgets it."""
+        self, org_id: int, blob: bytes | None, graph_filter: str | None, now: datetime, delta_link: str | None,
+        rest: Rest | None = None,
+    ) -> None:  # fmt: skip
+        """Replace the stored cursor (``blob`` from :func:`dump`); None forgets it. ``rest``: what a clean
+        run leaves (None: the next refresh plans in full)."""
         st = t.sync_state
         self.conn.execute(sa.delete(st).where(st.c.org_id == org_id))
         if blob is not None:
             self.conn.execute(
                 sa.insert(st).values(
-                    org_id=org_id, cursor=blob, delta_link=delta_link, graph_filter=graph_filter, updated_at=now
+                    org_id=org_id,
+                    cursor=blob,
+                    delta_link=delta_link,
+                    graph_filter=graph_filter,
+                    updated_at=now,
+                    rest=_rest_json(rest),
                 )
             )
 
-    def write_link(self, org_id: int, delta_link: str, now: datetime) -> None:
-        """An unchanged delta round: the mirror stays, only the link moves on."""
+    def write_link(self, org_id: int, delta_link: str, now: datetime, rest: Rest | bool | None = False) -> None:
+        """An unchanged delta round: the mirror stays, only the link moves on (and ``rest``, unless False)."""
         st = t.sync_state
-        self.conn.execute(sa.update(st).where(st.c.org_id == org_id).values(delta_link=delta_link, updated_at=now))
+        values: dict[str, object] = {"delta_link": delta_link, "updated_at": now}
+        if rest is not False:
+            values["rest"] = _rest_json(rest if isinstance(rest, Rest) else None)
+        self.conn.execute(sa.update(st).where(st.c.org_id == org_id).values(**values))
 
     def forget(self, org_id: int) -> None:
         self.conn.execute(sa.delete(t.sync_state).where(t.sync_state.c.org_id == org_id))

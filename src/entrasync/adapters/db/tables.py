@@ -176,6 +176,8 @@ sync_state = Table(
     Column("delta_link", Text),
     Column("graph_filter", Text),  # the filter the cursor was read with
     Column("updated_at", TS, nullable=False),
+    # JSON of domain.rest.Rest: what the last clean run left (None: plan in full next time).
+    Column("rest", Text),
 )
 
 sync_settings = Table(
