@@ -279,3 +279,41 @@ def set_status(ctx: AppContext, org_id: int, actor: Actor, person_id: int, statu
             org_id, actor, now, [AuditEntry("person", action, person_id, "status", before["status"], status)]
         )
         return _get(uow, org_id, person_id)
+
+
+# ---- reads for the pages (the Matched tab with no plan waiting, the organisation chart) -------------
+
+
+def linked_page(
+    ctx: AppContext, org_id: int, *, search: str | None, page: int, per_page: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Linked people who are not archived, by name: what Matched lists when no plan waits."""
+    per_page = max(1, min(per_page, MAX_PER_PAGE))
+    with ctx.read() as uow:
+        total = None if search else uow.people.count_linked(org_id)
+        return uow.people.linked_page(org_id, search=search, page=max(page, 1), per_page=per_page, total=total)
+
+
+@dataclass(frozen=True, slots=True)
+class TopOfOrganisation:
+    """People nobody manages, in the three groups the chart explains: heads of teams (usually the CEO),
+    synced people without a manager in Entra, and people added by hand (such as local admins)."""
+
+    heads: list[dict[str, Any]]
+    without_manager: list[dict[str, Any]]
+    by_hand: list[dict[str, Any]]
+    total: int  # everyone at the top (the lists stop at ``limit``)
+
+
+def top_of_organisation(ctx: AppContext, org_id: int, limit: int = 500) -> TopOfOrganisation:
+    with ctx.read() as uow:
+        rows = uow.people.top_of_org(org_id, limit)
+        total = uow.people.count_top(org_id) if len(rows) >= limit else len(rows)
+    heads = [r for r in rows if r["reports"]]
+    alone = [r for r in rows if not r["reports"]]
+    return TopOfOrganisation(
+        heads=heads,
+        without_manager=[r for r in alone if r["source"] != "manual"],
+        by_hand=[r for r in alone if r["source"] == "manual"],
+        total=total,
+    )

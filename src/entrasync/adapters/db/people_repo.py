@@ -382,3 +382,110 @@ class PeopleRepo:
             self.conn.execute(sa.insert(d), [{"org_id": org_id, "name": n} for n in missing])
             have.update({n: i for i, n in self.conn.execute(query, {"n": missing})})
         return have
+
+    # -- reads for the pages (names on a page of changes, the organisation chart, the status panel) --
+
+    def names_by_email(self, org_id: int, emails: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Lower-cased e-mail -> {id, name} for a page of e-mails (one query, the unique e-mail index)."""
+        wanted = sorted({e.strip().lower() for e in emails if e and e.strip()})
+        if not wanted:
+            return {}
+        p = t.people
+        rows = self.conn.execute(
+            sa.select(p.c.email_lower, p.c.id, p.c.display_name, p.c.email).where(
+                p.c.org_id == org_id, p.c.email_lower.in_(sa.bindparam("e", expanding=True))
+            ),
+            {"e": wanted},
+        ).all()
+        return {str(el): {"id": int(i), "name": n or m} for el, i, n, m in rows}
+
+    def names_by_entra_id(self, org_id: int, entra_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Entra object id -> {id, name} (one query, the (org, entra id) unique index)."""
+        wanted = sorted({e for e in entra_ids if e})
+        if not wanted:
+            return {}
+        p = t.people
+        rows = self.conn.execute(
+            sa.select(p.c.entra_id, p.c.id, p.c.display_name, p.c.email).where(
+                p.c.org_id == org_id, p.c.entra_id.in_(sa.bindparam("e", expanding=True))
+            ),
+            {"e": wanted},
+        ).all()
+        return {str(e): {"id": int(i), "name": n or m} for e, i, n, m in rows}
+
+    def names_by_id(self, org_id: int, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """Person id -> {id, name, email} for a page of ids (one query)."""
+        wanted = sorted({int(i) for i in ids if i is not None})
+        if not wanted:
+            return {}
+        p = t.people
+        rows = self.conn.execute(
+            sa.select(p.c.id, p.c.display_name, p.c.email).where(
+                p.c.org_id == org_id, p.c.id.in_(sa.bindparam("i", expanding=True))
+            ),
+            {"i": wanted},
+        ).all()
+        return {int(i): {"id": int(i), "name": n or m, "email": m} for i, n, m in rows}
+
+    def count_linked(self, org_id: int) -> int:
+        """People linked to an Entra user and not archived ("people synced").
+
+        Two counts over indexes instead of one over the table: every linked person from the
+        (org, entra id) index, minus the archived ones from the (org, status) index."""
+        p = t.people
+        linked = self.conn.execute(
+            sa.select(sa.func.count()).select_from(p).where(p.c.org_id == org_id, p.c.entra_id.is_not(None))
+        ).scalar_one()
+        archived = self.conn.execute(
+            sa.select(sa.func.count())
+            .select_from(p)
+            .where(p.c.org_id == org_id, p.c.status == "archived", p.c.entra_id.is_not(None))
+        ).scalar_one()
+        return int(linked) - int(archived)
+
+    def linked_page(
+        self, org_id: int, *, search: str | None, page: int, per_page: int, total: int | None
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Linked people who are not archived, by name (the Matched tab when no plan waits)."""
+        p = t.people
+        conds: list[Any] = [p.c.org_id == org_id, p.c.entra_id.is_not(None), p.c.status != "archived"]
+        if search:
+            conds.append(sa.or_(contains(p.c.email_lower, search, folded=True), contains(p.c.display_name, search)))
+        if total is None or search:
+            total = int(self.conn.execute(sa.select(sa.func.count()).select_from(p).where(*conds)).scalar_one())
+        rows = self.conn.execute(
+            sa.select(p.c.id, p.c.display_name, p.c.email, p.c.job_title)
+            .where(*conds)
+            .order_by(p.c.display_name, p.c.id)
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
+        return [dict(r._mapping) for r in rows], total
+
+    def top_of_org(self, org_id: int, limit: int = 500) -> list[dict[str, Any]]:
+        """People nobody manages (not archived), with their report counts and source, heads first."""
+        p = t.people
+        child = sa.alias(p)
+        counts = (
+            sa.select(sa.func.count())
+            .select_from(child)
+            .where(child.c.manager_id == p.c.id, child.c.status != "archived")
+            .scalar_subquery()
+        )
+        rows = self.conn.execute(
+            sa.select(p.c.id, p.c.display_name, p.c.email, p.c.job_title, p.c.source, counts.label("reports"))
+            .where(p.c.org_id == org_id, p.c.status != "archived", p.c.manager_id.is_(None))
+            .order_by(counts.desc(), p.c.display_name, p.c.id)
+            .limit(limit)
+        )
+        return [dict(r._mapping) for r in rows]
+
+    def count_top(self, org_id: int) -> int:
+        p = t.people
+        return int(
+            self.conn.execute(
+                sa.select(sa.func.count())
+                .select_from(p)
+                .where(p.c.org_id == org_id, p.c.status != "archived", p.c.manager_id.is_(None))
+            ).scalar_one()
+        )
