@@ -317,3 +317,19 @@ def top_of_organisation(ctx: AppContext, org_id: int, limit: int = 500) -> TopOf
         by_hand=[r for r in alone if r["source"] == "manual"],
         total=total,
     )
+
+
+def names_for_emails(ctx: AppContext, org_id: int, emails: list[str]) -> dict[str, str]:
+    """Lower-cased e-mail -> name, for a page that names people by e-mail (who triggered a run)."""
+    if not emails:
+        return {}
+    with ctx.read() as uow:
+        return {e: str(v["name"]) for e, v in uow.people.names_by_email(org_id, emails).items()}
+
+
+def names_for_ids(ctx: AppContext, org_id: int, ids: list[int]) -> dict[int, str]:
+    """Person id -> name, for a page that names people by id (managers in an audit trail)."""
+    if not ids:
+        return {}
+    with ctx.read() as uow:
+        return {i: str(v["name"]) for i, v in uow.people.names_by_id(org_id, ids).items()}
