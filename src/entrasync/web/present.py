@@ -23,7 +23,7 @@ KINDS = {  # kind -> (label, colour class, plural phrase for counts)
 }
 COUNT_ORDER = ("create", "restore", "update", "move", "archive")
 REASONS = {
-    "joiner": "Joins: in Microsoft Entra ID, not in entrasync",
+    "joiner": "Joiner: in Microsoft Entra ID, not yet in entrasync",
     "fields_changed": "Changed in Microsoft Entra ID",
     "manager_changed": "New manager in Microsoft Entra ID",
     "first_link": "First link, by e-mail",
@@ -214,8 +214,10 @@ def audit_row(entry: dict[str, Any], names: dict[int, str] | None = None) -> dic
     old, new = _decoded(entry.get("old")), _decoded(entry.get("new"))
     initial: list[tuple[str, str]] = []
     if action == "create" and isinstance(new, dict):
-        initial = [(field_label(k), value_text(v)) for k, v in new.items() if v not in (None, "", [], {})
-                   and k != "manager_entra_id"]  # fmt: skip
+        order = {name: i for i, name in enumerate(FIELD_LABELS)}
+        shown = sorted((k for k, v in new.items() if v not in (None, "", [], {}) and k != "manager_entra_id"),
+                       key=lambda k: (order.get(k, len(order)), k))  # fmt: skip
+        initial = [(field_label(k), value_text(new[k])) for k in shown]
         new = None
     if name == "manager":
         old, new = (_manager_name(v, names or {}) for v in (old, new))

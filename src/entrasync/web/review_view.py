@@ -73,8 +73,9 @@ def change_view(item: dict[str, Any]) -> ChangeView:
     details: list[Detail] = []
     note = None
     if kind == "create":
-        for f in JOINER_FIELDS:
-            details.append(Detail(present.field_label(f), None, present.value_text(target.get(f))))
+        for f in JOINER_FIELDS:  # Entra has one department: "Department", whatever the directory allows
+            label = "Department" if f == "departments" else present.field_label(f)
+            details.append(Detail(label, None, present.value_text(target.get(f))))
         mgr = item.get("target_manager")
         if mgr:
             also = " (joins in this plan too)" if mgr["joiner"] else ""
