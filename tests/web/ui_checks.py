@@ -121,8 +121,9 @@ def focus_ring(page: Any, selector: str) -> tuple[float, float]:
     return contrast(nums[0], nums[1]), float(found["width"].removesuffix("px") or 0)
 
 
-def shoot(page: Any, name: str, width: int) -> Path:
+def shoot(page: Any, name: str, width: int, *, full_page: bool = True) -> Path:
+    """Save ``<name>-<width>.png`` (the whole page; the viewport when a modal dialog is open)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}-{width}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path

@@ -63,9 +63,11 @@ def _user_sync_page(
     ctx = ctx_of(request)
     org = me.org_id
     tab, search, page = where or _where(request.query_params)
+    # The status first: a refresh that ends in between is then either still running here (the page polls
+    # and reloads) or already finished when the waiting plan is read, never neither.
+    st = status.sync_status(ctx, org)
     pending = review.pending_run(ctx, org)
     summary = review.plan_summary(ctx, org, int(pending["id"])) if pending else None
-    st = status.sync_status(ctx, org)
     counts = {"entra_only": 0, "directory_only": 0, "differences": 0, "matched": st.people_synced}
     note_counts = {"entra_only": 0, "directory_only": 0, "differences": 0}
     if pending is not None and summary is not None:
