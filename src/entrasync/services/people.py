@@ -297,26 +297,19 @@ def linked_page(
 @dataclass(frozen=True, slots=True)
 class TopOfOrganisation:
     """People nobody manages, in the three groups the chart explains: heads of teams (usually the CEO),
-    synced people without a manager in Entra, and people added by hand (such as local admins)."""
+    synced people without a manager in Entra, and people added by hand (such as local admins). The last
+    two lists stop at their first few by name; their totals say how many there are."""
 
     heads: list[dict[str, Any]]
     without_manager: list[dict[str, Any]]
+    without_manager_total: int
     by_hand: list[dict[str, Any]]
-    total: int  # everyone at the top (the lists stop at ``limit``)
+    by_hand_total: int
 
 
-def top_of_organisation(ctx: AppContext, org_id: int, limit: int = 500) -> TopOfOrganisation:
+def top_of_organisation(ctx: AppContext, org_id: int) -> TopOfOrganisation:
     with ctx.read() as uow:
-        rows = uow.people.top_of_org(org_id, limit)
-        total = uow.people.count_top(org_id) if len(rows) >= limit else len(rows)
-    heads = [r for r in rows if r["reports"]]
-    alone = [r for r in rows if not r["reports"]]
-    return TopOfOrganisation(
-        heads=heads,
-        without_manager=[r for r in alone if r["source"] != "manual"],
-        by_hand=[r for r in alone if r["source"] == "manual"],
-        total=total,
-    )
+        return TopOfOrganisation(**uow.people.top_of_org(org_id))
 
 
 def names_for_emails(ctx: AppContext, org_id: int, emails: list[str]) -> dict[str, str]:
