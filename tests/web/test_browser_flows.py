@@ -86,6 +86,18 @@ def test_declined_consent_says_what_to_do(page_as_ian: Any, module_live: Live) -
     expect(page.locator(".problem")).to_contain_text("choose Accept")
 
 
+def test_connecting_names_the_microsoft_admin_who_consented(page_as_ian: Any, module_live: Live) -> None:
+    page = page_as_ian
+    page.goto(f"{module_live.url}/integrations/entra/connect")
+    page.get_by_role("button", name="Continue to Microsoft").click()
+    page.get_by_role("button", name=re.compile("Adele Vance")).click()
+    page.get_by_role("button", name=re.compile("Adele Vance")).click()
+    page.get_by_role("button", name="Accept").click()
+    expect(page.locator("#entra-status")).to_have_text("Microsoft Entra ID is connected to entrasync.")
+    expect(page.locator(".integration-main")).to_contain_text("connected by Adele Vance (adele.vance@contoso.com)")
+    expect(page.locator(".integration-main")).not_to_contain_text(ADMIN)
+
+
 @pytest.fixture(scope="module")
 def connected(module_live: Live, accounts: dict[str, int]) -> None:
     info = module_live.emulator.info

@@ -290,3 +290,28 @@ def test_organisation_chart_works_without_javascript(browser: Any, module_live: 
         expect(page.locator("ul.tree > li > ul.tree-children > li.node").first).to_be_visible()
     finally:
         context.close()
+
+
+def test_people_and_person_pages_say_what_they_show(
+    pages_at: dict[int, Any], module_live: Live, seeded: dict[str, Any]
+) -> None:
+    page = pages_at[1280]
+    page.goto(f"{module_live.url}/people?q=nobody-at-all&status=archived")
+    empty = page.locator("table.people tr.empty")
+    expect(empty).to_contain_text("Nobody matches “nobody-at-all” among archived people.")
+    empty.get_by_role("link", name="Search every status").click()
+    expect(page.get_by_label("Status")).to_have_value("all")
+    expect(page.get_by_label("Search people")).to_have_value("nobody-at-all")
+    page.get_by_role("link", name="Clear", exact=True).click()
+    expect(page.get_by_label("Search people")).to_have_value("")
+
+    page.goto(f"{module_live.url}/people/{seeded['mover']}")
+    editor = page.locator("details.editor")
+    expect(editor).not_to_have_attribute("open", "")  # closed until asked for
+    editor.locator("summary").click()
+    move = page.get_by_label("Move to the team of", exact=False)
+    assert "@" in (move.input_value() or "")  # the current manager's e-mail, ready to change
+    assert page.locator("#manager-options option").count() >= 3  # managers to pick from
+    created = page.locator("table.audit tr", has_text="Created")
+    expect(created).to_contain_text("E-mail")
+    assert "{" not in created.inner_text()

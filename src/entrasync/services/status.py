@@ -1,7 +1,10 @@
 """The sync at a glance (spec §5, §6): last refresh, next refresh, people synced, the last runs' changes.
 
 The Integrations row and the User Sync page show the same panel; everything comes from one read
-transaction of a handful of indexed queries, so the panel costs the same at 10 or 100,000 people.
+transaction of a handful of indexed queries, so the panel costs the same at 10 or 100,000 people. The
+one count over the directory (people synced) is remembered per directory version: every write to the
+directory bumps that version in its own transaction, so a remembered count is never stale, in any
+process.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from entrasync.domain.states import Mode, RunOutcome, Strategy
 from entrasync.services.context import AppContext
 
 CHART_RUNS = 30
+_SYNCED: dict[tuple[str, int, int], int] = {}  # (database, organisation, directory version) -> people synced
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,12 @@ def sync_status(ctx: AppContext, org_id: int) -> SyncStatus:
         settings = uow.settings.load(org_id)
         last = uow.runs.newest(org_id, finished=True)
         running = uow.runs.running(org_id)
-        synced = uow.people.count_linked(org_id)
+        key = (ctx.config.effective_database_url, org_id, uow.orgs.version(org_id))
+        synced = _SYNCED.get(key)
+        if synced is None:
+            if len(_SYNCED) > 1000:
+                _SYNCED.clear()
+            synced = _SYNCED[key] = uow.people.count_linked(org_id)
         recent = [
             r for r in uow.runs.page(org_id, limit=CHART_RUNS + 1, offset=0) if r["outcome"] != RunOutcome.RUNNING
         ][:CHART_RUNS]
