@@ -166,6 +166,24 @@ def test_dialog_closes_with_its_close_button(page_as_ian: Any, module_live: Live
     expect(dialog).to_be_hidden()
 
 
+def test_sync_settings_work_without_javascript(browser: Any, module_live: Live, connected: None) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        sign_in(page, module_live, ADMIN)
+        page.goto(f"{module_live.url}/user-sync?tab=matched")
+        page.get_by_role("button", name="Sync Settings").click()  # a link: the page comes back with it open
+        dialog = page.get_by_role("dialog", name="Sync Settings")
+        expect(dialog).to_be_visible()
+        dialog.get_by_label("Safety guard (%)").fill("11")
+        dialog.get_by_role("button", name="Save").click()
+        expect(page.locator(".flash")).to_contain_text("Sync settings saved.")
+        expect(page.get_by_role("tab", name=re.compile("^Matched"))).to_have_attribute("aria-selected", "true")
+        expect(page.get_by_role("dialog", name="Sync Settings")).to_be_hidden()
+    finally:
+        context.close()
+
+
 @pytest.mark.parametrize("size", [(1280, 900), (390, 844), (1280, 560)])
 def test_pinned_save_bar_never_covers_the_safety_guard_hint(
     page_as_ian: Any, module_live: Live, connected: None, size: tuple[int, int]
