@@ -53,6 +53,13 @@ def database_url(kind: str, folder: Path) -> str:
     return f"postgresql+psycopg://root@127.0.0.1:5432/{name}"
 
 
+def drop_database(url: str) -> None:
+    admin = sa.create_engine("postgresql+psycopg://root@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    admin.dispose()
+
+
 def build(users: int, db: str, folder: Path) -> tuple[AppContext, Any, dict[str, int]]:
     log(f"starting the emulator with {users} users")
     emu = start_in_thread(users=users, seed=7, data_dir=folder / "emu")
@@ -173,31 +180,34 @@ def main() -> int:
     ap.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--keep", type=Path, help="build in this folder and keep it (SQLite: for EXPLAIN, --reuse)")
-    ap.add_argument("--reuse", type=Path, help="time the pages of a folder --keep built (SQLite), building nothing")
+    ap.add_argument("--reuse", type=Path, help="time the pages of a folder --keep built, building nothing")
     args = ap.parse_args()
     if args.reuse:
         facts = json.loads((args.reuse / "facts.json").read_text())
+        url = facts.get("database_url") or f"sqlite:///{args.reuse / 'pages.sqlite3'}"
         ctx = AppContext.create(
             Config(
                 data_dir=args.reuse / "data",
-                database_url=f"sqlite:///{args.reuse / 'pages.sqlite3'}",
+                database_url=url,
                 secret_key="page-times",
                 public_base_url="http://testserver",
             )
         )
         results = time_pages(ctx, facts, args.repeat)
         ctx.db.dispose()
-        return report(results, f"{facts['people']} users, sqlite (reused)", args.repeat)
+        return report(results, f"{facts['people']} users, {url.split(':')[0]} (reused)", args.repeat)
     with tempfile.TemporaryDirectory(prefix="entrasync-pages-") as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         ctx, emu, facts = build(args.users, args.db, folder)
-        (folder / "facts.json").write_text(json.dumps(facts))
+        (folder / "facts.json").write_text(json.dumps({**facts, "database_url": str(ctx.config.database_url or "")}))
         try:
             results = time_pages(ctx, facts, args.repeat)
         finally:
             emu.stop()
             ctx.db.dispose()
+            if args.db == "postgresql" and not args.keep:
+                drop_database(str(ctx.config.database_url))
     return report(results, f"{args.users} users, {args.db}", args.repeat)
 
 
