@@ -145,3 +145,18 @@ def test_chart_uses_a_log_scale_and_marks_failed_runs() -> None:
     assert [s.css for s in small.segments] == ["new", "archive"]
     assert big.segments[0].height > sum(s.height for s in small.segments)
     assert "1 failed" in chart.summary
+
+
+def test_a_notification_reads_from_its_run_as_it_stands_now() -> None:
+    from entrasync.web.pages.me import _notice
+
+    asked = {"id": 1, "run_id": 7, "title": "185 changes await your review", "body": "Refresh finished: 185 archived."}
+    waiting = _notice(asked, {"id": 7, "plan_state": "pending", "counts": {"archive": 185}}, True)
+    assert waiting["title"] == asked["title"] and waiting["link"] == ("Review the plan", "/user-sync")
+    applied = _notice(asked, {"id": 7, "plan_state": "applied", "counts": {"archive": 185}}, True)
+    assert applied["title"] == "Plan of run 7 applied" and "await" not in applied["body"]
+    assert applied["link"] == ("Open run 7", "/user-sync/runs/7")
+    replaced = _notice({**asked, "title": "Refresh held for review"}, {"id": 7, "plan_state": "superseded"}, False)
+    assert "replaced by a newer refresh" in replaced["title"] and replaced["link"] is None
+    failed = _notice({"id": 2, "run_id": 8, "title": "Refresh failed", "body": "x"}, {"id": 8, "plan_state": ""}, True)
+    assert failed["title"] == "Refresh failed"
