@@ -128,6 +128,8 @@ def test_page_fits_passes_axe_and_is_photographed(
     expect(page.get_by_role("heading", level=1)).to_be_visible()
     shoot(page, name, width)
     assert overflow(page) <= 0, f"{name} scrolls sideways by {overflow(page)}px at {width}px"
+    inner = page.evaluate("() => [...document.querySelectorAll('.table-wrap')].map(w => w.scrollWidth - w.clientWidth)")
+    assert max(inner, default=0) <= 0, f"{name}: a table scrolls sideways inside its box at {width}px: {inner}"
     problems = axe_violations(page)
     assert not problems, "\n".join(problems)
     if name.startswith(("user-sync", "run-")) and width == 390:

@@ -44,7 +44,7 @@ OUTCOMES = {  # outcome -> (words, in lower case as they read mid-sentence; colo
     "held": ("held for review", "wait"),
     "failed": ("failed", "bad"),
     "no_changes": ("no changes", "quiet"),
-    "superseded": ("superseded by a newer refresh", "quiet"),
+    "superseded": ("superseded", "quiet"),  # its plan was replaced by a newer refresh
 }
 TRIGGERS = {"button": "Refresh button", "schedule": "Daily schedule", "cli": "Command line", "api": "API"}
 FIELD_LABELS = {f.name: f.label for f in fields.FIELDS} | {
