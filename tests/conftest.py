@@ -36,7 +36,7 @@ for _var in ("ENTRASYNC_DATABASE_URL", "ENTRASYNC_GRAPH_URL", "ENTRASYNC_LOGIN_U
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if TEST_DB != "postgresql":
         return
-    keep = [i for i in items if "db_url" in getattr(i, "fixturenames", ())]
+    keep = [i for i in items if {"db_url", "module_db_url"} & set(getattr(i, "fixturenames", ()))]
     dropped = [i for i in items if i not in keep]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
@@ -70,18 +70,28 @@ def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield str(path)
 
 
-@pytest.fixture
-def db_url(_template_db: str, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated database for one test."""
+def _fresh_db(template: str, folder: Path) -> Iterator[str]:
     if TEST_DB == "postgresql":
         name = f"entrasync_t_{uuid.uuid4().hex[:12]}"
-        _pg_exec(f'CREATE DATABASE "{name}" TEMPLATE "{_template_db}"')
+        _pg_exec(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
         _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     else:
-        path = tmp_path / "entrasync.sqlite3"
-        shutil.copyfile(_template_db, path)
+        path = folder / "entrasync.sqlite3"
+        shutil.copyfile(template, path)
         yield f"sqlite:///{path}"
+
+
+@pytest.fixture
+def db_url(_template_db: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database for one test."""
+    yield from _fresh_db(_template_db, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def module_db_url(_template_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh, migrated database shared by one module's tests (one seeded app per module)."""
+    yield from _fresh_db(_template_db, tmp_path_factory.mktemp("moddb"))
 
 
 @pytest.fixture
@@ -106,6 +116,10 @@ def admin(emulator: Any) -> Iterator[Any]:
 @pytest.fixture
 def env(db_url: str, emulator: Any, tmp_path: Path) -> dict[str, str]:
     """ENTRASYNC_* variables pointing the app at this test's database and emulator."""
+    return env_for(db_url, emulator, tmp_path)
+
+
+def env_for(db_url: str, emulator: Any, tmp_path: Path) -> dict[str, str]:
     info = emulator.info
     return {
         "ENTRASYNC_DATA_DIR": str(tmp_path / "data"),

@@ -107,6 +107,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/people/{person_id}/move"): Rule(SUPER, org1_ids=True, body=lambda w, r: {"manager_email": ""}),
     ("POST", "/people/{person_id}/status"): Rule(SUPER, org1_ids=True, body=lambda w, r: {"action": "pause"}),
     ("GET", "/organisation"): Rule(USER),
+    ("GET", "/organisation/team/{person_id}"): Rule(USER, org1_ids=True),
     # Pages: integrations and user sync.
     ("GET", "/integrations"): Rule(ADMIN),
     ("GET", "/integrations/entra/connect"): Rule(ADMIN),
@@ -124,6 +125,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/user-sync/settings"): Rule(INTEG, body=_settings_form),
     ("POST", "/user-sync/decide"): Rule(REVIEW, org1_ids=True, body=_decide_form),
     ("POST", "/user-sync/apply"): Rule(REVIEW, org1_ids=True, body=lambda w, r: {"run_id": w.ids["run"]}),
+    ("GET", "/user-sync/runs/{run_id}"): Rule(REVIEW, org1_ids=True),
     # Pages: me.
     ("GET", "/notifications"): Rule(USER),
     ("POST", "/notifications/read"): Rule(USER, org1_ids=True, body=lambda w, r: {"id": w.ids["notification"]}),

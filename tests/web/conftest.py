@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
+from tests.conftest import env_for
 
 from entrasync.config import Config
 from entrasync.services import accounts
@@ -92,9 +93,8 @@ def sign_in_client(client: TestClient, email: str, password: str = PASSWORD) -> 
     return str(client.get("/api/v1/me").json()["csrf_token"])
 
 
-@pytest.fixture
-def live(env: dict[str, str], emulator: Any) -> Iterator[Live]:
-    """The app on a real port (uvicorn in a thread), for the browser."""
+def serve(env: dict[str, str], emulator: Any) -> Iterator[Live]:
+    """The app on a real port (uvicorn in a thread) until the generator is closed."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     ctx = make_ctx(env, url)
@@ -112,6 +112,28 @@ def live(env: dict[str, str], emulator: Any) -> Iterator[Live]:
     server.should_exit = True
     thread.join(10)
     ctx.db.engine.dispose()
+
+
+@pytest.fixture
+def live(env: dict[str, str], emulator: Any) -> Iterator[Live]:
+    """The app on a real port (uvicorn in a thread), for the browser."""
+    yield from serve(env, emulator)
+
+
+@pytest.fixture(scope="module")
+def module_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One emulator (the small sample tenant) for a module whose tests share one seeded app."""
+    from entrasync.emulator.server import start_in_thread
+
+    emu = start_in_thread(users=60, seed=11, data_dir=tmp_path_factory.mktemp("emu"))
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture(scope="module")
+def module_live(module_db_url: str, module_emulator: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """The app on a real port for a whole module (seed it once in a module fixture of the test file)."""
+    yield from serve(env_for(module_db_url, module_emulator, tmp_path_factory.mktemp("app")), module_emulator)
 
 
 @pytest.fixture(scope="session")

@@ -66,7 +66,9 @@ def test_seed_steps_1_to_15_then_disconnect(page: Any, live: Live, admin: Any) -
     page.get_by_role("button", name="Refresh").click()
     expect(page.locator(".run-summary")).to_contain_text("applied", timeout=60_000)
     created = len(enabled)
-    expect(page.get_by_role("tab", name=f"Microsoft Entra ID only ({created})")).to_be_visible()
+    # Applied at once: nothing waits in the tabs, everyone synced is Matched (issue 17: not the applied plan).
+    expect(page.get_by_role("tab", name="Microsoft Entra ID only (0)")).to_be_visible()
+    expect(page.get_by_role("tab", name=f"Matched ({created})")).to_be_visible()
     shot(page, "user-sync-after-refresh")
 
     # The people appear in People (plus the two local accounts, kept as admins) and in the team tree.

@@ -235,6 +235,9 @@ class Identity:
                     "state": params.get("state", ""),
                 },
             )
+        if params.get("decision") == "cancel" and not params.get("account"):
+            cancelled = {k: v for k, v in _cancelled(params.get("state")).items() if v is not None}
+            return self._respond(redirect_uri, mode, ts, cancelled)
         account = params.get("account")
         user = ts.store.users.get(account) if account and "switch" not in params else None
         if user is None:
@@ -279,6 +282,8 @@ class Identity:
         account = params.pop("account", None)
         decision = params.pop("decision", None)
         user: User | None = ts.store.users.get(account) if account and "switch" not in params else None
+        if user is None and decision == "cancel":  # Cancel on the sign-in page
+            return self._consent_redirect(redirect_uri, _cancelled(state))
         if user is None:
             purpose = "Sign in with an administrator account to grant consent."
             return self._signin_page(request, ts, chooser, params, purpose)
@@ -308,15 +313,7 @@ class Identity:
                 permissions=perms,
             )
         if decision != "accept":
-            return self._consent_redirect(
-                redirect_uri,
-                {
-                    "error": "access_denied",
-                    "error_subcode": "cancel",
-                    "error_description": "AADSTS65004: User declined to consent to access the app.",
-                    "state": state,
-                },
-            )
+            return self._consent_redirect(redirect_uri, _cancelled(state))
         ts.consented = True
         fields = {"tenant": ts.tenant_id, "state": state, "admin_consent": "True"}
         if params.get("scope"):
@@ -327,3 +324,13 @@ class Identity:
         clean = {k: v for k, v in fields.items() if v is not None}
         sep = "&" if "?" in redirect_uri else "?"
         return RedirectResponse(redirect_uri + sep + urlencode(clean), status_code=302)
+
+
+def _cancelled(state: str | None) -> dict[str, str | None]:
+    """What Microsoft redirects with when the person presses Cancel (sign-in or consent page)."""
+    return {
+        "error": "access_denied",
+        "error_subcode": "cancel",
+        "error_description": "AADSTS65004: User declined to consent to access the app.",
+        "state": state,
+    }

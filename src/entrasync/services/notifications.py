@@ -20,8 +20,9 @@ KIND_WORDS = (
 
 
 def summary(counts: dict[str, int]) -> str:
-    """E.g. "3 joiners, 0 restored, 1 updated, 2 moved, 1 archived"."""
-    return ", ".join(f"{n} {one if n == 1 else many}" for k, one, many in KIND_WORDS if (n := counts.get(k, 0)) >= 0)
+    """E.g. "3 joiners, 1 updated, 2 moved": the kinds that happened, never a list of zeros."""
+    said = ", ".join(f"{n} {one if n == 1 else many}" for k, one, many in KIND_WORDS if (n := counts.get(k, 0)) > 0)
+    return said or "no changes"
 
 
 def on_refresh(

@@ -289,3 +289,50 @@ def set_status(ctx: AppContext, org_id: int, actor: Actor, person_id: int, statu
             org_id, actor, now, [AuditEntry("person", action, person_id, "status", before["status"], status)]
         )
         return _get(uow, org_id, person_id)
+
+
+# ---- reads for the pages (the Matched tab with no plan waiting, the organisation chart) -------------
+
+
+def linked_page(
+    ctx: AppContext, org_id: int, *, search: str | None, page: int, per_page: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Linked people who are not archived, by name: what Matched lists when no plan waits."""
+    per_page = max(1, min(per_page, MAX_PER_PAGE))
+    with ctx.read() as uow:
+        total = None if search else uow.people.count_linked(org_id)
+        return uow.people.linked_page(org_id, search=search, page=max(page, 1), per_page=per_page, total=total)
+
+
+@dataclass(frozen=True, slots=True)
+class TopOfOrganisation:
+    """People nobody manages, in the three groups the chart explains: heads of teams (usually the CEO),
+    synced people without a manager in Entra, and people added by hand (such as local admins). The last
+    two lists stop at their first few by name; their totals say how many there are."""
+
+    heads: list[dict[str, Any]]
+    without_manager: list[dict[str, Any]]
+    without_manager_total: int
+    by_hand: list[dict[str, Any]]
+    by_hand_total: int
+
+
+def top_of_organisation(ctx: AppContext, org_id: int) -> TopOfOrganisation:
+    with ctx.read() as uow:
+        return TopOfOrganisation(**uow.people.top_of_org(org_id))
+
+
+def names_for_emails(ctx: AppContext, org_id: int, emails: list[str]) -> dict[str, str]:
+    """Lower-cased e-mail -> name, for a page that names people by e-mail (who triggered a run)."""
+    if not emails:
+        return {}
+    with ctx.read() as uow:
+        return {e: str(v["name"]) for e, v in uow.people.names_by_email(org_id, emails).items()}
+
+
+def names_for_ids(ctx: AppContext, org_id: int, ids: list[int]) -> dict[int, str]:
+    """Person id -> name, for a page that names people by id (managers in an audit trail)."""
+    if not ids:
+        return {}
+    with ctx.read() as uow:
+        return {i: str(v["name"]) for i, v in uow.people.names_by_id(org_id, ids).items()}

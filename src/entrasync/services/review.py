@@ -214,3 +214,122 @@ def matched(
             org_id, int(run["id"]), planned_total=planned if isinstance(planned, int) else None, search=search,
             page=max(page, 1), per_page=max(1, min(per_page, MAX_PER_PAGE)),
         )  # fmt: skip
+
+
+# ---- reads for the review and run pages ---------------------------------------------------------------
+
+CHANGE_KINDS = ("create", "restore", "update", "move", "archive")
+DECIDABLE_VALUES = (Decision.PENDING.value, Decision.ACCEPTED.value, Decision.REJECTED.value)
+NOTE_DECISIONS = (Decision.OVERRIDDEN.value, Decision.KEPT.value, Decision.CONFLICT.value)  # listed, not counted
+LARGE_PLAN = 50  # changes: Apply in the UI asks for confirmation from here (and always for a held plan)
+LARGE_ARCHIVE = 5  # archives: the guard's own floor (§4.6)
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    """Counts of one run's rows by kind and decision (one GROUP BY), for the tabs, Apply and the run page."""
+
+    rows: tuple[tuple[str, str, bool, int], ...]  # (kind, decision, applied, count)
+
+    def count(self, *, kinds: Iterable[str] | None = None, decisions: Iterable[str] | None = None,
+              applied: bool | None = None) -> int:  # fmt: skip
+        ks = set(kinds) if kinds is not None else None
+        ds = set(decisions) if decisions is not None else None
+        return sum(
+            n
+            for k, d, a, n in self.rows
+            if (ks is None or k in ks) and (ds is None or d in ds) and (applied is None or a is applied)
+        )
+
+    def tab_counts(self) -> dict[str, int]:
+        """What each tab's (N) counts: its decidable changes (as :func:`tab_counts`)."""
+        return {tab: self.count(kinds=kinds, decisions=DECIDABLE_VALUES) for tab, kinds in TABS.items()}
+
+    def tab_notes(self) -> dict[str, int]:
+        """Rows a tab lists apart, not counted: overridden changes, kept admins, conflicts."""
+        return {tab: self.count(kinds=TABS[tab] + TAB_NOTES[tab], decisions=NOTE_DECISIONS) for tab in TABS}
+
+    def to_apply(self) -> dict[str, int]:
+        """Per kind, what Apply would write now: pending (undecided) and accepted changes."""
+        return {k: self.count(kinds=(k,), decisions=("pending", "accepted")) for k in CHANGE_KINDS}
+
+    @property
+    def undecided(self) -> int:
+        return self.count(kinds=CHANGE_KINDS, decisions=("pending",))
+
+    @property
+    def rejected(self) -> int:
+        return self.count(kinds=CHANGE_KINDS, decisions=("rejected",))
+
+    def applied(self) -> dict[str, int]:
+        return {k: self.count(kinds=(k,), applied=True) for k in CHANGE_KINDS}
+
+    def proposed(self) -> dict[str, int]:
+        """Per kind, every change the run proposed (decided or not; overridden ones apart)."""
+        return {k: self.count(kinds=(k,), decisions=DECIDABLE_VALUES) for k in CHANGE_KINDS}
+
+    def needs_confirmation(self, run: dict[str, Any]) -> bool:
+        """§4.5: applying a held or large plan in the UI asks for confirmation, with its counts."""
+        todo = self.to_apply()
+        return (
+            run.get("outcome") == RunOutcome.HELD
+            or sum(todo.values()) >= LARGE_PLAN
+            or todo["archive"] >= LARGE_ARCHIVE
+        )
+
+
+def plan_summary(ctx: AppContext, org_id: int, run_id: int) -> PlanSummary:
+    with ctx.read() as uow:
+        return PlanSummary(tuple(uow.plans.summary(org_id, run_id)))
+
+
+def change_page(
+    ctx: AppContext,
+    org_id: int,
+    run_id: int,
+    *,
+    kinds: Iterable[str] | None,
+    decisions: Iterable[str] | None,
+    search: str | None = None,
+    page: int = 1,
+    per_page: int = 50,
+    total: int | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of a run's changes of some kinds and decisions (a tab's decisions, its notes, a run page's
+    kind), with what the page shows of the people they name: see :func:`_names`."""
+    per_page = max(1, min(per_page, MAX_PER_PAGE))
+    with ctx.read() as uow:
+        rows, found = uow.plans.page_filtered(
+            org_id, run_id, kinds=kinds, decisions=decisions, search=search, page=max(page, 1), per_page=per_page,
+            total=total,
+        )  # fmt: skip
+        items = [row_dict(r) for r in rows]
+        _names(uow, org_id, run_id, items)
+    return items, found
+
+
+def _names(uow: UnitOfWork, org_id: int, run_id: int, items: list[dict[str, Any]]) -> None:
+    """Attach the names a page of changes shows, in at most four queries for the whole page:
+    ``person`` (name and e-mail of the person a kept or conflict row names), ``manager_names`` (the
+    e-mails in manager diffs, lower-cased, -> name) and ``target_manager`` (a joiner's manager, from the
+    directory or, when the manager joins in the same plan, from that plan)."""
+    missing = [
+        int(i["person_id"]) for i in items if i.get("person_id") and not (i.get("display_name") and i.get("email"))
+    ]
+    people = uow.people.names_by_id(org_id, missing) if missing else {}
+    emails = {str(v) for i in items for d in i["diffs"] if d["field"] == "manager" for v in (d["old"], d["new"]) if v}
+    by_email = uow.people.names_by_email(org_id, emails) if emails else {}
+    mgr_ids = {str(i["target"]["manager_entra_id"]) for i in items
+               if i["kind"] == "create" and i.get("target") and i["target"].get("manager_entra_id")}  # fmt: skip
+    by_entra = uow.people.names_by_entra_id(org_id, mgr_ids) if mgr_ids else {}
+    joiners = uow.plans.joiner_names(org_id, run_id, mgr_ids - set(by_entra)) if mgr_ids - set(by_entra) else {}
+    for i in items:
+        i["person"] = people.get(int(i["person_id"])) if i.get("person_id") else None
+        i["manager_names"] = {e: v["name"] for e, v in by_email.items()}
+        mid = (i.get("target") or {}).get("manager_entra_id") if i["kind"] == "create" else None
+        if mid and mid in by_entra:
+            i["target_manager"] = {"id": by_entra[mid]["id"], "name": by_entra[mid]["name"], "joiner": False}
+        elif mid and mid in joiners:
+            i["target_manager"] = {"id": None, "name": joiners[mid], "joiner": True}
+        else:
+            i["target_manager"] = None

@@ -51,3 +51,19 @@ def run_progress(ctx: AppContext, org_id: int, run_id: int) -> dict[str, Any]:
     if found is None:
         raise NotFoundError(f"No run {run_id} in this organisation.")
     return found
+
+
+def run_header(ctx: AppContext, org_id: int, run_id: int) -> dict[str, Any]:
+    """One run without its changes (the run page pages them), and the run that replaced its plan."""
+    with ctx.read() as uow:
+        run = uow.runs.get(org_id, run_id)
+        if run is None:
+            raise NotFoundError(f"No run {run_id} in this organisation.")
+        run["superseded_by"] = uow.runs.newer_than(org_id, run_id) if run.get("plan_state") == "superseded" else None
+    return run
+
+
+def states(ctx: AppContext, org_id: int, run_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The current outcome and plan state of some runs (notifications render from these, not their text)."""
+    with ctx.read() as uow:
+        return uow.runs.states(org_id, run_ids)

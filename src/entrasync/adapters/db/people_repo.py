@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from entrasync.adapters.db import tables as t
+from entrasync.adapters.db.people_reads import PeopleReads, not_by_org
 from entrasync.adapters.db.search import contains
 from entrasync.domain import fields
 from entrasync.domain.model import ADMIN_ROLES, PersonRecord, Role, Source, Status
@@ -57,7 +58,7 @@ def _person(row: Any) -> dict[str, Any]:
     return m
 
 
-class PeopleRepo:
+class PeopleRepo(PeopleReads):
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
@@ -332,14 +333,17 @@ class PeopleRepo:
         )
 
     def super_admins(self, org_id: int) -> list[dict[str, Any]]:
-        p = t.people
+        """By name. The few role rows lead (sorted here; see ``people_reads.not_by_org``): ordering in
+        SQL walked every person of the organisation by name."""
+        p, r = t.people, t.person_roles
         rows = self.conn.execute(
-            sa.select(p.c.id, p.c.display_name, p.c.email)
-            .join(t.person_roles, t.person_roles.c.person_id == p.c.id)
-            .where(p.c.org_id == org_id, p.c.status != "archived", t.person_roles.c.role == Role.SUPER_ADMIN.value)
-            .order_by(p.c.display_name, p.c.id)
+            sa.select(p.c.id, p.c.display_name, p.c.email).where(
+                p.c.id.in_(sa.select(r.c.person_id).where(r.c.role == Role.SUPER_ADMIN.value)),
+                not_by_org(p) == org_id,
+                p.c.status != "archived",
+            )
         )
-        return [dict(r._mapping) for r in rows]
+        return sorted((dict(x._mapping) for x in rows), key=lambda d: (d["display_name"] or "", d["id"]))
 
     def managers(self, org_id: int, limit: int = 300) -> list[dict[str, Any]]:
         """People who have direct reports (the team filter), by name."""

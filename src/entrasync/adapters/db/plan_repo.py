@@ -353,5 +353,64 @@ class PlanRepo:
         )
         return [dict(r._mapping) for r in rows], total
 
+    # -- reads for the pages (added for the review and run pages) ----------------------------------
+
+    def summary(self, org_id: int, run_id: int) -> list[tuple[str, str, bool, int]]:
+        """(kind, decision, applied, count) for every row of a run: one GROUP BY over the run's rows
+        (the ``(run_id, kind, id)`` index), from which the tabs, the Apply confirmation and the run page
+        take their counts."""
+        pc = t.plan_changes
+        rows = self.conn.execute(
+            sa.select(pc.c.kind, pc.c.decision, pc.c.applied, sa.func.count())
+            .where(pc.c.run_id == run_id, pc.c.org_id == org_id)
+            .group_by(pc.c.kind, pc.c.decision, pc.c.applied)
+        ).all()
+        return [(str(k), str(d), bool(a), int(n)) for k, d, a, n in rows]
+
+    def page_filtered(
+        self,
+        org_id: int,
+        run_id: int,
+        *,
+        kinds: Iterable[str] | None,
+        decisions: Iterable[str] | None,
+        search: str | None,
+        page: int,
+        per_page: int,
+        total: int | None = None,
+    ) -> tuple[list[PlanRow], int]:
+        """Like :meth:`page`, also filtered by decision (a tab's decisions apart from its notes).
+        ``total``, when the caller already counted the rows (from :meth:`summary`), saves the COUNT."""
+        pc = t.plan_changes
+        conds: list[Any] = [pc.c.run_id == run_id, pc.c.org_id == org_id]
+        if kinds is not None:
+            conds.append(pc.c.kind.in_(list(kinds)))
+        if decisions is not None:
+            conds.append(pc.c.decision.in_(list(decisions)))
+        if search:
+            conds.append(sa.or_(contains(pc.c.email, search), contains(pc.c.display_name, search)))
+        if total is None or search:
+            total = int(self.conn.execute(sa.select(sa.func.count()).select_from(pc).where(*conds)).scalar_one())
+        rows = self.conn.execute(
+            sa.select(pc).where(*conds).order_by(pc.c.id).limit(per_page).offset((page - 1) * per_page)
+        )
+        return [_row(r) for r in rows], total
+
+    def joiner_names(self, org_id: int, run_id: int, entra_ids: Iterable[str]) -> dict[str, str]:
+        """Entra id -> name of the joiners (creates) of a run among ``entra_ids``: a joiner's manager may
+        be another joiner of the same plan."""
+        wanted = sorted(set(entra_ids))
+        if not wanted:
+            return {}
+        pc = t.plan_changes
+        rows = self.conn.execute(
+            sa.select(pc.c.entra_id, pc.c.display_name, pc.c.email).where(
+                pc.c.run_id == run_id, pc.c.org_id == org_id, pc.c.kind == "create",
+                pc.c.entra_id.in_(sa.bindparam("ids", expanding=True)),
+            ),
+            {"ids": wanted},
+        ).all()  # fmt: skip
+        return {str(e): str(n or m or e) for e, n, m in rows}
+
 
 __all__ = ["TABS", "TAB_NOTES", "PlanRepo", "PlanRow", "conflict_note", "row_dict", "target_json"]

@@ -158,3 +158,22 @@ class RunsRepo:
             .order_by(s.c.org_id)
         ).all()
         return [(int(o), str(a), str(z), ef, ls) for o, a, z, ef, ls in rows]
+
+    def states(self, org_id: int, run_ids: list[int]) -> dict[int, dict[str, Any]]:
+        """The current state of some runs (a page of notifications renders from it)."""
+        if not run_ids:
+            return {}
+        r = t.runs
+        rows = self.conn.execute(
+            sa.select(r.c.id, r.c.outcome, r.c.plan_state, r.c.counts, r.c.finished_at).where(
+                r.c.org_id == org_id, r.c.id.in_(sa.bindparam("ids", expanding=True))
+            ),
+            {"ids": sorted(set(run_ids))},
+        )
+        return {int(x.id): dict(x._mapping) for x in rows}
+
+    def newer_than(self, org_id: int, run_id: int) -> int | None:
+        """The next run after ``run_id`` (what superseded its plan), if any."""
+        r = t.runs
+        found = self.conn.execute(sa.select(sa.func.min(r.c.id)).where(r.c.org_id == org_id, r.c.id > run_id)).scalar()
+        return None if found is None else int(found)

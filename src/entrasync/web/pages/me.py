@@ -9,19 +9,45 @@ from starlette.responses import HTMLResponse, Response
 
 from entrasync.domain.schedule import known_time_zones
 from entrasync.errors import NotFoundError, ValidationError
-from entrasync.services import api_tokens, notifications, people
+from entrasync.services import api_tokens, notifications, people, runs
 from entrasync.web.auth import Principal, require_user
 from entrasync.web.forms import text, to_int
 from entrasync.web.pages.common import ctx_of, form_of, redirect
+from entrasync.web.present import counts_words
 from entrasync.web.render import flash, render
 
 router = APIRouter(include_in_schema=False)
 
 
+def _notice(n: dict[str, Any], run: dict[str, Any] | None, can_review: bool) -> dict[str, Any]:
+    """A notification as it reads now: one that asked for a review whose plan was since applied or
+    replaced says so instead (its stored words would still ask), and each links to what it is about."""
+    out = {**n, "link": None, "state": None}
+    if run is None:
+        return out
+    rid = int(run["id"])
+    waiting = run.get("plan_state") == "pending"
+    # services.notifications' own titles for a plan that waits for review (held, or Manual comparison).
+    asked = "await your review" in str(n["title"]) or str(n["title"]) == "Refresh held for review"
+    if asked and not waiting:
+        done = run.get("plan_state") == "applied"
+        out["title"] = f"Plan of run {rid} {'applied' if done else 'replaced by a newer refresh'}"
+        out["body"] = (f"Applied: {counts_words(run.get('counts'))}." if done else
+                       "A newer refresh replaced this plan, so nothing of it was applied. Review the newest plan "
+                       "on User Sync.")  # fmt: skip
+        out["state"] = "done" if done else "superseded"
+    if can_review:
+        out["link"] = ("Review the plan", "/user-sync") if waiting else (f"Open run {rid}", f"/user-sync/runs/{rid}")
+    return out
+
+
 @router.get("/notifications")
 def notifications_page(request: Request, me: Principal = Depends(require_user)) -> Response:
-    items = notifications.list_for(ctx_of(request), me.org_id, me.person_id, limit=100)
-    return render(request, "notifications.html", items=items)
+    ctx = ctx_of(request)
+    items = notifications.list_for(ctx, me.org_id, me.person_id, limit=100)
+    states = runs.states(ctx, me.org_id, [int(n["run_id"]) for n in items if n.get("run_id")])
+    shown = [_notice(n, states.get(int(n["run_id"])) if n.get("run_id") else None, me.can_review) for n in items]
+    return render(request, "notifications.html", items=shown)
 
 
 @router.post("/notifications/read")

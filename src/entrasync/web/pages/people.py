@@ -1,4 +1,4 @@
-"""Pages: People, a person (with hand edits), Add person, and the Organisation tree."""
+"""Pages: People, a person (with hand edits) and Add person."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from starlette.responses import HTMLResponse, Response
 
 from entrasync.errors import NotFoundError, PermissionDeniedError, ValidationError
 from entrasync.services import audit, connection, people
+from entrasync.web import present
 from entrasync.web.auth import Principal, require_super_admin, require_user
 from entrasync.web.forms import text, to_int
 from entrasync.web.pages.common import PER_PAGE, ctx_of, form_of, page_count, redirect
@@ -70,21 +71,29 @@ async def person_create(request: Request, me: Principal = Depends(require_super_
         return render(request, "person_new.html", 422, values=shown, errors=exc.errors)
     except PermissionDeniedError as exc:
         return render(request, "person_new.html", 403, values=shown, errors={"roles": exc.message})
-    flash(request, f"{values['display_name'] or values['email']} was added.")
-    return redirect(f"/people/{pid}")
+    flash(request, f"{values['display_name'] or values['email']} was added. Complete their details below.")
+    return redirect(f"/people/{pid}?edit=1")  # the editor open: adding someone usually goes on to a team
 
 
 def _person_page(request: Request, me: Principal, person_id: int, status: int = 200, **extra: Any) -> HTMLResponse:
     ctx = ctx_of(request)
     person = people.visible(people.get_person(ctx, me.org_id, person_id), admin=me.is_admin)
     trail = audit.list_entries(ctx, me.org_id, person_id=person_id, limit=200) if me.is_admin else []
+    moved = {int(v) for a in trail if a.get("field") == "manager" for v in (a.get("old"), a.get("new"))
+             if isinstance(v, str) and v.isdigit()}  # fmt: skip
+    names = people.names_for_ids(ctx, me.org_id, sorted(moved))
     reports = people.list_people(ctx, me.org_id, status=None, manager_id=person_id, per_page=20)
     sync_on = connection.status(ctx, me.org_id).connected
     values = dict(extra.pop("values", None) or person)
     values["departments"] = ", ".join(values.get("departments") or [])
+    editing = me.is_super_admin
+    manager = people.get_person(ctx, me.org_id, person["manager_id"]) if editing and person.get("manager_id") else None
+    extra.setdefault("manager_email", manager["email"] if manager else "")
     return render(
-        request, "person.html", status, person=person, trail=trail, reports=reports, sync_on=sync_on, values=values,
-        **extra,
+        request, "person.html", status, person=person, trail=[present.audit_row(a, names) for a in trail],
+        reports=reports, sync_on=sync_on, values=values,
+        editor_open=bool(extra.get("errors")) or request.query_params.get("edit") == "1",
+        managers=people.managers(ctx, me.org_id) if editing else [], **extra,
     )  # fmt: skip
 
 
@@ -145,13 +154,3 @@ async def person_status(request: Request, person_id: str, me: Principal = Depend
     people.set_status(ctx_of(request), me.org_id, me.actor, pid, target)
     flash(request, {"archived": "Archived.", "active": "Restored.", "paused": "Paused."}[target])
     return redirect(f"/people/{pid}")
-
-
-@router.get("/organisation")
-def organisation(request: Request, me: Principal = Depends(require_user)) -> Response:
-    ctx = ctx_of(request)
-    root = to_int(request.query_params.get("root"))
-    root_person = people.get_person(ctx, me.org_id, root) if root else None
-    nodes = people.team_tree(ctx, me.org_id, root)
-    trail = people.chain_of_command(ctx, me.org_id, root) if root else []
-    return render(request, "organisation.html", root=root_person, nodes=nodes, trail=trail)

@@ -111,8 +111,10 @@ def microsoft_callback(request: Request) -> Response:
     if not isinstance(pending, dict) or not isinstance(pending.get("flow"), dict):
         raise PermissionDeniedError("This Microsoft sign-in was not started here, or it expired. Start again.")
     params = {k: v for k, v in request.query_params.items()}
-    identity = microsoft.finish(ctx.config, pending["flow"], params)
     purpose = pending.get("purpose")
+    if params.get("error"):  # Cancel on Microsoft's page, or a refusal: back where the person started
+        return _microsoft_refused(request, str(purpose), pending["flow"], params)
+    identity = microsoft.finish(ctx.config, pending["flow"], params)
     is_ga = GLOBAL_ADMIN_ROLE in identity.wids
     if purpose == "signin":
         org_id = connection.org_for_tenant(ctx, identity.tenant_id)
@@ -142,12 +144,26 @@ def microsoft_callback(request: Request) -> Response:
             flash(request, f"Signed in at Microsoft as {identity.name} (Global Administrator).")
             return redirect("/integrations")
         state = secrets.token_urlsafe(24)
-        sess.set("consent", {"state": state, "tenant": identity.tenant_id})
+        by = f"{identity.name} ({identity.username})" if identity.name and identity.name != identity.username else None
+        sess.set("consent", {"state": state, "tenant": identity.tenant_id, "by": (by or identity.username)[:320]})
         url = microsoft.admin_consent_url(
             ctx.config, identity.tenant_id, callback_uri(request, "/integrations/entra/consented"), state
         )
         return RedirectResponse(url, status_code=303)
     raise PermissionDeniedError("This Microsoft sign-in was not started here, or it expired. Start again.")
+
+
+def _microsoft_refused(request: Request, purpose: str, flow: dict[str, Any], params: dict[str, str]) -> Response:
+    """Microsoft's error, with what to do, on the page the round trip started from: Integrations for a
+    connect (or a Super admin's Microsoft sign-in), the sign-in page for Sign in with Microsoft."""
+    if not params.get("state") or not secrets.compare_digest(str(flow.get("state", "")), params["state"]):
+        raise PermissionDeniedError("This Microsoft answer did not come from a request made here. Start again.")
+    from entrasync.web.pages.integrations import back_to_integrations, microsoft_problem  # (it imports this module)
+
+    problem = microsoft_problem(request, params.get("error"), params.get("error_description"))
+    if purpose in ("connect", "elevate"):
+        return back_to_integrations(request, problem)
+    return _signin_page(request, 400, problem=problem)
 
 
 def _check_microsoft_admin(principal: Principal, identity: microsoft.MicrosoftIdentity, is_ga: bool) -> None:
