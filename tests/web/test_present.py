@@ -124,7 +124,7 @@ def test_review_rows_name_managers_and_show_a_joiners_details() -> None:
             "id": 3,
             "kind": "archive",
             "reason": "disabled",
-            "diffs": [["status", "active", "archived", False]],
+            "diffs": [{"field": "status", "old": "active", "new": "archived", "manual_edit": False}],
             "decision": "pending",
             "applied": False,
             "display_name": "A",
