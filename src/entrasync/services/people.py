@@ -6,9 +6,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from entrasync.adapters.db.audit_repo import AuditEntry
+from entrasync.adapters.db.events_repo import NewEvent
 from entrasync.adapters.db.uow import UnitOfWork
 from entrasync.domain import fields
+from entrasync.domain.events import BY_HAND_REASON, FEED_FIELDS, change, person_values
 from entrasync.domain.model import ADMIN_ROLES, Status
+from entrasync.domain.states import EventType
 from entrasync.errors import ConflictError, NotFoundError, ValidationError
 from entrasync.services.context import Actor, AppContext
 from entrasync.services.person_rules import TEXT_FIELDS, role_changes, validate_fields
@@ -182,6 +185,8 @@ def add_person(ctx: AppContext, org_id: int, actor: Actor, values: dict[str, Any
         uow.people.set_roles(pid, roles)
         created = AuditEntry("person", "create", pid, None, None, {**clean, "departments": depts, "roles": roles})
         uow.audit.write(org_id, actor, now, [created, *(replace(e, person_id=pid) for e in role_entries)])
+        person = person_values(_get(uow, org_id, pid))
+        uow.events.append(org_id, actor, now, [NewEvent(EventType.CREATED, pid, {"person": person})])
     return pid
 
 
@@ -224,6 +229,11 @@ def edit_person(ctx: AppContext, org_id: int, actor: Actor, person_id: int, valu
         if entries:
             uow.people.update(person_id, {**updates, "manual_fields": sorted(manual), "updated_at": now})
             uow.audit.write(org_id, actor, now, entries)
+        # The feed carries directory fields only: a change of roles alone is no event (§11).
+        diffs = [change(e.field, e.old, e.new) for e in entries if e.action == "update" and e.field in FEED_FIELDS]
+        if diffs:
+            ev = NewEvent(EventType.UPDATED, person_id, {"changes": diffs, "reason": BY_HAND_REASON})
+            uow.events.append(org_id, actor, now, [ev])
         return _get(uow, org_id, person_id)
 
 
@@ -255,6 +265,9 @@ def move_person(ctx: AppContext, org_id: int, actor: Actor, person_id: int, mana
                 now,
                 [AuditEntry("person", "move", person_id, "manager", before["manager_id"], manager_id)],
             )
+            diffs = [change("manager_id", before["manager_id"], manager_id)]
+            ev = NewEvent(EventType.MOVED, person_id, {"changes": diffs, "reason": BY_HAND_REASON})
+            uow.events.append(org_id, actor, now, [ev])
         return _get(uow, org_id, person_id)
 
 
@@ -278,4 +291,13 @@ def set_status(ctx: AppContext, org_id: int, actor: Actor, person_id: int, statu
         uow.audit.write(
             org_id, actor, now, [AuditEntry("person", action, person_id, "status", before["status"], status)]
         )
+        kind = (
+            EventType.ARCHIVED
+            if status == Status.ARCHIVED.value
+            else EventType.RESTORED
+            if before["status"] == Status.ARCHIVED.value
+            else EventType.UPDATED
+        )
+        data = {"changes": [change("status", before["status"], status)], "reason": BY_HAND_REASON}
+        uow.events.append(org_id, actor, now, [NewEvent(kind, person_id, data)])
         return _get(uow, org_id, person_id)
