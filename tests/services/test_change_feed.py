@@ -72,7 +72,9 @@ def test_every_hand_edit_is_an_event_and_a_role_change_alone_is_not(svc: Org) ->
     people.set_status(svc.ctx, org, CLI, pid, "active")
     before = len(all_events(svc.ctx, org))
     people.edit_person(svc.ctx, org, CLI, boss, {"roles": ["super_admin"]})
-    accounts.create_admin(svc.ctx, org, CLI, email="boss@x.test", name="B", password="a-long-password!", roles=["it_admin"])
+    accounts.create_admin(
+        svc.ctx, org, CLI, email="boss@x.test", name="B", password="a-long-password!", roles=["it_admin"]
+    )
     feed = all_events(svc.ctx, org)
     assert len(feed) == before, "roles and passwords are not directory fields"
     types = [e["type"] for e in feed]

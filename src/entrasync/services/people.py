@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from entrasync.adapters.db.audit_repo import AuditEntry
@@ -13,6 +14,7 @@ from entrasync.domain.events import BY_HAND_REASON, FEED_FIELDS, change, person_
 from entrasync.domain.model import ADMIN_ROLES, Status
 from entrasync.domain.states import EventType
 from entrasync.errors import ConflictError, NotFoundError, ValidationError
+from entrasync.services import paging
 from entrasync.services.context import Actor, AppContext
 from entrasync.services.person_rules import TEXT_FIELDS, role_changes, validate_fields
 
@@ -70,6 +72,64 @@ def list_people(
             per_page=per_page,
         )  # fmt: skip
     return Page(items=items, total=total, page=page, per_page=per_page)
+
+
+PEOPLE_KIND, TREE_KIND = "people", "tree"
+
+
+def find_people(
+    ctx: AppContext,
+    org_id: int,
+    *,
+    after: str | None = None,
+    limit: int = 50,
+    status: str | None = "active",
+    search: str | None = None,
+    department: str | None = None,
+    manager_id: int | None = None,
+    updated_since: datetime | None = None,
+    entra_id: str | None = None,
+    email: str | None = None,
+    employee_id: str | None = None,
+) -> paging.CursorPage:
+    """People by id with an opaque cursor (the API's lists, spec §11): stable while people are added or
+    edited; exact look-ups by Entra object id, e-mail (case-insensitive) and employee id; ``updated_since``."""
+    if status and status != "all" and status not in {s.value for s in Status}:
+        raise ValidationError({"status": "Status must be active, paused, archived or all."})
+    limit = paging.limit_of(limit)
+    with ctx.read() as uow:
+        rows = uow.people.keyset(
+            org_id, after_id=paging.decode_id(PEOPLE_KIND, after) or 0, limit=limit + 1, status=status,
+            search=search, department=department, manager_id=manager_id, updated_since=updated_since,
+            entra_id=entra_id, email=email, employee_id=employee_id,
+        )  # fmt: skip
+    return paging.page_of(PEOPLE_KIND, rows, limit)
+
+
+def team_page(
+    ctx: AppContext, org_id: int, manager_id: int, *, after: str | None = None, limit: int = 50
+) -> paging.CursorPage:
+    """A manager's team: their direct reports who are not archived (§1: teams come from manager links)."""
+    limit = paging.limit_of(limit)
+    with ctx.read() as uow:
+        _get(uow, org_id, manager_id)
+        rows = uow.people.keyset(org_id, after_id=paging.decode_id(PEOPLE_KIND, after) or 0, limit=limit + 1,
+                                 manager_id=manager_id, not_archived=True)  # fmt: skip
+    return paging.page_of(PEOPLE_KIND, rows, limit)
+
+
+def tree_page(
+    ctx: AppContext, org_id: int, root_id: int | None, *, after: str | None = None, limit: int = 50
+) -> paging.CursorPage:
+    """One level of the organisation tree: the top of the organisation, or a person's direct reports,
+    each with their own report count, so a client walks down as deep as it likes."""
+    limit = paging.limit_of(limit)
+    with ctx.read() as uow:
+        if root_id is not None:
+            _get(uow, org_id, root_id)
+        rows = uow.people.tree_keyset(org_id, root_id, after_id=paging.decode_id(TREE_KIND, after) or 0,
+                                      limit=limit + 1)  # fmt: skip
+    return paging.page_of(TREE_KIND, rows, limit)
 
 
 def _get(uow: UnitOfWork, org_id: int, person_id: int) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from entrasync.adapters.db import tables as t
-from entrasync.adapters.db.bulk import CHUNK, bulk_insert_rows, db_time
+from entrasync.adapters.db.bulk import bulk_insert_rows, db_time
 from entrasync.domain.states import DeliveryStatus, EndpointStatus
 
 _PUBLIC = (
@@ -318,12 +318,6 @@ class WebhooksRepo:
                 .where(w.c.id.in_(bad), w.c.failing_since.is_(None))
                 .values(failing_since=min(o.at for o in outcomes if not o.ok))
             )
-
-    def release(self, ids: Sequence[int]) -> None:
-        """Hand back claimed deliveries that were not attempted (their endpoint refused as a target)."""
-        d = t.webhook_deliveries
-        for i in range(0, len(ids), CHUNK):
-            self.conn.execute(sa.update(d).where(d.c.id.in_(list(ids[i : i + CHUNK]))).values(claimed_until=None))
 
     # -- the delivery log ----------------------------------------------------------------------------
 
