@@ -344,9 +344,10 @@ class PeopleRepo:
         """Everyone not archived who holds an admin role (webhook notices go to all of them)."""
         p, r = t.people, t.person_roles
         q = (
-            sa.select(sa.distinct(p.c.id))
+            sa.select(p.c.id)
             .select_from(p.join(r, r.c.person_id == p.c.id))
             .where(p.c.org_id == org_id, p.c.status != "archived", r.c.role.in_(ADMIN_ROLES))
+            .distinct()
         )
         return sorted(int(i) for i in self.conn.execute(q).scalars())
 
