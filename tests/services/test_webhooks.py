@@ -8,9 +8,8 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from tests.services.conftest import Org
-
 from standardwebhooks.webhooks import Webhook
+from tests.services.conftest import Org
 
 from entrasync.domain.webhook_retry import GIVE_UP_AFTER, MAX_DELAY, next_attempt, retry_delay
 from entrasync.emulator.webhook_receiver import Receiver, start_receiver
@@ -144,7 +143,7 @@ def test_two_workers_never_claim_the_same_delivery(org: Org) -> None:
 
 
 def test_private_and_malformed_targets_are_refused(svc: Org) -> None:
-    def fake(*answers: str):  # noqa: ANN202
+    def fake(*answers: str):
         return lambda _host, _port: list(answers)
 
     for bad in ("127.0.0.1", "10.1.2.3", "192.168.0.9", "172.16.4.4", "169.254.169.254", "100.64.0.1", "0.0.0.0",

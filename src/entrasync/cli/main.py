@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from entrasync.cli import directory_cmds, setup_cmds, sync_cmds
+from entrasync.cli import directory_cmds, setup_cmds, sync_cmds, token_cmds, webhook_cmds
 from entrasync.cli.app import app
 
-__all__ = ["app", "directory_cmds", "main", "setup_cmds", "sync_cmds"]
+__all__ = ["app", "directory_cmds", "main", "setup_cmds", "sync_cmds", "token_cmds", "webhook_cmds"]
 
 
 def main() -> None:
