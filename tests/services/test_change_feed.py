@@ -160,5 +160,6 @@ def test_concurrent_hand_edits_get_contiguous_sequences_in_commit_order(svc: Org
     feed = all_events(svc.ctx, org, page=13)
     assert [e["sequence"] for e in feed] == list(range(1, 45))
     for pid in ids:  # each writer's own edits appear in the order it made them
-        titles = [e["data"]["changes"][0]["new"] for e in feed if e["person_id"] == pid and e["type"] != "person.created"]
+        mine = [e for e in feed if e["person_id"] == pid and e["type"] != "person.created"]
+        titles = [e["data"]["changes"][0]["new"] for e in mine]
         assert titles == [f"T{n}" for n in range(10)]
