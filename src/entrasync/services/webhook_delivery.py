@@ -76,11 +76,11 @@ def queue_new(ctx: AppContext, now: datetime) -> int:
                 found = uow.events.for_webhooks(org_id, after_seq=cursor, limit=QUEUE_BATCH)
                 if not found:
                     break
-                wanted = [e for e in found if not types or EventType(e[2]).webhook_type in types]
-                if not uow.webhooks.queue(endpoint_id, org_id, cursor, found[-1][1], wanted, now):
+                wanted = [e for e in found if not types or EventType(e[1]).webhook_type in types]
+                if not uow.webhooks.queue(endpoint_id, org_id, cursor, found[-1][0], wanted, now):
                     break  # another worker queued them
                 total += len(wanted)
-            cursor = found[-1][1]
+            cursor = found[-1][0]
             if len(found) < QUEUE_BATCH:
                 break
     return total
@@ -117,8 +117,11 @@ def _attempt_all(
     ctx: AppContext, claimed: list[Claimed], now: datetime, client: httpx.Client, workers: int,
     draw: Callable[[], float],
 ) -> list[Outcome]:  # fmt: skip
+    by_org: dict[int, list[int]] = {}
+    for c in claimed:
+        by_org.setdefault(c.org_id, []).append(c.event_seq)
     with ctx.read() as uow:
-        rows = uow.events.by_ids([c.event_id for c in claimed])
+        rows = {(org, seq): row for org, seqs in by_org.items() for seq, row in uow.events.by_seqs(org, seqs).items()}
     refused: dict[str, str | None] = {}
     signers: dict[int, Webhook | str] = {}
     for c in claimed:
@@ -143,7 +146,7 @@ def _attempt_all(
         elif isinstance(signer, str):
             code, error = None, signer
         else:
-            row = rows[c.event_id]
+            row = rows[(c.org_id, c.event_seq)]
             code, error = _send(client, c.url, signer, events.event_id(c.org_id, c.event_seq), payload(row))
         ms = int((time.monotonic() - started) * 1000)
         if error is None:

@@ -38,7 +38,6 @@ _PUBLIC = (
 _QUEUE_COLUMNS = (
     "endpoint_id",
     "org_id",
-    "event_id",
     "event_seq",
     "person_id",
     "status",
@@ -55,7 +54,6 @@ class Claimed:
     id: int
     endpoint_id: int
     org_id: int
-    event_id: int
     person_id: int
     event_seq: int
     attempts: int
@@ -165,10 +163,10 @@ class WebhooksRepo:
         org_id: int,
         from_seq: int,
         to_seq: int,
-        events: Sequence[tuple[int, int, str, int]],
+        events: Sequence[tuple[int, str, int]],
         now: datetime,
     ) -> bool:
-        """Queue deliveries of ``events`` (id, seq, type, person id) and move the endpoint's cursor from
+        """Queue deliveries of ``events`` (seq, type, person id) and move the endpoint's cursor from
         ``from_seq`` to ``to_seq``; False (nothing written) when another worker moved it first."""
         w = t.webhook_endpoints
         moved = self.conn.execute(
@@ -178,7 +176,7 @@ class WebhooksRepo:
             return False
         stamp = db_time(self.conn, now)
         pending = DeliveryStatus.PENDING.value
-        rows = ((endpoint_id, org_id, eid, seq, pid, pending, 0, stamp, stamp) for eid, seq, _type, pid in events)
+        rows = ((endpoint_id, org_id, seq, pid, pending, 0, stamp, stamp) for seq, _type, pid in events)
         bulk_insert_rows(self.conn, t.webhook_deliveries, _QUEUE_COLUMNS, rows)
         return True
 
@@ -227,7 +225,6 @@ class WebhooksRepo:
                 d.c.id,
                 d.c.endpoint_id,
                 d.c.org_id,
-                d.c.event_id,
                 d.c.person_id,
                 d.c.event_seq,
                 d.c.attempts,
@@ -247,10 +244,9 @@ class WebhooksRepo:
                 int(r[3]),
                 int(r[4]),
                 int(r[5]),
-                int(r[6]),
-                r[7],
-                str(r[8]),
-                bytes(r[9]),
+                r[6],
+                str(r[7]),
+                bytes(r[8]),
             )
             for r in rows
         ]
@@ -336,11 +332,10 @@ class WebhooksRepo:
                 d.c.attempts,
                 d.c.event_seq,
                 d.c.person_id,
-                e.c.id.label("event_id"),
                 e.c.type.label("event_type"),
             )
             .join(d, d.c.id == a.c.delivery_id)
-            .join(e, e.c.id == d.c.event_id)
+            .join(e, sa.and_(e.c.org_id == d.c.org_id, e.c.seq == d.c.event_seq))
             .where(a.c.endpoint_id == endpoint_id, d.c.org_id == org_id)
         )
         if before_id is not None:

@@ -25,9 +25,8 @@ TS = sa.DateTime(timezone=True)
 def upgrade() -> None:
     op.create_table(
         "person_events",
-        sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("org_id", sa.Integer(), nullable=False),
-        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("seq", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("type", sa.String(length=16), nullable=False),
         sa.Column("person_id", sa.Integer(), nullable=False),
         sa.Column("at", TS, nullable=False),
@@ -35,8 +34,8 @@ def upgrade() -> None:
         sa.Column("run_id", sa.Integer(), nullable=True),
         sa.Column("data", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(["org_id"], ["organisations.id"], name=op.f("fk_person_events_org_id_organisations")),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_person_events")),
-        sa.UniqueConstraint("org_id", "seq", name="uq_person_events_org_seq"),
+        sa.PrimaryKeyConstraint("org_id", "seq", name=op.f("pk_person_events")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "webhook_endpoints",
@@ -65,7 +64,6 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("endpoint_id", sa.Integer(), nullable=False),
         sa.Column("org_id", sa.Integer(), nullable=False),
-        sa.Column("event_id", sa.Integer(), nullable=False),
         sa.Column("event_seq", sa.Integer(), nullable=False),
         sa.Column("person_id", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
