@@ -98,7 +98,7 @@ def find_people(
         raise ValidationError({"status": "Status must be active, paused, archived or all."})
     limit = paging.limit_of(limit)
     with ctx.read() as uow:
-        rows = uow.people.keyset(
+        rows = uow.people_pages.keyset(
             org_id, after_id=paging.decode_id(PEOPLE_KIND, after) or 0, limit=limit + 1, status=status,
             search=search, department=department, manager_id=manager_id, updated_since=updated_since,
             entra_id=entra_id, email=email, employee_id=employee_id,
@@ -113,7 +113,7 @@ def team_page(
     limit = paging.limit_of(limit)
     with ctx.read() as uow:
         _get(uow, org_id, manager_id)
-        rows = uow.people.keyset(org_id, after_id=paging.decode_id(PEOPLE_KIND, after) or 0, limit=limit + 1,
+        rows = uow.people_pages.keyset(org_id, after_id=paging.decode_id(PEOPLE_KIND, after) or 0, limit=limit + 1,
                                  manager_id=manager_id, not_archived=True)  # fmt: skip
     return paging.page_of(PEOPLE_KIND, rows, limit)
 
@@ -127,7 +127,7 @@ def tree_page(
     with ctx.read() as uow:
         if root_id is not None:
             _get(uow, org_id, root_id)
-        rows = uow.people.tree_keyset(org_id, root_id, after_id=paging.decode_id(TREE_KIND, after) or 0,
+        rows = uow.people_pages.tree_keyset(org_id, root_id, after_id=paging.decode_id(TREE_KIND, after) or 0,
                                       limit=limit + 1)  # fmt: skip
     return paging.page_of(TREE_KIND, rows, limit)
 

@@ -27,6 +27,7 @@ from entrasync.adapters.db.leases_repo import LeaseRepo
 from entrasync.adapters.db.notifications_repo import NotificationRepo
 from entrasync.adapters.db.orgs_repo import OrgRepo
 from entrasync.adapters.db.overrides_repo import OverrideRepo
+from entrasync.adapters.db.people_pages_repo import PeoplePagesRepo
 from entrasync.adapters.db.people_repo import PeopleRepo
 from entrasync.adapters.db.plan_repo import PlanRepo
 from entrasync.adapters.db.runs_repo import RunsRepo
@@ -168,3 +169,7 @@ class UnitOfWork:
     @cached_property
     def webhooks(self) -> WebhooksRepo:
         return WebhooksRepo(self.conn)
+
+    @cached_property
+    def people_pages(self) -> PeoplePagesRepo:
+        return PeoplePagesRepo(self.conn)
