@@ -107,7 +107,7 @@ class EventsRepo:
         for ev in events:
             seq += 1
             rows.append({"org_id": org_id, "seq": seq, "type": ev.type.value, "person_id": ev.person_id, "at": at,
-                         "actor": actor.label, "run_id": actor.run_id, "data": ev.data})  # fmt: skip
+                         "actor": actor.label, "run_id": actor.run_id, "data": _dumps(ev.data)})  # fmt: skip
         if rows:
             self.conn.execute(sa.insert(t.person_events), rows)
         return len(rows)
@@ -222,7 +222,7 @@ class EventsRepo:
         rows = self.conn.execute(
             sa.select(e).where(e.c.org_id == org_id, e.c.seq > after_seq).order_by(e.c.seq).limit(limit)
         )
-        return [dict(r._mapping) for r in rows]
+        return [_event(r) for r in rows]
 
     def for_webhooks(self, org_id: int, *, after_seq: int, limit: int) -> list[tuple[int, str, int]]:
         """(seq, type, person id) of events after ``after_seq``: what queuing deliveries needs."""
@@ -242,8 +242,14 @@ class EventsRepo:
         for i in range(0, len(seqs), CHUNK):
             q = sa.select(e).where(e.c.org_id == org_id, e.c.seq.in_(sa.bindparam("s", expanding=True)))
             for r in self.conn.execute(q, {"s": list(seqs[i : i + CHUNK])}):
-                out[int(r.seq)] = dict(r._mapping)
+                out[int(r.seq)] = _event(r)
         return out
+
+
+def _event(row: Any) -> dict[str, Any]:
+    out = dict(row._mapping)
+    out["data"] = orjson.loads(out["data"])
+    return out
 
 
 def _manager_of_label(label: Any, by_email: dict[str, int]) -> int | None:

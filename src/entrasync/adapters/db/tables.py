@@ -327,19 +327,21 @@ api_tokens = Table(
 # transaction of the change. ``seq`` is per organisation and assigned under the organisation's row
 # lock (every transaction that changes people takes it first), so seq order is commit order and a
 # committed seq never leaves a gap below it: a reader that keeps its cursor misses nothing.
-# The key is (org_id, seq) alone (WITHOUT ROWID on SQLite): one B-tree per event row, which keeps a
-# 100,000-joiner first sync's extra writes small (bench/RESULTS-feed.md).
+# Kept cheap to write, since a 100,000-joiner first sync writes 100,000 of them (bench/RESULTS-feed.md):
+# the key is (org_id, seq) alone (WITHOUT ROWID on SQLite: one B-tree), no foreign key (organisations
+# are never deleted; plan_changes does the same), and ``data`` is JSON text the repository encodes and
+# decodes (no per-row validation by PostgreSQL's json input function).
 person_events = Table(
     "person_events",
     metadata,
-    Column("org_id", Integer, ForeignKey("organisations.id"), primary_key=True),
+    Column("org_id", Integer, primary_key=True),
     Column("seq", Integer, primary_key=True, autoincrement=False),
     Column("type", String(16), nullable=False),  # created | updated | moved | archived | restored
     Column("person_id", Integer, nullable=False),
     Column("at", TS, nullable=False),
     Column("actor", String(320), nullable=False),
     Column("run_id", Integer),
-    Column("data", JSON, nullable=False),
+    Column("data", Text, nullable=False),
     sqlite_with_rowid=False,
 )
 

@@ -32,8 +32,7 @@ def upgrade() -> None:
         sa.Column("at", TS, nullable=False),
         sa.Column("actor", sa.String(length=320), nullable=False),
         sa.Column("run_id", sa.Integer(), nullable=True),
-        sa.Column("data", sa.JSON(), nullable=False),
-        sa.ForeignKeyConstraint(["org_id"], ["organisations.id"], name=op.f("fk_person_events_org_id_organisations")),
+        sa.Column("data", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("org_id", "seq", name=op.f("pk_person_events")),
         sqlite_with_rowid=False,
     )
