@@ -12,9 +12,12 @@ from typing import Any, Final
 
 from entrasync.domain import fields
 
-# The person fields the feed carries: identity, the mapped fields, the manager, status, source and
-# time zone. Roles and passwords are account matters, not directory data, and make no event.
-FEED_FIELDS: Final = ("entra_id", *fields.FIELD_NAMES, "manager_id", "status", "source", "time_zone")
+# The person fields the feed carries: identity, the manager, status, source, time zone and the mapped
+# fields. Roles and passwords are account matters, not directory data, and make no event. A stored
+# ``created`` event keeps its values as an array in this order (adapters.db.events_repo), so new fields
+# go at the end (a mapped field added at the end of domain.fields.FIELDS does): older rows then read
+# with the new field null.
+FEED_FIELDS: Final = ("entra_id", "manager_id", "status", "source", "time_zone", *fields.FIELD_NAMES)
 BY_HAND_REASON: Final = "by_hand"  # an archive or restore done by a Super admin, not by a refresh
 
 
