@@ -127,3 +127,17 @@ def test_cursor_pages_are_stable_under_concurrent_inserts_and_look_ups_are_exact
         below = _all(client, "/api/v1/organisation", h, root_id=boss)
         assert [n["id"] for n in below] == ids[:3] and all(n["manager_id"] == boss for n in below)
         assert "employee_id" not in client.get("/api/v1/people", headers=eh).json()["items"][0]
+
+
+def test_a_bug_is_a_500_problem_on_the_api(ctx: AppContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    hr = people.add_person(ctx, ctx.org_id(), CLI, {"email": "hr@x.test", "roles": ["super_admin"]})
+    h = _token(ctx, hr, "read")
+
+    def broken(*_a: Any, **_k: Any) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(people, "find_people", broken)
+    with TestClient(create_app(ctx), raise_server_exceptions=False) as client:
+        r = client.get("/api/v1/people", headers=h)
+    assert r.status_code == 500 and r.headers["content-type"] == "application/problem+json"
+    assert "boom" not in r.text and "server log" in r.json()["detail"]

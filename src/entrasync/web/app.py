@@ -147,6 +147,15 @@ def create_app(ctx: AppContext) -> FastAPI:
         message = "There is no such page." if exc.status_code == 404 else str(exc.detail)
         return render_error(request, exc.status_code, message)
 
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Response:
+        """A bug is a 500 problem too on the API (the server log has the traceback), a page elsewhere."""
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        message = "Something went wrong on the server; nothing more was changed. The server log has the details."
+        if _is_api(request):
+            return problem(request, 500, message)
+        return render_error(request, 500, message)
+
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
         """For load balancers and the production docs: the process is up and the database answers."""
