@@ -71,7 +71,7 @@ def exact_state(url: str) -> dict[str, Any]:
                 ),
                 "departments": _rows(conn, t.departments, t.departments.c.id),
                 "audit_log": _rows(conn, t.audit_log, t.audit_log.c.id),
-                "person_events": _rows(conn, t.person_events, t.person_events.c.id),
+                "person_events": _rows(conn, t.person_events, t.person_events.c.org_id, t.person_events.c.seq),
                 "overrides": _rows(conn, t.overrides, t.overrides.c.id),
                 "sync_state": _rows(conn, t.sync_state, t.sync_state.c.org_id),
                 "plan_changes": [
