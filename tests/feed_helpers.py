@@ -11,10 +11,13 @@ from entrasync.services import events, people
 from entrasync.services.context import AppContext
 
 
-def replay(feed: Iterable[dict[str, Any]]) -> dict[int, dict[str, Any]]:
-    """The directory a host app holds after applying ``feed`` in order: created sets every value, later
-    events set each change's new value. A change for a person never created is a gap: KeyError."""
-    out: dict[int, dict[str, Any]] = {}
+def replay(
+    feed: Iterable[dict[str, Any]], start: dict[int, dict[str, Any]] | None = None
+) -> dict[int, dict[str, Any]]:
+    """The directory a host app holds after applying ``feed`` in order to ``start`` (nothing, or a copy
+    it read earlier): created sets every value, later events set each change's new value. A change for
+    a person never created is a gap: KeyError."""
+    out: dict[int, dict[str, Any]] = {pid: dict(p) for pid, p in (start or {}).items()}
     for ev in feed:
         pid = int(ev["person_id"])
         if ev["type"] == "person.created":
