@@ -338,3 +338,66 @@ def tab_names() -> tuple[str, ...]:
     from entrasync.services import review
 
     return (*review.TABS, "matched")
+
+
+# ---- the change feed and webhooks (issue 15, bench/feed.py) ------------------------------------------
+
+
+FEED_SECONDS: list[float] = []  # time spent inside append_applied during change_feed(True) blocks
+
+
+@contextmanager
+def change_feed(enabled: bool) -> Iterator[None]:
+    """With ``enabled`` False, a refresh's apply writes no events: ``adapters.db.events_repo.EventsRepo.
+    append_applied`` (the one call ``DirectoryWriter.apply`` makes into the feed) is replaced by a no-op
+    for the block, which is what "a first sync without events" means in bench/feed.py. With ``enabled``
+    it runs as is, timed into :data:`FEED_SECONDS` (the feed's own share, which load on a shared machine
+    distorts far less than the difference of two whole refreshes)."""
+    import time
+
+    from entrasync.adapters.db.events_repo import EventsRepo
+
+    original = EventsRepo.append_applied
+
+    def timed(self: Any, *args: Any, **kwargs: Any) -> int:
+        t0 = time.perf_counter()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            FEED_SECONDS.append(time.perf_counter() - t0)
+
+    EventsRepo.append_applied = timed if enabled else (lambda *_a, **_k: 0)  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        EventsRepo.append_applied = original  # type: ignore[method-assign]
+
+
+def event_count(ctx: AppContext, org: int) -> int:
+    """How many events the organisation's feed holds (``EventsRepo.last_seq``: sequences have no gaps)."""
+    with ctx.read() as uow:
+        return int(uow.events.last_seq(org))
+
+
+def create_webhook(ctx: AppContext, org: int, url: str) -> str:
+    """``services.webhooks.create`` for every event type; returns the signing secret. The benchmark's
+    receiver listens on 127.0.0.1, so private targets are allowed on this context."""
+    from entrasync.services import webhooks
+    from entrasync.services.context import Actor
+
+    ctx.config.webhook_allow_private = True
+    _record, secret = webhooks.create(ctx, org, Actor.cli(), url=url)
+    return secret
+
+
+def deliverer(ctx: AppContext, workers: int) -> Callable[[], dict[str, int]]:
+    """One ``services.webhook_delivery.deliver_due`` pass on a kept HTTP client (what a delivery job
+    runs); returns its counts."""
+    from entrasync.services import webhook_delivery
+
+    client = webhook_delivery.client_for(ctx, workers)
+
+    def run() -> dict[str, int]:
+        return webhook_delivery.deliver_due(ctx, client=client, workers=workers, limit=500).public()
+
+    return run

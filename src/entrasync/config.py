@@ -34,6 +34,10 @@ class Config(BaseSettings):
     graph_timeout: float = 30.0
     graph_max_retry_seconds: float = 120.0
     lease_seconds: float = 120.0
+    webhook_allow_private: bool = Field(
+        default=False, description="Deliver webhooks to loopback/link-local/private addresses (tests, closed networks)"
+    )
+    webhook_timeout: float = Field(default=10.0, description="Seconds a webhook receiver has to answer")
 
     @field_validator("client_certificate", "ca_bundle", "database_url", "client_id", "client_secret", "secret_key",
                      mode="before")  # fmt: skip

@@ -71,6 +71,7 @@ def exact_state(url: str) -> dict[str, Any]:
                 ),
                 "departments": _rows(conn, t.departments, t.departments.c.id),
                 "audit_log": _rows(conn, t.audit_log, t.audit_log.c.id),
+                "person_events": _rows(conn, t.person_events, t.person_events.c.org_id, t.person_events.c.seq),
                 "overrides": _rows(conn, t.overrides, t.overrides.c.id),
                 "sync_state": _rows(conn, t.sync_state, t.sync_state.c.org_id),
                 "plan_changes": [
@@ -134,7 +135,10 @@ def canonical_state(url: str) -> dict[str, Any]:
                 }
             )
             names = set(conn.execute(sa.select(t.departments.c.name)).scalars())
-            return {"people": people, "departments": names, "audit": dict(audit)}
+            events = dict(
+                conn.execute(sa.select(t.person_events.c.type, sa.func.count()).group_by(t.person_events.c.type)).all()
+            )
+            return {"people": people, "departments": names, "audit": dict(audit), "events": events}
     finally:
         eng.dispose()
 

@@ -10,9 +10,11 @@ Two kinds of trial, each on a fresh clone of a prepared database:
   its measured run time after start (past the interpreter start-up).
 
 After each kill the database must be exactly as before (every row of people, departments, audit log,
-sync state, plan decisions, directory version) or equal, as data, to a completed apply; the audit log
-must agree with the directory; and the next command must converge: the same plan applies after a killed
-apply, nothing is left to do after a completed one.
+change feed, sync state, plan decisions, directory version) or equal, as data, to a completed apply;
+the audit log and the change feed must agree with the directory (a host app replaying the feed holds
+exactly the directory: no event of the killed, rolled-back apply, none missing of a committed one); and
+the next command must converge: the same plan applies after a killed apply, nothing is left to do after
+a completed one.
 
 Fast subset: 3 trials on ``ENTRASYNC_TEST_DB``. ``ENTRASYNC_FULL_RELIABILITY=1``: 24 per database.
 ``ENTRASYNC_CRASH_SEED`` fixes the random kill points.
@@ -36,10 +38,13 @@ import sqlalchemy as sa
 from e2e_helpers import cli
 from rel_common import FULL, tally
 from rel_db import canonical_state, clone_db, drop_db, exact_state, rows, scalar
+from tests.feed_helpers import all_events, directory, replay
 
 from entrasync.adapters.db import tables as t
 from entrasync.adapters.db.engine import make_engine
+from entrasync.config import Config
 from entrasync.emulator.server import RunningEmulator, start_in_thread
+from entrasync.services.context import AppContext
 
 BIG_USERS = 20_500
 MIN_CHANGES = 20_000
@@ -158,6 +163,36 @@ def _audit_agrees(db: str, kind: str, run_id: int | None) -> None:
             assert by_cli == set()
 
 
+def _feed_ctx(db: str, data_dir: Path) -> AppContext:
+    return AppContext.create(Config(database_url=db, data_dir=data_dir, secret_key="feed-check"), run_migrations=False)
+
+
+def _feed_base(db: str, data_dir: Path) -> tuple[dict[int, dict[str, Any]], int]:
+    """What a host app holds before the trial: the directory and the feed's last sequence. (The
+    plan-apply preparation makes the directory drift with raw SQL, behind the feed's back.)"""
+    ctx = _feed_ctx(db, data_dir)
+    try:
+        org = ctx.org_id(create=False)
+        return directory(ctx, org), len(all_events(ctx, org, page=500))
+    finally:
+        ctx.db.dispose()
+
+
+def _feed_agrees(db: str, data_dir: Path, base: tuple[dict[int, dict[str, Any]], int]) -> int:
+    """Replaying the change feed after the base onto the base gives exactly the directory (spec §11);
+    returns the events the trial added."""
+    ctx = _feed_ctx(db, data_dir)
+    try:
+        org = ctx.org_id(create=False)
+        feed = all_events(ctx, org, page=500)
+        assert [e["sequence"] for e in feed] == list(range(1, len(feed) + 1)), "a gap in the feed"
+        start, seq = base
+        assert replay(feed[seq:], start) == directory(ctx, org), "the feed and the directory disagree"
+        return len(feed) - seq
+    finally:
+        ctx.db.dispose()
+
+
 @dataclass
 class Prepared:
     pristine: str  # the database each trial clones
@@ -166,6 +201,7 @@ class Prepared:
     changes: int  # size of the plan
     window: tuple[float, float]  # kill between these many seconds after the reference point
     run_id: int | None = None  # the waiting plan's run (plan-apply)
+    feed_base: tuple[dict[int, dict[str, Any]], int] = ({}, 0)  # the directory and feed a host app holds
 
 
 def _prepare_refresh(emu: RunningEmulator, db_url: str, tmp: Path) -> Prepared:
@@ -205,6 +241,7 @@ def _prepare_plan_apply(emu: RunningEmulator, db_url: str, tmp: Path) -> Prepare
     changes = planned["counts"]["update"] + planned["counts"]["move"]
     assert changes >= MIN_CHANGES, planned
     before = exact_state(db_url)
+    base = _feed_base(db_url, tmp / "data")
     ref = clone_db(db_url, tmp)
     try:
         started = time.monotonic()
@@ -219,7 +256,8 @@ def _prepare_plan_apply(emu: RunningEmulator, db_url: str, tmp: Path) -> Prepare
         after = canonical_state(ref)
     finally:
         drop_db(ref)
-    return Prepared(db_url, before, after, changes, (0.7 * startup, 1.1 * total), run_id=planned["run_id"])
+    return Prepared(db_url, before, after, changes, (0.7 * startup, 1.1 * total), run_id=planned["run_id"],
+                    feed_base=base)  # fmt: skip
 
 
 @pytest.mark.timeout(3600)
@@ -256,8 +294,13 @@ def test_kill_9_during_apply_leaves_directory_before_or_after(
                 assert got["people"] == prep.after["people"], f"trial {trial}: directory is between before and after"
                 assert got == prep.after, f"trial {trial}: departments or audit differ from a completed apply"
                 state = "after"
-            # 2. The audit log agrees with the directory.
+            # 2. The audit log and the change feed agree with the directory.
             _audit_agrees(db, kind, prep.run_id)
+            events = _feed_agrees(db, tmp_path / "data", prep.feed_base)
+            if state == "before":
+                assert events == 0, "an event of the rolled-back apply"
+            else:
+                assert events == prep.changes, "a committed change without its event"
 
             # 3. The next command converges.
             if kind == "refresh":
@@ -278,6 +321,7 @@ def test_kill_9_during_apply_leaves_directory_before_or_after(
                 assert again["outcome"] == "no_changes", again
             final = canonical_state(db)
             assert final["people"] == prep.after["people"]
+            _feed_agrees(db, tmp_path / "data", prep.feed_base)
             lost = len(set(prep.after["people"]) - set(final["people"]))
             tally("people", "lost", lost)
             outcome = f"{state}{' (exited before the kill)' if exited_first else ''}"

@@ -32,7 +32,7 @@ from tests.web.conftest import PASSWORD, add_account, app_ctx, client, csrf_of, 
 from entrasync.adapters.db import tables as t
 from entrasync.adapters.db.overrides_repo import NewOverride
 from entrasync.domain.overrides import Override
-from entrasync.services import accounts, api_tokens, connection, orgs, people, review, sync, sync_settings
+from entrasync.services import accounts, api_tokens, connection, orgs, people, review, sync, sync_settings, webhooks
 from entrasync.services.context import Actor, AppContext
 from entrasync.web.app import create_app
 from entrasync.web.auth import COOKIE
@@ -151,8 +151,11 @@ def build_world(env: dict[str, str], emulator: Any, admin: Any) -> World:
                                                                 "display_name": "Orgone Target"})  # fmt: skip
     for role in ("manager", "employee"):
         set_password(ctx, ids[role])
-    record, it_token = api_tokens.create(ctx, org1, ids["it_admin"], "matrix")
+    record, it_token = api_tokens.create(ctx, org1, ids["it_admin"], "matrix", scopes=["admin"])
     ids["token"] = int(record["id"])
+    ctx.config.webhook_allow_private = True  # the rules' bodies name 127.0.0.1 (nothing listens there)
+    endpoint, _secret = webhooks.create(ctx, org1, Actor.cli(), url="http://127.0.0.1:9/matrix")
+    ids["webhook"] = int(endpoint["id"])
 
     connect_org(ctx, org1, emulator)
     sync_settings.save(ctx, org1, Actor.cli(), {"mode": "manual", "notify": True,

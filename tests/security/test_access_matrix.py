@@ -86,8 +86,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): Rule(PUBLIC),
     ("GET", "/api/v1/openapi.json"): Rule(PUBLIC),
     ("HEAD", "/api/v1/openapi.json"): Rule(PUBLIC),
-    ("GET", "/api/v1/docs"): Rule(PUBLIC),
-    ("HEAD", "/api/v1/docs"): Rule(PUBLIC),
+    ("GET", "/api/docs"): Rule(PUBLIC),
+    ("HEAD", "/api/docs"): Rule(PUBLIC),
     ("GET", "/docs/oauth2-redirect"): Rule(PUBLIC),
     ("HEAD", "/docs/oauth2-redirect"): Rule(PUBLIC),
     ("MOUNT", "/static"): Rule(PUBLIC),
@@ -120,6 +120,12 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/integrations/entra/test"): Rule(INTEG),
     ("GET", "/user-sync/overrides"): Rule(REVIEW),
     ("POST", "/user-sync/overrides/{override_id}/revoke"): Rule(REVIEW, org1_ids=True),
+    ("GET", "/integrations/webhooks"): Rule(ADMIN),
+    ("POST", "/integrations/webhooks"): Rule(ADMIN, body=lambda w, r: {"url": "http://127.0.0.1:9/page"}),
+    ("GET", "/integrations/webhooks/{webhook_id}"): Rule(ADMIN, org1_ids=True),
+    ("POST", "/integrations/webhooks/{webhook_id}/status"): Rule(
+        ADMIN, org1_ids=True, body=lambda w, r: {"action": "enable"}
+    ),
     ("GET", "/user-sync"): Rule(REVIEW),
     ("POST", "/user-sync/refresh"): Rule(INTEG),
     ("POST", "/user-sync/settings"): Rule(INTEG, body=_settings_form),
@@ -142,6 +148,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/people/{person_id}/archive"): Rule(SUPER, org1_ids=True),
     ("POST", "/api/v1/people/{person_id}/restore"): Rule(SUPER, org1_ids=True),
     ("GET", "/api/v1/people/{person_id}/audit"): Rule(ADMIN, org1_ids=True),
+    ("GET", "/api/v1/people/{person_id}/team"): Rule(USER, org1_ids=True),
     ("GET", "/api/v1/organisation"): Rule(USER, org1_ids=True, query="root_id={target}"),
     ("GET", "/api/v1/audit"): Rule(ADMIN, query="person_id={target}"),
     # API: sync.
@@ -171,6 +178,16 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/runs"): Rule(REVIEW),
     ("GET", "/api/v1/runs/{run_id}"): Rule(REVIEW, org1_ids=True),
     ("GET", "/api/v1/runs/{run_id}/progress"): Rule(REVIEW, org1_ids=True),
+    ("GET", "/api/v1/runs/{run_id}/changes"): Rule(REVIEW, org1_ids=True),
+    # API: the change feed and webhooks (§11).
+    ("GET", "/api/v1/events"): Rule(ADMIN),
+    ("GET", "/api/v1/events/latest"): Rule(ADMIN),
+    ("GET", "/api/v1/webhooks"): Rule(ADMIN),
+    ("POST", "/api/v1/webhooks"): Rule(ADMIN, body=lambda w, r: {"url": "http://127.0.0.1:9/api"}),
+    ("GET", "/api/v1/webhooks/{webhook_id}"): Rule(ADMIN, org1_ids=True),
+    ("POST", "/api/v1/webhooks/{webhook_id}/disable"): Rule(ADMIN, org1_ids=True),
+    ("POST", "/api/v1/webhooks/{webhook_id}/enable"): Rule(ADMIN, org1_ids=True),
+    ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): Rule(ADMIN, org1_ids=True),
     # API: me.
     ("GET", "/api/v1/notifications"): Rule(USER),
     ("POST", "/api/v1/notifications/{notification_id}/read"): Rule(USER, org1_ids=True),
@@ -233,7 +250,8 @@ def _url(world: World, method: str, path: str, rule: Rule) -> str:
         return path + "/app.css"
     ids = world.ids
     url = path.format(person_id=ids["target"], run_id=ids["run"], notification_id=ids["notification"],
-                      token_id=ids["doomed_token"], override_id=ids["override"])  # fmt: skip
+                      token_id=ids["doomed_token"], override_id=ids["override"],
+                      webhook_id=ids["webhook"])  # fmt: skip
     if rule.query:
         url += "?" + rule.query.format(target=ids["target"])
     return url
@@ -290,7 +308,10 @@ def _org1_snapshot(world: World) -> dict[str, list[tuple[Any, ...]]]:
         "runs": sa.select(t.runs).where(t.runs.c.org_id == org).order_by(t.runs.c.id),
         "plan_changes": sa.select(t.plan_changes).where(t.plan_changes.c.org_id == org).order_by(t.plan_changes.c.id),
         "notifications": sa.select(t.notifications).where(t.notifications.c.org_id == org),
-        "api_tokens": sa.select(t.api_tokens.c.id, t.api_tokens.c.person_id).where(t.api_tokens.c.org_id == org),
+        "api_tokens": sa.select(t.api_tokens.c.id, t.api_tokens.c.person_id, t.api_tokens.c.revoked_at).where(
+            t.api_tokens.c.org_id == org
+        ),
+        "webhooks": sa.select(t.webhook_endpoints).where(t.webhook_endpoints.c.org_id == org),
         "audit": sa.select(sa.func.count()).select_from(t.audit_log).where(t.audit_log.c.org_id == org),
     }
     with world.ctx.db.reader.connect() as conn:

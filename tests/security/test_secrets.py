@@ -138,7 +138,8 @@ def test_secrets_are_encrypted_at_rest_and_never_logged(
         assert run.status_code == 200 and run.json()["outcome"] in ("awaiting_review", "applied"), run.text
         assert anon.get("/api/v1/runs", headers=bearer).status_code == 200
         # A token created through the API, then used; a wrong token refused.
-        created = it.client.post("/api/v1/tokens", json={"name": "ci"}, headers={"X-CSRF-Token": it.csrf}).json()
+        created = it.client.post("/api/v1/tokens", json={"name": "ci", "scopes": ["write"]},
+                                 headers={"X-CSRF-Token": it.csrf}).json()  # fmt: skip
         api_token = created["token"]
         assert anon.get("/api/v1/me", headers={"Authorization": f"Bearer {api_token}"}).status_code == 200
         assert anon.get("/api/v1/me", headers={"Authorization": "Bearer es_wrong-token-value"}).status_code == 401

@@ -44,7 +44,8 @@ def _send(world: World, client: TestClient, method: str, path: str, csrf: str | 
     rule = RULES[(method, path)]
     ids = world.ids
     url = path.format(person_id=ids["target"], run_id=ids["run"], notification_id=ids["notification"],
-                      token_id=ids["token"], override_id=ids["override"])  # fmt: skip
+                      token_id=ids["token"], override_id=ids["override"],
+                      webhook_id=ids["webhook"])  # fmt: skip
     body = rule.body(world, "super_admin_ga") if rule.body else {}
     if path.startswith("/api/"):
         headers = {"X-CSRF-Token": csrf} if csrf is not None else {}
@@ -130,7 +131,8 @@ def test_bearer_tokens_need_no_csrf_and_never_carry_global_admin(world: World) -
     assert r.status_code == 200, r.text
     # The Super admin who is a Global Administrator in this session: their API token is not.
     ga_client = world.clients["super_admin_ga"]
-    created = ga_client.client.post("/api/v1/tokens", json={"name": "ga"}, headers={"X-CSRF-Token": ga_client.csrf})
+    created = ga_client.client.post("/api/v1/tokens", json={"name": "ga", "scopes": ["admin"]},
+                                    headers={"X-CSRF-Token": ga_client.csrf})  # fmt: skip
     token = created.json()["token"]
     r = it.get("/api/v1/settings", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 403 and "Global Administrator" in r.json()["detail"]

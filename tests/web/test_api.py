@@ -16,7 +16,7 @@ from entrasync.services.context import Actor, AppContext
 
 
 def bearer(ctx: AppContext, person_id: int) -> dict[str, str]:
-    _rec, token = api_tokens.create(ctx, ctx.org_id(), person_id, "test")
+    _rec, token = api_tokens.create(ctx, ctx.org_id(), person_id, "test", scopes=["admin"])
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -75,7 +75,8 @@ def test_cookie_writes_need_the_csrf_header(client: TestClient, app_ctx: AppCont
 def test_tokens_are_hashed_and_revocable(client: TestClient, app_ctx: AppContext) -> None:
     pid = add_account(app_ctx, "it@example.com", ["it_admin"])
     csrf = sign_in_client(client, "it@example.com")
-    created = client.post("/api/v1/tokens", json={"name": "ci"}, headers={"X-CSRF-Token": csrf}).json()
+    created = client.post("/api/v1/tokens", json={"name": "ci", "scopes": ["admin"]},
+                          headers={"X-CSRF-Token": csrf}).json()  # fmt: skip
     token = created["token"]
     with app_ctx.db.engine.connect() as conn:
         stored = conn.execute(sa.select(t.api_tokens.c.token_hash)).scalars().all()
@@ -83,10 +84,13 @@ def test_tokens_are_hashed_and_revocable(client: TestClient, app_ctx: AppContext
     anon = TestClient(client.app)
     me = anon.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json()
     assert me["id"] == pid and me["csrf_token"] is None
-    assert "token" not in anon.get("/api/v1/tokens", headers={"Authorization": f"Bearer {token}"}).json()[0]
+    listed = anon.get("/api/v1/tokens", headers={"Authorization": f"Bearer {token}"}).json()["items"]
+    assert "token" not in listed[0] and listed[0]["status"] == "active"
     assert client.delete(f"/api/v1/tokens/{created['id']}", headers={"X-CSRF-Token": csrf}).status_code == 204
     r = anon.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
-    assert r.status_code == 401 and "detail" in r.json()
+    assert r.status_code == 401 and "revoked" in r.json()["detail"]
+    assert 'error="invalid_token"' in r.headers["www-authenticate"]
+    assert client.get("/api/v1/tokens").json()["items"][0]["status"] == "revoked"  # kept, listed as revoked
     assert anon.get("/api/v1/me").status_code == 401
 
 
@@ -131,14 +135,14 @@ def test_people_api_validation_and_org_isolation(client: TestClient, app_ctx: Ap
     assert client.post(f"/api/v1/people/{p['id']}/archive", headers=h).json()["status"] == "archived"
     assert client.post(f"/api/v1/people/{p['id']}/archive", headers=h).status_code == 409
     assert client.post(f"/api/v1/people/{p['id']}/restore", headers=h).json()["status"] == "active"
-    trail = client.get(f"/api/v1/people/{p['id']}/audit", headers=h).json()
+    trail = client.get(f"/api/v1/people/{p['id']}/audit", headers=h).json()["items"]
     assert {e["action"] for e in trail} >= {"create", "update", "move", "archive", "restore"}
     # Another organisation's person is invisible.
     other = orgs.create(app_ctx, "other")
     stranger = people.add_person(app_ctx, other, Actor.cli(), {"email": "stranger@example.com"})
     assert client.get(f"/api/v1/people/{stranger}", headers=h).status_code == 404
     assert client.patch(f"/api/v1/people/{stranger}", json={"job_title": "x"}, headers=h).status_code == 404
-    emails = [i["email"] for i in client.get("/api/v1/people?status=all&per_page=500", headers=h).json()["items"]]
+    emails = [i["email"] for i in client.get("/api/v1/people?status=all&limit=500", headers=h).json()["items"]]
     assert "stranger@example.com" not in emails
     assert client.get("/api/v1/people/99999999999", headers=h).status_code == 422
     assert client.get("/api/v1/people?search=%00", headers=h).status_code == 422
@@ -162,15 +166,20 @@ def test_settings_refresh_plan_and_409(client: TestClient, app_ctx: AppContext, 
     client.put("/api/v1/settings", json={"graph_filter_on": False}, headers=h)
     run = client.post("/api/v1/refresh", headers=h).json()
     assert run["outcome"] == "awaiting_review", run
-    plan = client.get("/api/v1/plan?tab=entra_only&per_page=5", headers=h).json()
-    assert plan["tab_counts"]["entra_only"] == plan["total"] > 5 and len(plan["changes"]) == 5
-    first = plan["changes"][0]["id"]
+    plan = client.get("/api/v1/plan?tab=entra_only&limit=5", headers=h).json()
+    total = plan["tab_counts"]["entra_only"]
+    assert total > 5 and len(plan["items"]) == 5 and plan["next_cursor"]
+    rest = client.get(f"/api/v1/plan?tab=entra_only&limit=500&after={plan['next_cursor']}", headers=h).json()
+    assert len(rest["items"]) == total - 5 and rest["next_cursor"] is None
+    first = plan["items"][0]["id"]
     assert client.post("/api/v1/plan/decisions", json={"change_ids": [first], "decision": "rejected"},
                        headers=h).json()["updated"] == 1  # fmt: skip
     applied = client.post("/api/v1/plan/apply", json={}, headers=h).json()
-    assert applied["rejected"] == 1 and applied["applied"]["create"] == plan["total"] - 1
+    assert applied["rejected"] == 1 and applied["applied"]["create"] == total - 1
     assert client.get(f"/api/v1/runs/{run['run_id']}/progress", headers=h).json()["outcome"] == "applied"
-    assert client.get("/api/v1/runs", headers=h).json()[0]["id"] == run["run_id"]
+    assert client.get("/api/v1/runs", headers=h).json()["items"][0]["id"] == run["run_id"]
+    changes = client.get(f"/api/v1/runs/{run['run_id']}/changes?limit=500", headers=h).json()["items"]
+    assert sum(1 for c in changes if c["applied"]) == total - 1
     # One refresh at a time: a live lease makes the next one a 409.
     leases.start_run(app_ctx, app_ctx.org_id(), trigger="cli", triggered_by="test")
     r = client.post("/api/v1/refresh", headers=h)
@@ -193,7 +202,7 @@ def test_me_time_zone_and_notifications(client: TestClient, app_ctx: AppContext)
     assert client.put("/api/v1/me", json={"time_zone": "Europe/London"}, headers=h).json()["time_zone"] == (
         "Europe/London"
     )
-    assert client.get("/api/v1/notifications", headers=h).json() == []
+    assert client.get("/api/v1/notifications", headers=h).json() == {"items": [], "next_cursor": None}
     assert client.post("/api/v1/notifications/5/read", headers=h).status_code == 404
 
 

@@ -131,7 +131,7 @@ def test_schemathesis_finds_no_server_error(app_ctx: AppContext) -> None:
     import schemathesis
 
     pid = add_account(app_ctx, "boss@example.com", ["super_admin", "it_admin"])
-    _rec, token = api_tokens.create(app_ctx, app_ctx.org_id(), pid, "fuzz")
+    _rec, token = api_tokens.create(app_ctx, app_ctx.org_id(), pid, "fuzz", scopes=["admin"])
     app = create_app(app_ctx)
     with TestClient(app) as c:  # some data to read
         h = {"Authorization": f"Bearer {token}"}

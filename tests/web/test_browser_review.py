@@ -143,7 +143,7 @@ def test_super_admin_needs_global_admin_and_employee_is_refused(page: Any, live:
     expect(page.get_by_role("button", name="Settings", exact=True)).to_have_count(0)
     assert page.goto(f"{live.url}/integrations").status == 403
     assert page.goto(f"{live.url}/user-sync").status == 403
-    _rec, token = api_tokens.create(ctx, live.org_id, pid, "employee")
+    _rec, token = api_tokens.create(ctx, live.org_id, pid, "employee", scopes=["admin"])
     for method, path in (("GET", "/api/v1/settings"), ("POST", "/api/v1/refresh"), ("DELETE", "/api/v1/connection"),
                          ("POST", "/api/v1/people")):  # fmt: skip
         r = page.request.fetch(f"{live.url}{path}", method=method, headers={"Authorization": f"Bearer {token}"},

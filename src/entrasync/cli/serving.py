@@ -19,6 +19,7 @@ def run_server(*, host: str, port: int, scheduler: bool, ctx: Any = None, as_jso
     from entrasync.cli.logs import log_to_stderr
     from entrasync.services.context import AppContext
     from entrasync.services.scheduler import Scheduler
+    from entrasync.services.webhook_delivery import DeliveryLoop
     from entrasync.web.app import create_app
 
     log_to_stderr()
@@ -40,10 +41,14 @@ def run_server(*, host: str, port: int, scheduler: bool, ctx: Any = None, as_jso
 
     if sched:
         sched.start()
+    # Webhook deliveries in-process (spec §11) until the job workers of issue 14 run them.
+    deliveries = DeliveryLoop(ctx).start() if scheduler else None
     try:
         config = uvicorn.Config(create_app(ctx), host=host, port=port, log_level="info", access_log=False,
                                 log_config=None)  # fmt: skip
         Server(config).run()
     finally:
+        if deliveries:
+            deliveries.stop()
         if sched:
             sched.stop()

@@ -70,3 +70,44 @@ class Trigger(StrEnum):
 class ReadMode(StrEnum):
     FULL = "full"
     DELTA = "delta"
+
+
+class EventType(StrEnum):
+    """The change feed's event types (spec §11); webhooks carry them as ``person.<type>``."""
+
+    CREATED = "created"  # every initial value
+    UPDATED = "updated"  # field diffs
+    MOVED = "moved"  # field diffs, the manager among them
+    ARCHIVED = "archived"  # the reason
+    RESTORED = "restored"  # field diffs (status back from archived)
+
+    @property
+    def webhook_type(self) -> str:
+        return f"person.{self.value}"
+
+
+class EndpointStatus(StrEnum):
+    """A webhook endpoint: deliveries run while active; disabled by an admin or after 3 days of failures."""
+
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+class DeliveryStatus(StrEnum):
+    """One event for one endpoint: pending until a 2xx answer, failed when given up (3 days)."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class TokenScope(StrEnum):
+    """What a personal API token may do, within its owner's role; each implies the ones before it."""
+
+    READ = "read"  # GET
+    WRITE = "write"  # changes: people, plans, refreshes, notifications
+    ADMIN = "admin"  # settings, the connection, webhooks and tokens
+
+    def allows(self, needed: TokenScope) -> bool:
+        order = list(TokenScope)
+        return order.index(self) >= order.index(needed)

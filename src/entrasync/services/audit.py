@@ -11,9 +11,12 @@ from typing import Any, TextIO
 
 from entrasync.adapters.db.audit_repo import AuditEntry, render
 from entrasync.errors import NotFoundError
+from entrasync.services import paging
 from entrasync.services.context import AppContext
 
-__all__ = ["AuditEntry", "Filters", "export_csv", "list_entries", "render"]
+KIND = "audit"
+
+__all__ = ["AuditEntry", "Filters", "audit_page", "export_csv", "list_entries", "render"]
 
 MAX_LIMIT = 1000
 CSV_COLUMNS = ("id", "at", "actor", "actor_person_id", "actor_run_id", "entity", "person_id", "action", "field",
@@ -76,3 +79,17 @@ def export_csv(ctx: AppContext, org_id: int, out: TextIO, filters: Filters | Non
         if len(rows) < MAX_LIMIT:
             return n
         before = int(rows[-1]["id"])
+
+
+def audit_page(
+    ctx: AppContext, org_id: int, *, person_id: int | None = None, after: str | None = None, limit: int = 200,
+    filters: Filters | None = None,
+) -> paging.CursorPage:  # fmt: skip
+    """Newest first, with an opaque cursor: entries written meanwhile never shift a page (ids only grow)."""
+    limit = paging.limit_of(limit)
+    f = filters or Filters(person=person_id)
+    pid = _person_id(ctx, org_id, f.person if f.person is not None else person_id)
+    with ctx.read() as uow:
+        rows = uow.audit.page(org_id, person_id=pid, run_id=f.run_id, actor=f.actor, since=f.since, until=f.until,
+                              before_id=paging.decode_id(KIND, after), limit=limit + 1)  # fmt: skip
+    return paging.page_of(KIND, list(rows), limit)

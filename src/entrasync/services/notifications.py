@@ -8,7 +8,10 @@ from typing import Any
 from entrasync.adapters.db.uow import UnitOfWork
 from entrasync.domain.states import RunOutcome
 from entrasync.errors import NotFoundError
+from entrasync.services import paging
 from entrasync.services.context import AppContext
+
+KIND = "notifications"
 
 KIND_WORDS = (
     ("create", "joiner", "joiners"),
@@ -64,6 +67,24 @@ def list_for(
 ) -> list[dict[str, Any]]:
     with ctx.read() as uow:
         return uow.notifications.page(org_id, recipient_id=person_id, unread_only=unread_only, limit=limit)
+
+
+def page_for(
+    ctx: AppContext, org_id: int, person_id: int, *, unread_only: bool = False, after: str | None = None,
+    limit: int = 50,
+) -> paging.CursorPage:  # fmt: skip
+    """The person's notifications, newest first, with an opaque cursor."""
+    limit = paging.limit_of(limit)
+    with ctx.read() as uow:
+        rows = uow.notifications.page(org_id, recipient_id=person_id, unread_only=unread_only, limit=limit + 1,
+                                      before_id=paging.decode_id(KIND, after))  # fmt: skip
+    return paging.page_of(KIND, rows, limit)
+
+
+def notify_admins(uow: UnitOfWork, org_id: int, now: datetime, title: str, body: str) -> None:
+    """A notice to every admin of the organisation (a webhook endpoint disabled, §11), in the caller's transaction."""
+    for pid in uow.people.admin_ids(org_id):
+        uow.notifications.add(org_id, pid, None, now, title, body)
 
 
 def list_all(ctx: AppContext, org_id: int, limit: int = 50) -> list[dict[str, Any]]:

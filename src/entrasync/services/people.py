@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from entrasync.adapters.db.audit_repo import AuditEntry
+from entrasync.adapters.db.events_repo import NewEvent
 from entrasync.adapters.db.uow import UnitOfWork
 from entrasync.domain import fields
+from entrasync.domain.events import BY_HAND_REASON, FEED_FIELDS, change, person_values
 from entrasync.domain.model import ADMIN_ROLES, Status
+from entrasync.domain.states import EventType
 from entrasync.errors import ConflictError, NotFoundError, ValidationError
+from entrasync.services import paging
 from entrasync.services.context import Actor, AppContext
 from entrasync.services.person_rules import TEXT_FIELDS, role_changes, validate_fields
 
@@ -67,6 +72,64 @@ def list_people(
             per_page=per_page,
         )  # fmt: skip
     return Page(items=items, total=total, page=page, per_page=per_page)
+
+
+PEOPLE_KIND, TREE_KIND = "people", "tree"
+
+
+def find_people(
+    ctx: AppContext,
+    org_id: int,
+    *,
+    after: str | None = None,
+    limit: int = 50,
+    status: str | None = "active",
+    search: str | None = None,
+    department: str | None = None,
+    manager_id: int | None = None,
+    updated_since: datetime | None = None,
+    entra_id: str | None = None,
+    email: str | None = None,
+    employee_id: str | None = None,
+) -> paging.CursorPage:
+    """People by id with an opaque cursor (the API's lists, spec §11): stable while people are added or
+    edited; exact look-ups by Entra object id, e-mail (case-insensitive) and employee id; ``updated_since``."""
+    if status and status != "all" and status not in {s.value for s in Status}:
+        raise ValidationError({"status": "Status must be active, paused, archived or all."})
+    limit = paging.limit_of(limit)
+    with ctx.read() as uow:
+        rows = uow.people_pages.keyset(
+            org_id, after_id=paging.decode_id(PEOPLE_KIND, after) or 0, limit=limit + 1, status=status,
+            search=search, department=department, manager_id=manager_id, updated_since=updated_since,
+            entra_id=entra_id, email=email, employee_id=employee_id,
+        )  # fmt: skip
+    return paging.page_of(PEOPLE_KIND, rows, limit)
+
+
+def team_page(
+    ctx: AppContext, org_id: int, manager_id: int, *, after: str | None = None, limit: int = 50
+) -> paging.CursorPage:
+    """A manager's team: their direct reports who are not archived (§1: teams come from manager links)."""
+    limit = paging.limit_of(limit)
+    with ctx.read() as uow:
+        _get(uow, org_id, manager_id)
+        rows = uow.people_pages.keyset(org_id, after_id=paging.decode_id(PEOPLE_KIND, after) or 0, limit=limit + 1,
+                                 manager_id=manager_id, not_archived=True)  # fmt: skip
+    return paging.page_of(PEOPLE_KIND, rows, limit)
+
+
+def tree_page(
+    ctx: AppContext, org_id: int, root_id: int | None, *, after: str | None = None, limit: int = 50
+) -> paging.CursorPage:
+    """One level of the organisation tree: the top of the organisation, or a person's direct reports,
+    each with their own report count, so a client walks down as deep as it likes."""
+    limit = paging.limit_of(limit)
+    with ctx.read() as uow:
+        if root_id is not None:
+            _get(uow, org_id, root_id)
+        rows = uow.people_pages.tree_keyset(org_id, root_id, after_id=paging.decode_id(TREE_KIND, after) or 0,
+                                      limit=limit + 1)  # fmt: skip
+    return paging.page_of(TREE_KIND, rows, limit)
 
 
 def _get(uow: UnitOfWork, org_id: int, person_id: int) -> dict[str, Any]:
@@ -182,6 +245,8 @@ def add_person(ctx: AppContext, org_id: int, actor: Actor, values: dict[str, Any
         uow.people.set_roles(pid, roles)
         created = AuditEntry("person", "create", pid, None, None, {**clean, "departments": depts, "roles": roles})
         uow.audit.write(org_id, actor, now, [created, *(replace(e, person_id=pid) for e in role_entries)])
+        person = person_values(_get(uow, org_id, pid))
+        uow.events.append(org_id, actor, now, [NewEvent(EventType.CREATED, pid, {"person": person})])
     return pid
 
 
@@ -226,6 +291,11 @@ def edit_person(ctx: AppContext, org_id: int, actor: Actor, person_id: int, valu
                 person_id, {**updates, "manual_fields": sorted(manual), "updated_at": now, "version": version}
             )
             uow.audit.write(org_id, actor, now, entries)
+        # The feed carries directory fields only: a change of roles alone is no event (§11).
+        diffs = [change(e.field, e.old, e.new) for e in entries if e.action == "update" and e.field in FEED_FIELDS]
+        if diffs:
+            ev = NewEvent(EventType.UPDATED, person_id, {"changes": diffs, "reason": BY_HAND_REASON})
+            uow.events.append(org_id, actor, now, [ev])
         return _get(uow, org_id, person_id)
 
 
@@ -260,6 +330,9 @@ def move_person(ctx: AppContext, org_id: int, actor: Actor, person_id: int, mana
                 now,
                 [AuditEntry("person", "move", person_id, "manager", before["manager_id"], manager_id)],
             )
+            diffs = [change("manager_id", before["manager_id"], manager_id)]
+            ev = NewEvent(EventType.MOVED, person_id, {"changes": diffs, "reason": BY_HAND_REASON})
+            uow.events.append(org_id, actor, now, [ev])
         return _get(uow, org_id, person_id)
 
 
@@ -288,6 +361,15 @@ def set_status(ctx: AppContext, org_id: int, actor: Actor, person_id: int, statu
         uow.audit.write(
             org_id, actor, now, [AuditEntry("person", action, person_id, "status", before["status"], status)]
         )
+        kind = (
+            EventType.ARCHIVED
+            if status == Status.ARCHIVED.value
+            else EventType.RESTORED
+            if before["status"] == Status.ARCHIVED.value
+            else EventType.UPDATED
+        )
+        data = {"changes": [change("status", before["status"], status)], "reason": BY_HAND_REASON}
+        uow.events.append(org_id, actor, now, [NewEvent(kind, person_id, data)])
         return _get(uow, org_id, person_id)
 
 

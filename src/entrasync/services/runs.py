@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from entrasync.adapters.db.plan_repo import row_dict
+from entrasync.adapters.db.plan_repo import TAB_NOTES, TABS, row_dict
 from entrasync.errors import NotFoundError
+from entrasync.services import paging
 from entrasync.services.context import AppContext
 
 MAX_PER_PAGE = 1000
+RUNS_KIND, CHANGES_KIND = "runs", "changes"
 
 
 def list_runs(ctx: AppContext, org_id: int, *, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
@@ -67,3 +69,37 @@ def states(ctx: AppContext, org_id: int, run_ids: list[int]) -> dict[int, dict[s
     """The current outcome and plan state of some runs (notifications render from these, not their text)."""
     with ctx.read() as uow:
         return uow.runs.states(org_id, run_ids)
+
+
+def runs_page(ctx: AppContext, org_id: int, *, after: str | None = None, limit: int = 50) -> paging.CursorPage:
+    """Runs newest first, with an opaque cursor (stable while new refreshes start)."""
+    limit = paging.limit_of(limit)
+    with ctx.read() as uow:
+        rows = uow.runs.page(org_id, limit=limit + 1, before_id=paging.decode_id(RUNS_KIND, after))
+    return paging.page_of(RUNS_KIND, rows, limit)
+
+
+def get_run_only(ctx: AppContext, org_id: int, run_id: int) -> dict[str, Any]:
+    """One run, without its changes (``changes_page`` pages them)."""
+    with ctx.read() as uow:
+        run = uow.runs.get(org_id, run_id)
+    if run is None:
+        raise NotFoundError(f"No run {run_id} in this organisation.")
+    return run
+
+
+def changes_page(
+    ctx: AppContext, org_id: int, run_id: int, *, tab: str | None = None, search: str | None = None,
+    after: str | None = None, limit: int = 50,
+) -> paging.CursorPage:  # fmt: skip
+    """A run's stored changes by id (all of them, or one User Sync tab's: its changes, then its notes)."""
+    if tab is not None and tab not in TABS:
+        raise NotFoundError(f"No tab '{tab}'; tabs are {', '.join(TABS)}.")
+    kinds = TABS[tab] + TAB_NOTES[tab] if tab is not None else None
+    limit = paging.limit_of(limit)
+    with ctx.read() as uow:
+        if uow.runs.get(org_id, run_id) is None:
+            raise NotFoundError(f"No run {run_id} in this organisation.")
+        rows, _total = uow.plans.page(org_id, run_id, kinds=kinds, search=search, page=1, per_page=limit + 1,
+                                      after_id=paging.decode_id(CHANGES_KIND, after))  # fmt: skip
+    return paging.page_of(CHANGES_KIND, [row_dict(r) for r in rows], limit)

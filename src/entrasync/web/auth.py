@@ -22,6 +22,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from entrasync.domain.model import Role
+from entrasync.domain.states import TokenScope
 from entrasync.errors import EntrasyncError, PermissionDeniedError
 from entrasync.services import api_tokens, sessions
 from entrasync.services.context import Actor, AppContext
@@ -33,7 +34,21 @@ GLOBAL_ADMIN_ROLE = "62e90394-69f5-4237-9190-012177145e10"
 
 
 class NotSignedInError(EntrasyncError):
+    """401. ``invalid_token``: a Bearer token was sent and refused (RFC 6750 §3.1 ``error="invalid_token"``)."""
+
     status = 401
+
+    def __init__(self, message: str, *, invalid_token: bool = False) -> None:
+        super().__init__(message)
+        self.invalid_token = invalid_token
+
+    @property
+    def www_authenticate(self) -> str:
+        """The challenge a 401 carries (RFC 9110 §11.6.1, RFC 6750 §3): a Bearer token is what the API takes."""
+        if not self.invalid_token:
+            return 'Bearer realm="entrasync"'
+        text = self.message.replace("\\", "").replace('"', "'")
+        return f'Bearer realm="entrasync", error="invalid_token", error_description="{text}"'
 
 
 class CsrfError(EntrasyncError):
@@ -132,6 +147,11 @@ class Principal:
     global_admin: bool  # signed in at Microsoft, in this session, as a Global Administrator
     via: str  # "session" or "token"
     time_zone: str
+    scopes: frozenset[TokenScope] = frozenset(TokenScope)  # a session may do all its owner may
+
+    def allows(self, needed: TokenScope) -> bool:
+        """Whether this caller's token scopes (a session has them all) cover ``needed``."""
+        return any(s.allows(needed) for s in self.scopes)
 
     @property
     def is_super_admin(self) -> bool:
@@ -163,7 +183,14 @@ class Principal:
 
 
 def load_principal(
-    ctx: AppContext, org_id: int, person_id: int, *, global_admin: bool, via: str, signed_in_at: object = None
+    ctx: AppContext,
+    org_id: int,
+    person_id: int,
+    *,
+    global_admin: bool,
+    via: str,
+    scopes: frozenset[TokenScope] = frozenset(TokenScope),
+    signed_in_at: object = None,
 ) -> Principal | None:
     """The person behind a session or token; None when archived, gone, or (for a session signed in at
     ``signed_in_at``, a Unix time) when their sessions were ended after it (a password reset)."""
@@ -186,6 +213,7 @@ def load_principal(
         global_admin=global_admin,
         via=via,
         time_zone=found.time_zone,
+        scopes=scopes,
     )
 
 
@@ -202,12 +230,17 @@ def current_principal(request: Request) -> Principal | None:
     principal: Principal | None = None
     auth = request.headers.get("authorization", "")
     if auth[:7].lower() == "bearer ":
-        found = api_tokens.resolve(ctx, auth[7:].strip())
+        try:
+            found = api_tokens.resolve(ctx, auth[7:].strip())
+        except api_tokens.TokenRefusedError as exc:
+            raise NotSignedInError(str(exc), invalid_token=True) from None
         if found is None:
-            raise NotSignedInError("The API token is not valid (deleted or mistyped).")
-        principal = load_principal(ctx, found[0], found[1], global_admin=False, via="token")
+            raise NotSignedInError("The API token is not valid (revoked or mistyped).", invalid_token=True)
+        principal = load_principal(
+            ctx, found.org_id, found.person_id, global_admin=False, via="token", scopes=found.scopes
+        )
         if principal is None:
-            raise NotSignedInError("The API token's owner can no longer sign in.")
+            raise NotSignedInError("The API token's owner can no longer sign in.", invalid_token=True)
     else:
         sess = session_of(request)
         pid, oid = sess.get("pid"), sess.get("org")
@@ -267,6 +300,16 @@ def require_reviewer(request: Request) -> Principal:
     if not principal.can_review:
         raise PermissionDeniedError(REVIEW_DENIED)
     return principal
+
+
+def require_scope(principal: Principal, needed: TokenScope) -> None:
+    """A token acts only within its scopes (§7): read for reading, write for changes, admin for the
+    integration, webhooks and tokens."""
+    if not principal.allows(needed):
+        raise PermissionDeniedError(
+            f"This API token lacks the {needed.value} scope. Create a token with the {needed.value} scope on My "
+            "settings or with `entrasync tokens create --scope`."
+        )
 
 
 def check_csrf(request: Request, submitted: str | None) -> None:

@@ -49,46 +49,59 @@ class AuthRepo:
 
     # -- personal API tokens ---------------------------------------------------------------------
 
-    def count_tokens(self, org_id: int, person_id: int) -> int:
+    def count_tokens(self, org_id: int, person_id: int, now: datetime) -> int:
+        """Tokens that still work (not revoked, not expired)."""
         a = t.api_tokens
+        live = sa.or_(a.c.expires_at.is_(None), a.c.expires_at > now)
         return int(
             self.conn.execute(
-                sa.select(sa.func.count()).select_from(a).where(a.c.org_id == org_id, a.c.person_id == person_id)
+                sa.select(sa.func.count())
+                .select_from(a)
+                .where(a.c.org_id == org_id, a.c.person_id == person_id, a.c.revoked_at.is_(None), live)
             ).scalar_one()
         )
 
-    def add_token(self, org_id: int, person_id: int, name: str, token_hash: str, now: datetime) -> int:
+    def add_token(self, org_id: int, person_id: int, name: str, token_hash: str, now: datetime, *,
+                  scopes: list[str], expires_at: datetime | None) -> int:  # fmt: skip
         pk = self.conn.execute(
             sa.insert(t.api_tokens).values(
-                org_id=org_id, person_id=person_id, name=name, token_hash=token_hash, created_at=now
+                org_id=org_id, person_id=person_id, name=name, token_hash=token_hash, created_at=now, scopes=scopes,
+                expires_at=expires_at,
             )
         ).inserted_primary_key
         assert pk is not None
         return int(pk[0])
 
-    def tokens(self, org_id: int, person_id: int) -> list[dict[str, Any]]:
+    def tokens(self, org_id: int, person_id: int, *, after_id: int = 0, limit: int = 100) -> list[dict[str, Any]]:
         a = t.api_tokens
         rows = self.conn.execute(
-            sa.select(a.c.id, a.c.name, a.c.created_at, a.c.last_used_at)
-            .where(a.c.org_id == org_id, a.c.person_id == person_id)
+            sa.select(a.c.id, a.c.name, a.c.scopes, a.c.created_at, a.c.last_used_at, a.c.expires_at, a.c.revoked_at)
+            .where(a.c.org_id == org_id, a.c.person_id == person_id, a.c.id > after_id)
             .order_by(a.c.id)
+            .limit(limit)
         )
         return [dict(r._mapping) for r in rows]
 
-    def delete_token(self, org_id: int, person_id: int, token_id: int) -> bool:
+    def revoke_token(self, org_id: int, person_id: int, token_id: int, now: datetime) -> bool:
+        """Revoke a token (kept, so the list shows it); False when the person has no such token."""
         a = t.api_tokens
-        res = self.conn.execute(
-            sa.delete(a).where(a.c.id == token_id, a.c.org_id == org_id, a.c.person_id == person_id)
-        )
-        return bool(res.rowcount)
+        mine = sa.and_(a.c.id == token_id, a.c.org_id == org_id, a.c.person_id == person_id)
+        if self.conn.execute(sa.select(a.c.id).where(mine)).first() is None:
+            return False
+        self.conn.execute(sa.update(a).where(mine, a.c.revoked_at.is_(None)).values(revoked_at=now))
+        return True
 
-    def use_token(self, token_hash: str, now: datetime) -> tuple[int, int] | None:
-        """(org id, person id) of the token with this hash, recording when it was last used."""
+    def use_token(self, token_hash: str, now: datetime) -> dict[str, Any] | None:
+        """The token with this hash (org, person, scopes, expiry, revocation), recording its use if it works."""
         a = t.api_tokens
         row = self.conn.execute(
-            sa.select(a.c.id, a.c.org_id, a.c.person_id).where(a.c.token_hash == token_hash)
+            sa.select(a.c.id, a.c.org_id, a.c.person_id, a.c.scopes, a.c.expires_at, a.c.revoked_at).where(
+                a.c.token_hash == token_hash
+            )
         ).first()
         if row is None:
             return None
-        self.conn.execute(sa.update(a).where(a.c.id == row[0]).values(last_used_at=now))
-        return int(row[1]), int(row[2])
+        found = dict(row._mapping)
+        if found["revoked_at"] is None and (found["expires_at"] is None or found["expires_at"] > now):
+            self.conn.execute(sa.update(a).where(a.c.id == row[0]).values(last_used_at=now))
+        return found

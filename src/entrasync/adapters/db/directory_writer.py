@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 from entrasync.adapters.db import tables as t
 from entrasync.adapters.db.audit_repo import AUDIT_COLUMNS, AuditActor, render
 from entrasync.adapters.db.bulk import CHUNK, bulk_insert_rows, db_time
+from entrasync.adapters.db.events_repo import EventsRepo
 from entrasync.domain import fields
 from entrasync.domain.model import ChangeKind, EntraUser, FieldDiff, Status
 
@@ -103,6 +104,7 @@ class DirectoryWriter:
         for c in changes:
             out.counts[str(c.kind)] += 1
         bulk_insert_rows(self.conn, t.audit_log, AUDIT_COLUMNS, self._audit(org_id, changes, out.created, who, stamp))
+        EventsRepo(self.conn).append_applied(org_id, changes, out.created, who, now)  # the change feed (§11)
         return out
 
     # -- ids and managers --------------------------------------------------------------------------

@@ -23,10 +23,14 @@ class NotificationRepo:
         )
 
     def page(
-        self, org_id: int, *, recipient_id: int | None, unread_only: bool = False, limit: int = 50
-    ) -> list[dict[str, Any]]:
+        self, org_id: int, *, recipient_id: int | None, unread_only: bool = False, limit: int = 50,
+        before_id: int | None = None,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """Newest first; ``before_id`` (the API's cursor) starts below that notification."""
         n = t.notifications
         q = sa.select(n).where(n.c.org_id == org_id)
+        if before_id is not None:
+            q = q.where(n.c.id < before_id)
         if recipient_id is not None:
             q = q.where(n.c.recipient_id == recipient_id)
         if unread_only:

@@ -332,6 +332,17 @@ class PeopleRepo(PeopleReads):
             ).scalar_one()
         )
 
+    def admin_ids(self, org_id: int) -> list[int]:
+        """Everyone not archived who holds an admin role (webhook notices go to all of them)."""
+        p, r = t.people, t.person_roles
+        q = (
+            sa.select(p.c.id)
+            .select_from(p.join(r, r.c.person_id == p.c.id))
+            .where(p.c.org_id == org_id, p.c.status != "archived", r.c.role.in_(ADMIN_ROLES))
+            .distinct()
+        )
+        return sorted(int(i) for i in self.conn.execute(q).scalars())
+
     def super_admins(self, org_id: int) -> list[dict[str, Any]]:
         """By name. The few role rows lead (sorted here; see ``people_reads.not_by_org``): ordering in
         SQL walked every person of the organisation by name."""

@@ -279,8 +279,10 @@ class PlanRepo:
             )
 
     def page(
-        self, org_id: int, run_id: int, *, kinds: Iterable[str] | None, search: str | None, page: int, per_page: int
-    ) -> tuple[list[PlanRow], int]:
+        self, org_id: int, run_id: int, *, kinds: Iterable[str] | None, search: str | None, page: int, per_page: int,
+        after_id: int | None = None,
+    ) -> tuple[list[PlanRow], int]:  # fmt: skip
+        """One page by id; ``after_id`` (the API's cursor) starts after that change, ``total`` counts all."""
         pc = t.plan_changes
         conds: list[Any] = [pc.c.run_id == run_id, pc.c.org_id == org_id]
         if kinds is not None:
@@ -290,7 +292,7 @@ class PlanRepo:
         total = int(self.conn.execute(sa.select(sa.func.count()).select_from(pc).where(*conds)).scalar_one())
         rows = self.conn.execute(
             sa.select(pc)
-            .where(*conds)
+            .where(*conds, *(() if after_id is None else (pc.c.id > after_id,)))
             # Changes are stored before overridden, kept and conflict rows, so id order lists the
             # decisions first and lets the (run_id, kind, id) index serve deep pages.
             .order_by(pc.c.id)

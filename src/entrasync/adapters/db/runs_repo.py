@@ -122,11 +122,13 @@ class RunsRepo:
         ).first()
         return dict(row._mapping) if row else None
 
-    def page(self, org_id: int, *, limit: int, offset: int) -> list[dict[str, Any]]:
+    def page(self, org_id: int, *, limit: int, offset: int = 0, before_id: int | None = None) -> list[dict[str, Any]]:
+        """Newest first; ``before_id`` (the API's cursor) starts below that run."""
         r = t.runs
-        rows = self.conn.execute(
-            sa.select(r).where(r.c.org_id == org_id).order_by(r.c.id.desc()).limit(limit).offset(offset)
-        )
+        q = sa.select(r).where(r.c.org_id == org_id)
+        if before_id is not None:
+            q = q.where(r.c.id < before_id)
+        rows = self.conn.execute(q.order_by(r.c.id.desc()).limit(limit).offset(offset))
         return [dict(x._mapping) for x in rows]
 
     def count(self, org_id: int) -> int:

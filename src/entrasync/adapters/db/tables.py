@@ -108,6 +108,9 @@ people = Table(
     Index("ix_people_org_status", "org_id", "status", "display_name"),
     Index("ix_people_manager", "manager_id"),
     Index("ix_people_org_name", "org_id", "display_name", "id"),
+    # The API's exact look-ups and ``updated_since`` (spec §11 "Reading the directory").
+    Index("ix_people_org_employee", "org_id", "employee_id"),
+    Index("ix_people_org_updated", "org_id", "updated_at"),
 )
 
 person_roles = Table(
@@ -327,4 +330,93 @@ api_tokens = Table(
     Column("token_hash", String(128), nullable=False, unique=True),
     Column("created_at", TS, nullable=False),
     Column("last_used_at", TS),
+    # What the token may do (read, write, admin; each implies the ones before it), when it stops
+    # working, and when its owner revoked it (kept, so the list shows it).
+    Column("scopes", JSON, nullable=False),
+    Column("expires_at", TS),
+    Column("revoked_at", TS),
+)
+
+# The change feed (spec §11): append-only, one row per change to a person, written in the
+# transaction of the change. ``seq`` is per organisation and assigned under the organisation's row
+# lock (every transaction that changes people takes it first), so seq order is commit order and a
+# committed seq never leaves a gap below it: a reader that keeps its cursor misses nothing.
+# Kept cheap to write, since a 100,000-joiner first sync writes 100,000 of them (bench/RESULTS-feed.md):
+# the key is (org_id, seq) alone (WITHOUT ROWID on SQLite: one B-tree), no foreign key (organisations
+# are never deleted; plan_changes does the same), and ``data`` is JSON text the repository encodes and
+# decodes (no per-row validation by PostgreSQL's json input function).
+person_events = Table(
+    "person_events",
+    metadata,
+    Column("org_id", Integer, primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("type", String(16), nullable=False),  # created | updated | moved | archived | restored
+    Column("person_id", Integer, nullable=False),
+    Column("at", TS, nullable=False),
+    Column("actor", String(320), nullable=False),
+    Column("run_id", Integer),
+    Column("data", Text, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# Webhook endpoints (spec §11). ``cursor_seq`` is how far into the organisation's feed deliveries
+# have been queued for this endpoint: the feed itself is the outbox, so a refresh writes no delivery
+# rows and is never slowed by endpoints.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("org_id", Integer, ForeignKey("organisations.id"), nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("description", String(200)),
+    Column("event_types", JSON, nullable=False),
+    Column("secret_enc", LargeBinary, nullable=False),  # Fernet token of the whsec_ secret
+    Column("status", String(16), nullable=False),  # active | disabled
+    Column("disabled_reason", Text),
+    Column("cursor_seq", Integer, nullable=False),
+    Column("failing_since", TS),  # first failed attempt since the last success
+    Column("last_success_at", TS),
+    Column("created_at", TS, nullable=False),
+    Column("created_by", String(320), nullable=False),
+    Column("disabled_at", TS),
+    Index("ix_webhook_endpoints_org", "org_id", "id"),
+)
+
+# One event for one endpoint: pending until a 2xx, retried with back-off, given up after 3 days.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("endpoint_id", Integer, ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=False),
+    Column("org_id", Integer, nullable=False),
+    Column("event_seq", Integer, nullable=False),  # the event is (org_id, event_seq) in person_events
+    Column("person_id", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", TS, nullable=False),
+    Column("claimed_until", TS),  # a worker is sending it (at least once: a dead worker's claim expires)
+    Column("first_attempt_at", TS),
+    Column("last_attempt_at", TS),
+    Column("delivered_at", TS),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("endpoint_id", "event_seq", name="uq_webhook_deliveries_endpoint_seq"),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_person", "endpoint_id", "person_id", "event_seq"),
+)
+
+# The delivery log: every attempt, what the endpoint answered and how long it took.
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("delivery_id", Integer, ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), nullable=False),
+    Column("endpoint_id", Integer, nullable=False),
+    Column("at", TS, nullable=False),
+    Column("status_code", Integer),
+    Column("error", Text),
+    Column("duration_ms", Integer, nullable=False),
+    Index("ix_webhook_attempts_endpoint", "endpoint_id", "id"),
+    Index("ix_webhook_attempts_delivery", "delivery_id"),
 )

@@ -23,15 +23,18 @@ from entrasync.adapters.db.auth_repo import AuthRepo
 from entrasync.adapters.db.connection_repo import ConnectionRepo
 from entrasync.adapters.db.directory_writer import DirectoryWriter
 from entrasync.adapters.db.engine import make_engine, migrate, read_engine
+from entrasync.adapters.db.events_repo import EventsRepo
 from entrasync.adapters.db.leases_repo import LeaseRepo
 from entrasync.adapters.db.notifications_repo import NotificationRepo
 from entrasync.adapters.db.orgs_repo import OrgRepo
 from entrasync.adapters.db.overrides_repo import OverrideRepo
+from entrasync.adapters.db.people_pages_repo import PeoplePagesRepo
 from entrasync.adapters.db.people_repo import PeopleRepo
 from entrasync.adapters.db.plan_repo import PlanRepo
 from entrasync.adapters.db.runs_repo import RunsRepo
 from entrasync.adapters.db.settings_repo import SettingsRepo
 from entrasync.adapters.db.sync_state_repo import SyncStateRepo
+from entrasync.adapters.db.webhooks_repo import WebhooksRepo
 from entrasync.errors import ConfigurationError, InputRefusedError
 
 
@@ -197,3 +200,15 @@ class UnitOfWork:
     @cached_property
     def auth(self) -> AuthRepo:
         return AuthRepo(self.conn)
+
+    @cached_property
+    def events(self) -> EventsRepo:
+        return EventsRepo(self.conn)
+
+    @cached_property
+    def webhooks(self) -> WebhooksRepo:
+        return WebhooksRepo(self.conn)
+
+    @cached_property
+    def people_pages(self) -> PeoplePagesRepo:
+        return PeoplePagesRepo(self.conn)

@@ -1,32 +1,36 @@
-"""REST API under /api/v1: the same actions and role checks as the pages (§7).
+"""REST API under /api/v1: the same actions and role checks as the pages (§7), and what a host app
+builds on (§11): the change feed, webhooks, cursor-paged lists and exact look-ups.
 
-Authentication is the session cookie (writes then need the ``X-CSRF-Token`` header, whose value
-``GET /api/v1/me`` returns) or ``Authorization: Bearer <personal API token>``. A token acts as its
-owner, except that it never carries a Microsoft Global Administrator sign-in: through a token only
-IT admins manage the integration. Errors are ``{"detail": ..., "errors": {field: message}}``.
+Authentication is ``Authorization: Bearer <personal API token>`` (scopes read, write, admin; a token
+never carries a Microsoft Global Administrator sign-in, so through a token only IT admins manage the
+integration) or the session cookie (writes then need the ``X-CSRF-Token`` header, whose value
+``GET /api/v1/me`` returns). A 401 carries ``WWW-Authenticate: Bearer``. Errors are RFC 9457 problems
+(``application/problem+json``) with a ``detail`` sentence and, for invalid input, ``errors`` per field.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
-from entrasync.web.api import me, overrides, people, sync
-from entrasync.web.api.deps import ErrorOut
+from entrasync.web.api import audit, events, me, overrides, people, runs, sync, webhooks
+from entrasync.web.api.deps import ErrorOut, declared_security
 from entrasync.web.api.deps import error_doc as _error
 
 # The error bodies the app really sends (app.py's handlers), not FastAPI's default 422 schema.
 router = APIRouter(
     prefix="/api/v1",
+    dependencies=[Depends(declared_security)],
     responses={
         400: _error("The request cannot be stored or searched for"),
-        401: _error("Not signed in"),
-        403: _error("Not allowed"),
+        401: _error("Not signed in, or the token was refused (see WWW-Authenticate)"),
+        403: _error("Not allowed (role, or the token's scopes)"),
         404: _error("No such object in your organisation"),
         409: _error("Conflicts with the current state"),
         422: _error("The request is not valid"),
     },
 )
-for part in (people.router, sync.router, overrides.router, me.router):
+for part in (people.router, audit.router, sync.router, runs.router, overrides.router, me.router, events.router,
+             webhooks.router):  # fmt: skip
     router.include_router(part)
 
 __all__ = ["ErrorOut", "router"]

@@ -1,20 +1,24 @@
-"""API: people, the organisation tree and the audit log."""
+"""API: people (cursor paging, exact look-ups, ``updated_since``), a manager's team and the
+organisation tree (spec §7, §11 "Reading the directory")."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from entrasync.errors import ValidationError
-from entrasync.services import audit, people
-from entrasync.web.api.deps import MAX_ID, Admin, Ctx, DeptText, Id, SearchText, SuperAdmin, User, Write
-from entrasync.web.api.schemas import AuditOut, MoveBody, PeoplePage, PersonCreate, PersonOut, PersonUpdate, TreeNode
+from entrasync.errors import PermissionDeniedError, ValidationError
+from entrasync.services import people
+from entrasync.web.api.deps import MAX_ID, NO_NUL, After, Ctx, DeptText, Id, Limit, SearchText, SuperAdmin, User, Write
+from entrasync.web.api.schemas import MoveBody, Page, PersonCreate, PersonOut, PersonUpdate, TreeNode
 
 router = APIRouter()
+ExactText = Annotated[str | None, Query(max_length=320, pattern=NO_NUL)]
+LOOKUP_DENIED = "Only a Super admin or an IT admin can look people up by Entra id or employee id."
 
 
-@router.get("/people", response_model=PeoplePage, response_model_exclude_unset=True, tags=["people"])
+@router.get("/people", response_model=Page[PersonOut], response_model_exclude_unset=True, tags=["people"])
 def list_people(
     ctx: Ctx,
     me: User,
@@ -22,13 +26,24 @@ def list_people(
     search: SearchText = None,
     department: DeptText = None,
     manager_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=500)] = 50,
+    updated_since: Annotated[datetime | None, Query(description="Changed at or after this instant.")] = None,
+    entra_id: ExactText = None,
+    email: ExactText = None,
+    employee_id: ExactText = None,
+    after: After = None,
+    limit: Limit = 50,
 ) -> dict[str, Any]:
-    result = people.list_people(ctx, me.org_id, status=status, search=search, department=department,
-                                manager_id=manager_id, page=page, per_page=per_page)  # fmt: skip
-    items = [people.visible(i, admin=me.is_admin) for i in result.items]
-    return {"items": items, "total": result.total, "page": result.page, "per_page": result.per_page}
+    """People by id: a page never shifts when someone is added or edited meanwhile. ``entra_id``,
+    ``email`` (any case) and ``employee_id`` are exact look-ups; combine with ``status=all`` to find
+    archived people too. Employees and managers see the basic fields only."""
+    if (entra_id is not None or employee_id is not None) and not me.is_admin:
+        raise PermissionDeniedError(LOOKUP_DENIED)
+    if updated_since is not None and updated_since.tzinfo is None:
+        raise ValidationError({"updated_since": "Give a time zone, e.g. 2024-05-01T09:00:00Z."})
+    pg = people.find_people(ctx, me.org_id, after=after, limit=limit, status=status, search=search,
+                            department=department, manager_id=manager_id, updated_since=updated_since,
+                            entra_id=entra_id, email=email, employee_id=employee_id)  # fmt: skip
+    return {"items": [people.visible(i, admin=me.is_admin) for i in pg.items], "next_cursor": pg.next_cursor}
 
 
 @router.post("/people", response_model=PersonOut, status_code=201, tags=["people"], dependencies=[Write])
@@ -41,6 +56,15 @@ def create_person(ctx: Ctx, body: PersonCreate, me: SuperAdmin) -> dict[str, Any
 def get_person(ctx: Ctx, person_id: Id, me: User) -> dict[str, Any]:
     """A person; employees and managers see the basic fields only, as on the person's page."""
     return people.visible(people.get_person(ctx, me.org_id, person_id), admin=me.is_admin)
+
+
+@router.get(
+    "/people/{person_id}/team", response_model=Page[PersonOut], response_model_exclude_unset=True, tags=["people"]
+)
+def get_team(ctx: Ctx, person_id: Id, me: User, after: After = None, limit: Limit = 50) -> dict[str, Any]:
+    """A manager's team: their direct reports who are not archived, by id."""
+    pg = people.team_page(ctx, me.org_id, person_id, after=after, limit=limit)
+    return {"items": [people.visible(i, admin=me.is_admin) for i in pg.items], "next_cursor": pg.next_cursor}
 
 
 @router.patch("/people/{person_id}", response_model=PersonOut, tags=["people"], dependencies=[Write])
@@ -66,28 +90,14 @@ def restore_person(ctx: Ctx, person_id: Id, me: SuperAdmin) -> dict[str, Any]:
     return people.set_status(ctx, me.org_id, me.actor, person_id, "active")
 
 
-@router.get("/people/{person_id}/audit", response_model=list[AuditOut], tags=["audit"])
-def person_audit(
-    ctx: Ctx, person_id: Id, me: Admin, limit: Annotated[int, Query(ge=1, le=1000)] = 200
-) -> list[dict[str, Any]]:
-    people.get_person(ctx, me.org_id, person_id)
-    return list(audit.list_entries(ctx, me.org_id, person_id=person_id, limit=limit))
-
-
-@router.get("/organisation", response_model=list[TreeNode], tags=["people"])
+@router.get("/organisation", response_model=Page[TreeNode], tags=["people"])
 def team_tree(
-    ctx: Ctx, me: User, root_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None
-) -> list[dict[str, Any]]:
-    """Direct reports of ``root_id``, or the top of the organisation."""
-    return people.team_tree(ctx, me.org_id, root_id)
-
-
-@router.get("/audit", response_model=list[AuditOut], tags=["audit"])
-def audit_log(
     ctx: Ctx,
-    me: Admin,
-    person_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    before_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-) -> list[dict[str, Any]]:
-    return list(audit.list_entries(ctx, me.org_id, person_id=person_id, limit=limit, before_id=before_id))
+    me: User,
+    root_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    after: After = None,
+    limit: Limit = 50,
+) -> dict[str, Any]:
+    """The organisation tree, one level at a time: the top of the organisation (no ``root_id``) or a
+    person's direct reports, each with its report count."""
+    return people.tree_page(ctx, me.org_id, root_id, after=after, limit=limit).public()

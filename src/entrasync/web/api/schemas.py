@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field, create_model
 
@@ -76,11 +76,14 @@ else:
     PersonUpdate = create_model("PersonUpdate", __base__=Strict, **_editable(False))
 
 
-class PeoplePage(BaseModel):
-    items: list[PersonOut]
-    total: int
-    page: int
-    per_page: int
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list. Pass ``next_cursor`` as ``after`` for the next page; null: that was the last."""
+
+    items: list[T]
+    next_cursor: str | None = Field(description="Opaque; pass it unchanged as `after`. Null at the end of the list.")
 
 
 class MoveBody(Strict):
@@ -178,15 +181,28 @@ class MeBody(Strict):
     time_zone: str = Field(max_length=64)
 
 
+Scope = Literal["read", "write", "admin"]
+
+
 class TokenCreate(Strict):
     name: str = Field(max_length=100)
+    scopes: list[Scope] = Field(
+        default=["read"], min_length=1, max_length=3,
+        description="read (GET), write (changes), admin (settings, connection, webhooks, tokens); each implies "
+        "the ones before it.",
+    )  # fmt: skip
+    expires_in_days: int = Field(default=90, ge=1, le=366)
 
 
 class TokenOut(BaseModel):
     id: int
     name: str
+    scopes: list[str]
     created_at: datetime
     last_used_at: datetime | None = None
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    status: Literal["active", "expired", "revoked"]
 
 
 class TokenCreated(TokenOut):
@@ -221,7 +237,177 @@ class TreeNode(BaseModel):
     display_name: str | None
     email: str
     job_title: str | None
-    reports: int
+    manager_id: int | None = None
+    reports: int = Field(description="Direct reports who are not archived: a node to open with root_id.")
+
+
+class MarkedOut(BaseModel):
+    marked: int
+
+
+# -- refreshes, plans and runs ------------------------------------------------------------------------
+
+
+class RunOut(BaseModel):
+    id: int
+    trigger: str
+    triggered_by: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str | None
+    plan_state: str | None
+    counts: dict[str, int]
+    graph_requests: int
+    read_mode: str | None
+    error: str | None
+    hold_reason: str | None
+    slot_at: datetime | None = None
+
+
+class ProgressOut(BaseModel):
+    id: int
+    outcome: str | None
+    progress: dict[str, Any]
+    error: str | None
+    counts: dict[str, int]
+    hold_reason: str | None
+
+
+class RefreshOut(BaseModel):
+    run_id: int
+    outcome: str
+    counts: dict[str, int]
+    graph_requests: int
+    read_mode: str | None
+    hold_reason: str | None
+    error: str | None
+
+
+class RefreshStarted(BaseModel):
+    """``wait=false``: the refresh runs in the background; poll ``GET /runs/{run_id}/progress``."""
+
+    run_id: int
+
+
+class DiffOut(BaseModel):
+    """One field of a change: Entra's value against the directory's (``manual_edit``: edited by hand)."""
+
+    field: str
+    old: Any
+    new: Any
+    manual_edit: bool
+
+
+class ChangeOut(BaseModel):
+    """A planned change as stored: kind, reason, its field diffs, what became of it. An overridden change
+    reads kind ``overridden`` with the kind it had in ``overridden_kind``."""
+
+    id: int
+    run_id: int
+    kind: str
+    subject: str
+    reason: str
+    person_id: int | None
+    entra_id: str | None
+    display_name: str | None
+    email: str | None
+    diffs: list[DiffOut]
+    target: dict[str, Any] | None
+    fingerprint: str
+    decision: str
+    applied: bool
+    overridden_kind: str | None = None
+
+
+class PlanOut(Page[ChangeOut]):
+    run: RunOut
+    tab_counts: dict[str, int]
+
+
+class DecisionsOut(BaseModel):
+    run_id: int
+    updated: int
+
+
+class ApplyOut(BaseModel):
+    run_id: int
+    applied: dict[str, int]
+    rejected: int
+    already_applied: bool
+
+
+# -- the change feed and webhooks (spec §11) ------------------------------------------------------------
+
+EventTypeName = Literal["person.created", "person.updated", "person.moved", "person.archived", "person.restored"]
+
+
+class EventOut(BaseModel):
+    """One change to a person. ``data.person`` (created) holds every value; ``data.changes`` (the others)
+    lists ``{field, old, new}``; ``data.reason`` says why (an archive's reason, ``by_hand`` for a hand edit)."""
+
+    id: str = Field(description="Stable; also the webhook-id of its deliveries.")
+    sequence: int = Field(description="The organisation's feed order: commit order, without gaps.")
+    type: EventTypeName
+    person_id: int
+    occurred_at: datetime
+    actor: str
+    run_id: int | None
+    data: dict[str, Any]
+
+
+class EventsPage(Page[EventOut]):
+    next_cursor: str = Field(description="Always set: keep it and poll with it as `after`.")
+
+
+class CursorOut(BaseModel):
+    cursor: str
+
+
+class WebhookCreate(Strict):
+    url: str = Field(max_length=2048, description="https:// (or http://) URL that receives POSTs")
+    event_types: list[EventTypeName] = Field(default_factory=list, max_length=5,
+                                             description="Empty: every type.")  # fmt: skip
+    description: str | None = Field(default=None, max_length=200)
+
+
+class WebhookOut(BaseModel):
+    id: int
+    url: str
+    description: str | None
+    event_types: list[str]
+    status: Literal["active", "disabled"]
+    disabled_reason: str | None
+    failing_since: datetime | None
+    last_success_at: datetime | None
+    created_at: datetime
+    created_by: str
+    disabled_at: datetime | None
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="The signing secret (whsec_…), shown once; verify signatures with it.")
+
+
+class WebhookDetail(WebhookOut):
+    deliveries: dict[str, int] = Field(description="Deliveries per status: pending, delivered, failed.")
+
+
+class AttemptOut(BaseModel):
+    """One delivery attempt (the delivery log)."""
+
+    id: int
+    at: datetime
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    delivery_id: int
+    delivery_status: str
+    attempts: int
+    event_id: str
+    event_type: str
+    event_sequence: int
+    person_id: int
+
 
 
 class OverrideOut(BaseModel):

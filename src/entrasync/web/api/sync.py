@@ -1,22 +1,27 @@
-"""API: sync settings, the connection, refreshes, the plan under review, and run history."""
+"""API: sync settings, the connection, refreshes and the plan under review."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from entrasync.errors import NotFoundError, ValidationError
 from entrasync.services import connection, review, runs, sync, sync_settings
-from entrasync.web.api.deps import Ctx, Id, Integrator, Reviewer, SearchText, Write, error_doc
+from entrasync.web.api.deps import AdminScope, After, Ctx, Integrator, Limit, Reviewer, SearchText, Write, error_doc
 from entrasync.web.api.schemas import (
     ApplyBody,
+    ApplyOut,
     ConnectBody,
     ConnectionOut,
     ConnectionTestBody,
     ConnectionTestOut,
     DecisionsBody,
+    DecisionsOut,
+    PlanOut,
+    RefreshOut,
+    RefreshStarted,
     SettingsBody,
     SettingsOut,
     SettingsSaved,
@@ -26,12 +31,12 @@ from entrasync.web.refresher import start_refresh
 router = APIRouter()
 
 
-@router.get("/settings", response_model=SettingsOut, tags=["sync"])
+@router.get("/settings", response_model=SettingsOut, tags=["sync"], dependencies=[AdminScope])
 def get_settings(ctx: Ctx, me: Integrator) -> dict[str, Any]:
     return sync_settings.load(ctx, me.org_id).public()
 
 
-@router.put("/settings", response_model=SettingsSaved, tags=["sync"], dependencies=[Write])
+@router.put("/settings", response_model=SettingsSaved, tags=["sync"], dependencies=[Write, AdminScope])
 def put_settings(ctx: Ctx, body: SettingsBody, me: Integrator) -> dict[str, Any]:
     """Change some settings (the others stay). A Graph filter or group ids are checked against Graph."""
     changes = body.model_dump(exclude_unset=True)
@@ -47,12 +52,14 @@ def put_settings(ctx: Ctx, body: SettingsBody, me: Integrator) -> dict[str, Any]
     }
 
 
-@router.get("/connection", response_model=ConnectionOut, tags=["connection"])
+@router.get("/connection", response_model=ConnectionOut, tags=["connection"], dependencies=[AdminScope])
 def get_connection(ctx: Ctx, me: Integrator) -> dict[str, Any]:
     return connection.status(ctx, me.org_id).public()
 
 
-@router.post("/connection", response_model=ConnectionOut, tags=["connection"], dependencies=[Write])
+@router.post(
+    "/connection", response_model=ConnectionOut, tags=["connection"], dependencies=[Write, AdminScope]
+)
 def connect(ctx: Ctx, body: ConnectBody, me: Integrator) -> dict[str, Any]:
     """Headless connect (client credentials) with the caller's app registration: tenant id, client id
     and client secret or certificate (PEM with its private key). The credential is verified against Graph,
@@ -72,45 +79,52 @@ def test_connection(ctx: Ctx, body: ConnectionTestBody, me: Integrator) -> dict[
     return connection.test(ctx, me.org_id, creds)
 
 
-@router.delete("/connection", response_model=ConnectionOut, tags=["connection"], dependencies=[Write])
+@router.delete(
+    "/connection", response_model=ConnectionOut, tags=["connection"], dependencies=[Write, AdminScope]
+)
 def disconnect(ctx: Ctx, me: Integrator) -> dict[str, Any]:
     """Forget tenant, secret and delta state. Archives nobody."""
     return connection.disconnect(ctx, me.org_id, me.actor).public()
 
 
 @router.post(
-    "/refresh", tags=["sync"], dependencies=[Write], responses={409: error_doc("Already running, or not connected")}
+    "/refresh",
+    tags=["sync"],
+    dependencies=[Write],
+    response_model=RefreshOut,
+    responses={
+        202: {"model": RefreshStarted, "description": "`wait=false`: started; poll GET /runs/{run_id}/progress"},
+        409: error_doc("Already running, or not connected"),
+    },
 )
-def refresh(ctx: Ctx, me: Integrator, wait: bool = True) -> JSONResponse:
+def refresh(ctx: Ctx, me: Integrator, wait: bool = True) -> Any:
     """Read Entra, plan, and apply in Auto-sync (unless held). ``wait=false`` returns 202 at once."""
     if wait:
-        result = sync.refresh(ctx, me.org_id, trigger="api", actor=me.actor)
-        return JSONResponse(result.public())
+        return sync.refresh(ctx, me.org_id, trigger="api", actor=me.actor).public()
     run_id = start_refresh(ctx, me.org_id, me.actor, "api")
-    return JSONResponse({"run_id": run_id}, status_code=202)
+    return JSONResponse(RefreshStarted(run_id=run_id).model_dump(), status_code=202)
 
 
-@router.get("/plan", tags=["sync"])
+@router.get("/plan", response_model=PlanOut, tags=["sync"])
 def get_plan(
     ctx: Ctx,
     me: Reviewer,
     tab: Literal["entra_only", "directory_only", "differences"] | None = None,
     search: SearchText = None,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=500)] = 50,
+    after: After = None,
+    limit: Limit = 50,
 ) -> dict[str, Any]:
-    """The plan waiting for review (Manual comparison, or held by the safety guard)."""
+    """The plan waiting for review (Manual comparison, or held by the safety guard), its changes paged."""
     run = review.pending_run(ctx, me.org_id)
     if run is None:
         raise NotFoundError(review.NO_PLAN)
-    changes, total = review.plan_changes(ctx, me.org_id, run["id"], tab=tab, search=search, page=page,
-                                         per_page=per_page)  # fmt: skip
+    pg = runs.changes_page(ctx, me.org_id, int(run["id"]), tab=tab, search=search, after=after, limit=limit)
     counts = review.tab_counts(ctx, me.org_id, run["id"])
     counts["matched"] = int((run.get("counts") or {}).get("matched", 0))
-    return {"run": run, "tab_counts": counts, "changes": changes, "total": total, "page": page}
+    return {"run": run, "tab_counts": counts, **pg.public()}
 
 
-@router.post("/plan/decisions", tags=["sync"], dependencies=[Write])
+@router.post("/plan/decisions", response_model=DecisionsOut, tags=["sync"], dependencies=[Write])
 def decide(ctx: Ctx, body: DecisionsBody, me: Reviewer) -> dict[str, Any]:
     run_id = body.run_id
     if run_id is None:
@@ -121,29 +135,7 @@ def decide(ctx: Ctx, body: DecisionsBody, me: Reviewer) -> dict[str, Any]:
     return {"run_id": run_id, "updated": review.decide(ctx, me.org_id, run_id, body.change_ids, body.decision)}
 
 
-@router.post("/plan/apply", tags=["sync"], dependencies=[Write])
+@router.post("/plan/apply", response_model=ApplyOut, tags=["sync"], dependencies=[Write])
 def apply(ctx: Ctx, body: ApplyBody, me: Reviewer) -> dict[str, Any]:
     """Apply the waiting plan: pending and accepted changes apply, rejected ones become overrides."""
     return review.apply_plan(ctx, me.org_id, me.actor, run_id=body.run_id, reject=body.reject).public()
-
-
-@router.get("/runs", tags=["sync"])
-def list_runs(
-    ctx: Ctx,
-    me: Reviewer,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-) -> list[dict[str, Any]]:
-    return runs.list_runs(ctx, me.org_id, limit=limit, offset=offset)
-
-
-@router.get("/runs/{run_id}", tags=["sync"])
-def get_run(ctx: Ctx, run_id: Id, me: Reviewer) -> dict[str, Any]:
-    """One run with its changes (kinds, reasons, decisions, applied or not)."""
-    return runs.get_run(ctx, me.org_id, run_id)
-
-
-@router.get("/runs/{run_id}/progress", tags=["sync"])
-def run_progress(ctx: Ctx, run_id: Id, me: Reviewer) -> dict[str, Any]:
-    """Cheap to poll while a refresh runs: outcome ``running`` until it ends."""
-    return runs.run_progress(ctx, me.org_id, run_id)

@@ -85,8 +85,13 @@ async def me_save(request: Request, me: Principal = Depends(require_user)) -> Re
 @router.post("/me/tokens")
 async def token_create(request: Request, me: Principal = Depends(require_user)) -> Response:
     form = await form_of(request)
+    scope = text(form, "scope", 10) or "read"
+    days = to_int(text(form, "expires_in_days", 5))
     try:
-        _record, token = api_tokens.create(ctx_of(request), me.org_id, me.person_id, text(form, "name", 200))
+        if scope not in ("read", "write", "admin"):
+            raise ValidationError({"scopes": "Scopes are read, write and admin."})
+        _record, token = api_tokens.create(ctx_of(request), me.org_id, me.person_id, text(form, "name", 200),
+                                           scopes=[scope], expires_in_days=days or api_tokens.DEFAULT_DAYS)  # fmt: skip
     except ValidationError as exc:
         return _me_page(request, me, 422, token_errors=exc.errors)
     return _me_page(request, me, new_token=token)
@@ -98,6 +103,6 @@ async def token_delete(request: Request, token_id: str, me: Principal = Depends(
     tid = to_int(token_id)
     if tid is None:
         raise NotFoundError("No such API token.")
-    api_tokens.delete(ctx_of(request), me.org_id, me.person_id, tid)
-    flash(request, "The API token was deleted.")
+    api_tokens.revoke(ctx_of(request), me.org_id, me.person_id, tid)
+    flash(request, "The API token was revoked; it stops working at once.")
     return redirect("/me")
