@@ -70,3 +70,15 @@ class Trigger(StrEnum):
 class ReadMode(StrEnum):
     FULL = "full"
     DELTA = "delta"
+
+
+class RunPhase(StrEnum):
+    """Where a run in progress is (``runs.progress["phase"]``); the outcome stays ``running`` throughout.
+
+    ``queued``: recorded with its job, waiting for a worker; ``starting``: a worker claimed it (its lease
+    runs from here); the sync itself reports ``reading``, ``planning``, ``applying`` and ``done``.
+    """
+
+    QUEUED = "queued"
+    STARTING = "starting"
+    FAILED = "failed"

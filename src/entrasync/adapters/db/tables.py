@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -104,6 +106,14 @@ people = Table(
     Index("ix_people_org_status", "org_id", "status", "display_name"),
     Index("ix_people_manager", "manager_id"),
     Index("ix_people_org_name", "org_id", "display_name", "id"),
+    # Local accounts by e-mail across organisations (sign-in without a slug, §10); synced people have
+    # no password, so the index stays as small as the number of local accounts.
+    Index(
+        "ix_people_local_accounts",
+        "email_lower",
+        sqlite_where=text("password_hash IS NOT NULL"),
+        postgresql_where=text("password_hash IS NOT NULL"),
+    ),
 )
 
 person_roles = Table(
@@ -217,17 +227,34 @@ runs = Table(
     Column("progress", JSON, nullable=False, default=dict),
     # A scheduled run's slot instant: unique per org, which makes each slot run exactly once.
     Column("slot_at", TS),
+    # The process working on the run ("host:pid:nonce") and until when its lease holds; a run that is
+    # queued has neither. A lease that runs out marks the run failed (services.refresh_jobs).
+    Column("claimed_by", String(128)),
+    Column("lease_expires_at", TS),
+    # The Procrastinate job that carries a queued run (PostgreSQL; none on SQLite or from the CLI).
+    Column("job_id", BigInteger),
     UniqueConstraint("org_id", "slot_at", name="uq_runs_org_slot"),
     Index("ix_runs_org_id", "org_id", "id"),
+    # One refresh per organisation queued or running at a time (§4, §10), enforced by the database.
+    Index(
+        "uq_runs_active_org",
+        "org_id",
+        unique=True,
+        sqlite_where=text("outcome = 'running'"),
+        postgresql_where=text("outcome = 'running'"),
+    ),
 )
 
-refresh_leases = Table(
-    "refresh_leases",
+# Graph resource units spent per budget ("tenant:{id}", "app:{client id}") in the current fixed window,
+# shared by every worker (services.graph_budget, domain.graph_budget).
+graph_budget = Table(
+    "graph_budget",
     metadata,
-    Column("org_id", Integer, ForeignKey("organisations.id"), primary_key=True),
-    Column("run_id", Integer),
-    Column("holder", String(128), nullable=False),
-    Column("expires_at", TS, nullable=False),
+    Column("key", String(300), primary_key=True),
+    Column("window_start", TS, nullable=False),
+    Column("used", Integer, nullable=False),
+    # After a 429 from this tenant: nobody spends from this budget before then.
+    Column("blocked_until", TS),
 )
 
 plan_changes = Table(
