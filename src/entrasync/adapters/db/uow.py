@@ -21,8 +21,9 @@ from entrasync.adapters.db.audit_repo import AuditRepo
 from entrasync.adapters.db.auth_repo import AuthRepo
 from entrasync.adapters.db.connection_repo import ConnectionRepo
 from entrasync.adapters.db.directory_writer import DirectoryWriter
-from entrasync.adapters.db.engine import make_engine, migrate, read_engine
-from entrasync.adapters.db.leases_repo import LeaseRepo
+from entrasync.adapters.db.engine import make_engine, migrate, read_engine, schema_revision
+from entrasync.adapters.db.graph_budget_repo import GraphBudgetRepo
+from entrasync.adapters.db.jobs_repo import JobsRepo
 from entrasync.adapters.db.notifications_repo import NotificationRepo
 from entrasync.adapters.db.orgs_repo import OrgRepo
 from entrasync.adapters.db.overrides_repo import OverrideRepo
@@ -48,6 +49,10 @@ class Database:
 
     def migrate(self) -> None:
         migrate(self.engine)
+
+    def schema_revision(self) -> tuple[str | None, str]:
+        """(the database's migration revision, the newest this code ships)."""
+        return schema_revision(self.engine)
 
     def write(self) -> UnitOfWork:
         return UnitOfWork(self.engine, write=True)
@@ -128,8 +133,12 @@ class UnitOfWork:
         return RunsRepo(self.conn)
 
     @cached_property
-    def leases(self) -> LeaseRepo:
-        return LeaseRepo(self.conn)
+    def jobs(self) -> JobsRepo:
+        return JobsRepo(self.conn)
+
+    @cached_property
+    def graph_budget(self) -> GraphBudgetRepo:
+        return GraphBudgetRepo(self.conn)
 
     @cached_property
     def audit(self) -> AuditRepo:
