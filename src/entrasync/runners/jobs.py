@@ -1,0 +1,46 @@
+"""The background jobs themselves (spec §10), one function each, whoever runs them: a Procrastinate
+worker on PostgreSQL (runners/worker.py) or the in-process runner of ``entrasync serve`` on SQLite
+(runners/inprocess.py). Each takes the process's AppContext and works through the services.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+
+from entrasync.runners import tuning
+from entrasync.services import daily, refresh_jobs, sync
+from entrasync.services.context import AppContext
+
+log = logging.getLogger(__name__)
+
+
+def refresh(ctx: AppContext, org_id: int, run_id: int, *, refresh_process: bool) -> str | None:
+    """Run a queued refresh; its outcome, or None when the run was not queued any more.
+
+    ``refresh_process``: this is a worker process, which does nothing but background work, so the
+    refresh runs with the interpreter tuned for it (runners/tuning.py: the cyclic GC paused around the
+    whole refresh). Never inside ``entrasync serve``, whose web threads share the interpreter. A worker
+    refreshes one organisation after another, so it collects once after each: what the paused
+    collector would have freed does not pile up across a thousand refreshes.
+    """
+    if not refresh_process:
+        result = sync.run_queued(ctx, org_id, run_id)
+    else:
+        with tuning.refresh_process():
+            result = sync.run_queued(ctx, org_id, run_id)
+        gc.collect()
+    if result is None:
+        return None
+    log.info("refresh run %s of org %s ended: %s", run_id, org_id, result.outcome)
+    return result.outcome
+
+
+def tick(ctx: AppContext) -> list[int]:
+    """Queue the daily refreshes that are due (services.daily): the new run ids."""
+    return daily.tick(ctx)
+
+
+def sweep(ctx: AppContext) -> int:
+    """Fail dead runs and release stalled jobs (services.refresh_jobs.sweep): how many runs failed."""
+    return refresh_jobs.sweep(ctx)
