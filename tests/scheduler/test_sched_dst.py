@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from entrasync.services.scheduler import tick
 from sched_helpers import FakeClock, daily, scheduled, utc
 
 from entrasync.services.context import AppContext
-from entrasync.services.scheduler import tick
 
 # (zone, refresh time, [expected UTC slot per local day], [instants that must NOT fire: the repeated
 # time's second occurrence, or the non-existent time read with the old offset])

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from entrasync.services.scheduler import Scheduler, tick
 from sched_helpers import FakeClock, daily, runs, save, scheduled, utc, wait_for
 
 from entrasync.adapters.db import tables as t
@@ -18,7 +19,6 @@ from entrasync.emulator.admin_client import AdminClient
 from entrasync.errors import RefreshRunningError
 from entrasync.services import leases, sync
 from entrasync.services.context import Actor, AppContext
-from entrasync.services.scheduler import Scheduler, tick
 
 # ---------------------------------------------------------------- 3. down across the refresh time
 

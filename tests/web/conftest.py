@@ -17,6 +17,7 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from entrasync.config import Config
+from entrasync.runners import background
 from entrasync.services import accounts
 from entrasync.services.context import Actor, AppContext
 from entrasync.web.app import create_app
@@ -72,8 +73,13 @@ def app_ctx(env: dict[str, str]) -> AppContext:
 
 @pytest.fixture
 def client(app_ctx: AppContext) -> Iterator[TestClient]:
-    with TestClient(create_app(app_ctx)) as c:
-        yield c
+    """The app with a job runner (in-process on SQLite, a worker thread on PostgreSQL), as served."""
+    runner = background.for_tests(app_ctx)
+    try:
+        with TestClient(create_app(app_ctx, runner)) as c:
+            yield c
+    finally:
+        runner.stop()
 
 
 def csrf_of(html: str) -> str:
@@ -98,8 +104,9 @@ def live(env: dict[str, str], emulator: Any) -> Iterator[Live]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     ctx = make_ctx(env, url)
+    runner = background.for_tests(ctx)
     server = uvicorn.Server(
-        uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        uvicorn.Config(create_app(ctx, runner), host="127.0.0.1", port=port, log_level="warning", access_log=False)
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -111,6 +118,7 @@ def live(env: dict[str, str], emulator: Any) -> Iterator[Live]:
     yield Live(url=url, ctx=ctx, emulator=emulator)
     server.should_exit = True
     thread.join(10)
+    runner.stop()
     ctx.db.engine.dispose()
 
 

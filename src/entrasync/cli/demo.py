@@ -88,6 +88,6 @@ def run_demo(*, users: int, seed: int, port: int, serve: bool, as_json: bool) ->
     )
     typer.echo("Press Ctrl+C to stop.")
     try:
-        run_server(host="127.0.0.1", port=port, scheduler=True, ctx=ctx)
+        run_server(host="127.0.0.1", port=port, ctx=ctx, announce=False)
     finally:
         emu.stop()

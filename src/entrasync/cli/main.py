@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from entrasync.cli import directory_cmds, setup_cmds, sync_cmds
-from entrasync.cli.app import app
+from entrasync.cli import directory_cmds, org_cmds, setup_cmds, sync_cmds
+from entrasync.cli.app import add_org_option, app
 
-__all__ = ["app", "directory_cmds", "main", "setup_cmds", "sync_cmds"]
+add_org_option()
+
+__all__ = ["app", "directory_cmds", "main", "org_cmds", "setup_cmds", "sync_cmds"]
 
 
 def main() -> None:

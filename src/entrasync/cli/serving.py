@@ -1,26 +1,76 @@
-"""``entrasync serve``: the web app and the scheduler in one process."""
+"""``entrasync serve`` and ``entrasync worker``: the long-running processes (spec §10).
+
+Both print one JSON line on stdout when ready (logs go to stderr) and check the schema first, saying
+what to run when it is not this version's.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
+import time
 from typing import Any
 
+from entrasync.cli.output import emit_json
 
-def run_server(*, host: str, port: int, scheduler: bool, ctx: Any = None) -> None:
-    import logging
+log = logging.getLogger(__name__)
 
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def run_server(*, host: str, port: int, ctx: Any = None, announce: bool = True) -> None:
+    """Serve the web app; on SQLite run the jobs in this process too (runners/inprocess.py)."""
     import uvicorn
 
+    from entrasync.runners import background
+    from entrasync.services import orgs, refresh_jobs
     from entrasync.services.context import AppContext
-    from entrasync.services.scheduler import Scheduler
     from entrasync.web.app import create_app
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _logging()
     ctx = ctx or AppContext.create()
-    sched = Scheduler(ctx) if scheduler else None
-    if sched:
-        sched.start()
+    orgs.check_schema(ctx)
+    runner = background.for_serve(ctx)
+    if runner is None and refresh_jobs.live_workers(ctx) == 0:
+        log.warning("no entrasync worker is running: refreshes wait in the queue until one starts (`entrasync worker`)")
+    server = uvicorn.Server(uvicorn.Config(create_app(ctx, runner), host=host, port=port, log_level="info",
+                                           access_log=False))  # fmt: skip
+    if announce:
+        threading.Thread(target=_announce, args=(server, ctx, runner is not None), daemon=True).start()
     try:
-        uvicorn.run(create_app(ctx), host=host, port=port, log_level="info", access_log=False)
+        server.run()
     finally:
-        if sched:
-            sched.stop()
+        if runner is not None:
+            runner.stop()
+
+
+def _announce(server: Any, ctx: Any, in_process: bool) -> None:
+    while not server.started:
+        if server.should_exit:
+            return
+        time.sleep(0.02)
+    host, port = server.servers[0].sockets[0].getsockname()[:2]
+    emit_json({"url": f"http://{host}:{port}", "pid": os.getpid(), "database": ctx.db.dialect,
+               "jobs": "in-process" if in_process else "workers"})  # fmt: skip
+
+
+def run_worker(*, concurrency: int) -> None:
+    from entrasync.errors import ConfigurationError
+    from entrasync.runners import worker
+    from entrasync.services.context import AppContext
+
+    _logging()
+    ctx = AppContext.create()
+    if ctx.db.dialect != "postgresql":
+        raise ConfigurationError(
+            "entrasync worker needs PostgreSQL (ENTRASYNC_DATABASE_URL=postgresql://…). With SQLite, "
+            "`entrasync serve` runs the background jobs itself."
+        )
+
+    def ready() -> None:
+        emit_json({"worker": ctx.holder_id, "pid": os.getpid(), "concurrency": concurrency})
+
+    worker.run(ctx, concurrency=concurrency, on_ready=ready)

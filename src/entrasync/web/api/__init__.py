@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from entrasync.web.api import me, people, sync
+from entrasync.web.api import me, operator, people, sync
 from entrasync.web.api.deps import ErrorOut
 from entrasync.web.api.deps import error_doc as _error
 
@@ -26,7 +26,7 @@ router = APIRouter(
         422: _error("The request is not valid"),
     },
 )
-for part in (people.router, sync.router, me.router):
+for part in (people.router, sync.router, me.router, operator.router):
     router.include_router(part)
 
 __all__ = ["ErrorOut", "router"]

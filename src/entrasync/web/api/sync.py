@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from entrasync.errors import NotFoundError, ValidationError
-from entrasync.services import connection, review, runs, sync, sync_settings
+from entrasync.services import connection, review, runs, sync_settings
 from entrasync.web.api.deps import Ctx, Id, Integrator, Reviewer, SearchText, Write, error_doc
 from entrasync.web.api.schemas import (
     ApplyBody,
@@ -19,7 +19,7 @@ from entrasync.web.api.schemas import (
     SettingsOut,
     SettingsSaved,
 )
-from entrasync.web.refresher import start_refresh
+from entrasync.web.jobs import start_refresh
 
 router = APIRouter()
 
@@ -64,16 +64,30 @@ def disconnect(ctx: Ctx, me: Integrator) -> dict[str, Any]:
     return connection.disconnect(ctx, me.org_id, me.actor).public()
 
 
+WAIT_SECONDS = 300.0
+
+
 @router.post(
-    "/refresh", tags=["sync"], dependencies=[Write], responses={409: error_doc("Already running, or not connected")}
+    "/refresh",
+    tags=["sync"],
+    dependencies=[Write],
+    responses={
+        202: {"description": "Queued; poll `/runs/{run_id}/progress`"},
+        409: error_doc("A refresh is already queued or running, or Entra is not connected"),
+    },
 )
-def refresh(ctx: Ctx, me: Integrator, wait: bool = True) -> JSONResponse:
-    """Read Entra, plan, and apply in Auto-sync (unless held). ``wait=false`` returns 202 at once."""
-    if wait:
-        result = sync.refresh(ctx, me.org_id, trigger="api", actor=me.actor)
-        return JSONResponse(result.public())
-    run_id = start_refresh(ctx, me.org_id, me.actor, "api")
-    return JSONResponse({"run_id": run_id}, status_code=202)
+def refresh(request: Request, ctx: Ctx, me: Integrator, wait: bool = True) -> JSONResponse:
+    """Queue a refresh (read Entra, plan, and apply in Auto-sync unless held); a worker runs it.
+
+    ``wait=true`` (the default) answers when the run ends (up to 5 minutes, then 202 as below);
+    ``wait=false`` answers 202 with the run id at once. A second refresh while one is queued or running
+    is refused with 409, naming that run.
+    """
+    run_id = start_refresh(request, me.org_id, me.actor, "api")
+    result = runs.wait_for(ctx, me.org_id, run_id, timeout=WAIT_SECONDS) if wait else None
+    if result is None:
+        return JSONResponse({"run_id": run_id, "outcome": "running"}, status_code=202)
+    return JSONResponse(result)
 
 
 @router.get("/plan", tags=["sync"])

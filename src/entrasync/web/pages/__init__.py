@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from entrasync.web.pages import integrations, me, people, signin, user_sync
+from entrasync.web.pages import integrations, me, microsoft, people, signin, user_sync
 
 router = APIRouter(include_in_schema=False)
-for part in (signin.router, people.router, integrations.router, user_sync.router, me.router):
+for part in (signin.router, microsoft.router, people.router, integrations.router, user_sync.router, me.router):
     router.include_router(part)
 
 __all__ = ["router"]

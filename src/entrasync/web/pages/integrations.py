@@ -11,7 +11,7 @@ from entrasync.errors import EntrasyncError, PermissionDeniedError
 from entrasync.services import connection
 from entrasync.web.auth import INTEGRATION_DENIED, Principal, require_admin, require_integration, session_of
 from entrasync.web.pages.common import ctx_of, form_of, redirect
-from entrasync.web.pages.signin import start_microsoft
+from entrasync.web.pages.microsoft import start_microsoft
 from entrasync.web.render import flash, render
 
 router = APIRouter(include_in_schema=False)
@@ -31,7 +31,7 @@ def connect_page(request: Request, me: Principal = Depends(require_admin)) -> Re
 @router.post("/integrations/entra/connect")
 async def connect_start(request: Request, me: Principal = Depends(require_admin)) -> Response:
     await form_of(request)
-    return start_microsoft(request, "connect", "organizations")
+    return start_microsoft(request, "connect", "organizations", org=me.org_id)
 
 
 @router.post("/integrations/entra/elevate")
@@ -39,7 +39,7 @@ async def elevate(request: Request, me: Principal = Depends(require_admin)) -> R
     """A Super admin proves, by signing in at Microsoft, that they are a Global Administrator."""
     await form_of(request)
     status = connection.status(ctx_of(request), me.org_id)
-    return start_microsoft(request, "elevate", status.tenant_id or "organizations")
+    return start_microsoft(request, "elevate", status.tenant_id or "organizations", org=me.org_id)
 
 
 @router.get("/integrations/entra/consented")
@@ -54,6 +54,8 @@ def consented(request: Request, me: Principal = Depends(require_admin)) -> Respo
         or not secrets.compare_digest(str(expected.get("state")), q.get("state", ""))
     ):
         raise PermissionDeniedError("This consent answer did not come from a request made here. Start Connect again.")
+    if expected.get("org") != me.org_id:  # the consent connects the organisation that started it (§10)
+        raise PermissionDeniedError("This consent was started for another organisation. Start Connect again.")
     if not me.can_integrate:
         raise PermissionDeniedError(INTEGRATION_DENIED)
     status = connection.status(ctx, me.org_id)

@@ -13,8 +13,8 @@ from entrasync.errors import ValidationError
 from entrasync.services import people, review, runs, sync_settings
 from entrasync.web.auth import Principal, require_integration, require_reviewer
 from entrasync.web.forms import REFRESH_TIMES, SETTINGS_ERROR_FIELDS, settings_from_form, settings_view, text, to_int
+from entrasync.web.jobs import start_refresh
 from entrasync.web.pages.common import PER_PAGE, ctx_of, form_of, page_count, redirect
-from entrasync.web.refresher import start_refresh
 from entrasync.web.render import flash, render
 
 router = APIRouter(include_in_schema=False)
@@ -82,8 +82,8 @@ def user_sync(request: Request, me: Principal = Depends(require_reviewer)) -> Re
 @router.post("/user-sync/refresh")
 async def user_sync_refresh(request: Request, me: Principal = Depends(require_integration)) -> Response:
     await form_of(request)
-    run_id = start_refresh(ctx_of(request), me.org_id, me.actor, "button")
-    flash(request, f"Refresh started (run {run_id})." if run_id else "Refresh finished.")
+    run_id = start_refresh(request, me.org_id, me.actor, "button")
+    flash(request, f"Refresh started (run {run_id}).")
     return redirect("/user-sync")
 
 
