@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from typing import Any
 
-from entrasync.cli.output import emit_json
+import orjson
 
 log = logging.getLogger(__name__)
+
+
+def ready_line(data: dict[str, Any]) -> None:
+    """The one line a long-running command prints on stdout when it is ready (§7): compact JSON."""
+    sys.stdout.write(orjson.dumps(data).decode() + "\n")
+    sys.stdout.flush()
 
 
 def _logging() -> None:
@@ -53,7 +60,7 @@ def _announce(server: Any, ctx: Any, in_process: bool) -> None:
             return
         time.sleep(0.02)
     host, port = server.servers[0].sockets[0].getsockname()[:2]
-    emit_json({"url": f"http://{host}:{port}", "pid": os.getpid(), "database": ctx.db.dialect,
+    ready_line({"url": f"http://{host}:{port}", "pid": os.getpid(), "database": ctx.db.dialect,
                "jobs": "in-process" if in_process else "workers"})  # fmt: skip
 
 
@@ -71,6 +78,6 @@ def run_worker(*, concurrency: int) -> None:
         )
 
     def ready() -> None:
-        emit_json({"worker": ctx.holder_id, "pid": os.getpid(), "concurrency": concurrency})
+        ready_line({"worker": ctx.holder_id, "pid": os.getpid(), "concurrency": concurrency})
 
     worker.run(ctx, concurrency=concurrency, on_ready=ready)

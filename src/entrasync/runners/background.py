@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from entrasync.runners import jobs, worker
 from entrasync.runners.inprocess import InProcessRunner
 from entrasync.runners.worker import WorkerThread
+from entrasync.services import refresh_jobs
 from entrasync.services.context import AppContext
 
 
@@ -25,8 +27,18 @@ class JobRunner(Protocol):
 def for_serve(ctx: AppContext) -> JobRunner | None:
     """The in-process runner on SQLite; None on PostgreSQL, where workers run the jobs."""
     if ctx.db.dialect == "sqlite":
-        return InProcessRunner(ctx).start()
+        return InProcessRunner(ctx, interval=ctx.config.tick_seconds).start()
     return None
+
+
+def drain(ctx: AppContext) -> None:
+    """Run the queued refreshes now, until none is left (the same job function, through Procrastinate
+    on PostgreSQL): for tests and scripts that queue work and want it done."""
+    if ctx.db.dialect != "sqlite":
+        worker.drain(ctx)
+        return
+    while (found := refresh_jobs.next_queued(ctx)) is not None:
+        jobs.refresh(ctx, found[0], found[1], refresh_process=False)
 
 
 def for_tests(ctx: AppContext) -> JobRunner:

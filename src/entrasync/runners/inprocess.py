@@ -29,8 +29,8 @@ POLL_SECONDS = 1.0  # a queued run written by another process is seen within thi
 class InProcessRunner:
     """Threads that run queued refreshes and the housekeeping of one process.
 
-    ``interval`` (default 10 s, like the workers' periodic tasks) is the most the housekeeping thread
-    sleeps; it wakes at the next daily slot when that comes sooner. ``notify()`` wakes the refresh
+    ``interval`` (``ENTRASYNC_TICK_SECONDS``, 10 s, like the workers' periodic tasks) is the most the
+    housekeeping thread sleeps; it wakes at the next daily slot when that comes sooner. ``notify()`` wakes the refresh
     threads at once (the web app calls it after queueing a run). ``ticks`` and ``last_tick`` say the
     housekeeping loop is alive.
     """

@@ -15,6 +15,18 @@ from entrasync.services.context import AppContext
 log = logging.getLogger(__name__)
 
 
+class Stats:
+    """What this process's jobs did (logs, health, and tests that wait for a pass of the schedule)."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+        self.sweeps = 0
+        self.refreshes = 0
+
+
+STATS = Stats()
+
+
 def refresh(ctx: AppContext, org_id: int, run_id: int, *, refresh_process: bool) -> str | None:
     """Run a queued refresh; its outcome, or None when the run was not queued any more.
 
@@ -30,6 +42,7 @@ def refresh(ctx: AppContext, org_id: int, run_id: int, *, refresh_process: bool)
         with tuning.refresh_process():
             result = sync.run_queued(ctx, org_id, run_id)
         gc.collect()
+    STATS.refreshes += 1
     if result is None:
         return None
     log.info("refresh run %s of org %s ended: %s", run_id, org_id, result.outcome)
@@ -38,9 +51,13 @@ def refresh(ctx: AppContext, org_id: int, run_id: int, *, refresh_process: bool)
 
 def tick(ctx: AppContext) -> list[int]:
     """Queue the daily refreshes that are due (services.daily): the new run ids."""
-    return daily.tick(ctx)
+    queued = daily.tick(ctx)
+    STATS.ticks += 1
+    return queued
 
 
 def sweep(ctx: AppContext) -> int:
     """Fail dead runs and release stalled jobs (services.refresh_jobs.sweep): how many runs failed."""
-    return refresh_jobs.sweep(ctx)
+    failed = refresh_jobs.sweep(ctx)
+    STATS.sweeps += 1
+    return failed

@@ -6,7 +6,7 @@ Any number of workers, on any machines that share the PostgreSQL database, take 
   queueing lock are the organisation's (adapters/queue.py), on top of the runs table's own
   one-active-run index, so two refreshes of one organisation never overlap, whichever worker runs them.
 - ``entrasync.tick`` and ``entrasync.sweep`` (queue ``housekeeping``, higher priority): periodic tasks
-  every 10 seconds. Procrastinate defers each periodic job once per timestamp across all workers
+  every ``ENTRASYNC_TICK_SECONDS`` (10). Procrastinate defers each periodic job once per timestamp across all workers
   (``procrastinate_periodic_defers`` is unique per task and timestamp, and a queueing lock keeps one
   waiting); the tick queues the daily refreshes that are due (services.daily), the sweep fails dead
   runs and ends jobs whose worker stopped sending heartbeats (services.refresh_jobs.sweep).
@@ -34,9 +34,13 @@ from entrasync.services.context import AppContext
 
 log = logging.getLogger(__name__)
 
-HOUSEKEEPING_CRON = "*/10 * * * * *"  # every 10 seconds (croniter's sixth field is the second)
 HOUSEKEEPING_PRIORITY = 10  # before the refreshes waiting in the queue: a slot's jobs never delay the tick
 _RETRY = procrastinate.RetryStrategy(max_attempts=3, wait=2)
+
+
+def housekeeping_cron(seconds: int) -> str:
+    """Every ``seconds`` seconds, as a cron line (croniter's optional sixth field is the second)."""
+    return "* * * * *" if seconds >= 60 else f"*/{seconds} * * * * *"
 
 
 def make_app(ctx: AppContext, *, refresh_process: bool = True) -> procrastinate.App:
@@ -49,18 +53,19 @@ def make_app(ctx: AppContext, *, refresh_process: bool = True) -> procrastinate.
         conninfo=queue.conninfo(ctx.config.effective_database_url), min_size=1, max_size=4
     )
     app = procrastinate.App(connector=connector, periodic_defaults={"max_delay": 60})
+    cron = housekeeping_cron(ctx.config.tick_seconds)
 
     @app.task(name=queue.REFRESH_TASK, queue=queue.REFRESH_QUEUE, retry=_RETRY)
     def refresh(org_id: int, run_id: int) -> None:
         jobs.refresh(ctx, org_id, run_id, refresh_process=refresh_process)
 
-    @app.periodic(cron=HOUSEKEEPING_CRON, periodic_id="daily")
+    @app.periodic(cron=cron, periodic_id="daily")
     @app.task(name=queue.TICK_TASK, queue=queue.HOUSEKEEPING_QUEUE, queueing_lock=queue.TICK_TASK,
               priority=HOUSEKEEPING_PRIORITY, retry=_RETRY)  # fmt: skip
     def tick(timestamp: int) -> None:
         jobs.tick(ctx)
 
-    @app.periodic(cron=HOUSEKEEPING_CRON, periodic_id="sweep")
+    @app.periodic(cron=cron, periodic_id="sweep")
     @app.task(name=queue.SWEEP_TASK, queue=queue.HOUSEKEEPING_QUEUE, queueing_lock=queue.SWEEP_TASK,
               priority=HOUSEKEEPING_PRIORITY, retry=_RETRY)  # fmt: skip
     def sweep(timestamp: int) -> None:
@@ -96,6 +101,20 @@ def run(ctx: AppContext, *, concurrency: int, on_ready: Callable[[], None]) -> N
         async with app.open_async():
             on_ready()
             await app.run_worker_async(**worker_options(ctx, concurrency=concurrency, name=ctx.holder_id, signals=True))
+
+    asyncio.run(main())
+
+
+def drain(ctx: AppContext) -> None:
+    """Run every refresh job waiting in the queue, in this thread, then return (Procrastinate's worker
+    with ``wait=False``): a queue worked through on demand, as tests need it."""
+
+    async def main() -> None:
+        app = make_app(ctx, refresh_process=False)
+        async with app.open_async():
+            options = worker_options(ctx, concurrency=1, name=f"{ctx.holder_id}:drain", signals=False)
+            options["queues"] = [queue.REFRESH_QUEUE]
+            await app.run_worker_async(wait=False, **options)
 
     asyncio.run(main())
 
