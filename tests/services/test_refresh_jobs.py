@@ -1,0 +1,158 @@
+"""Refreshes as jobs on the services tier (spec §4, §10): one per organisation queued or running, each
+slot recorded once however many workers tick, a job of one organisation never touching another, and a
+run that lost its lease applying nothing."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from tests.services.conftest import CLIENT, Org
+
+from entrasync.adapters.db import tables as t
+from entrasync.errors import RefreshRunningError
+from entrasync.runners import background
+from entrasync.services import connection, daily, orgs, refresh_jobs, sync, sync_settings
+from entrasync.services.context import Actor, AppContext
+
+OTHER_TENANT = "99999999-8888-7777-6666-555555555555"
+
+
+def _runs(ctx: AppContext, org_id: int) -> list[dict[str, Any]]:
+    with ctx.db.reader.connect() as conn:
+        rows = conn.execute(sa.select(t.runs).where(t.runs.c.org_id == org_id).order_by(t.runs.c.id))
+        return [dict(r._mapping) for r in rows]
+
+
+def _people(ctx: AppContext, org_id: int) -> int:
+    with ctx.db.reader.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).where(t.people.c.org_id == org_id)).scalar_one())
+
+
+def test_one_refresh_per_organisation_queued_or_running(svc: Org) -> None:
+    ctx, org = svc.ctx, svc.org_id
+    queued = refresh_jobs.enqueue(ctx, org, trigger="button", triggered_by="alice")
+    for ask in (
+        lambda: refresh_jobs.enqueue(ctx, org, trigger="api", triggered_by="bob"),
+        lambda: sync.refresh(ctx, org, trigger="cli", actor=Actor.cli(), client=svc.client()),
+    ):
+        with pytest.raises(RefreshRunningError) as refused:
+            ask()
+        assert str(refused.value) == (
+            f"A refresh is already queued (run {queued}). Wait for it to finish, then try again."
+        )
+    [run] = _runs(ctx, org)
+    assert run["progress"] == {"phase": "queued"} and run["claimed_by"] is None
+    # Another organisation is not held up by this one.
+    other = orgs.create(ctx, "other-org", "Other")
+    connection.connect(ctx, other, Actor.cli(), connection.Credentials(OTHER_TENANT, CLIENT, "x"), verify=False)
+    assert refresh_jobs.enqueue(ctx, other, trigger="button", triggered_by="carol") != queued
+    # Once claimed it is "running", and still the only one.
+    assert refresh_jobs.claim(ctx, org, queued)
+    with pytest.raises(RefreshRunningError, match=rf"already running \(run {queued}\)"):
+        refresh_jobs.enqueue(ctx, org, trigger="button", triggered_by="alice")
+    assert not refresh_jobs.claim(ctx, org, queued), "a run is claimed once"
+
+
+def test_the_database_refuses_a_second_active_run_even_when_the_check_is_raced(svc: Org) -> None:
+    """Eight requests at once: exactly one run is recorded (the partial unique index decides)."""
+    ctx, org = svc.ctx, svc.org_id
+    barrier = threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def ask() -> None:
+        barrier.wait()
+        try:
+            refresh_jobs.enqueue(ctx, org, trigger="button", triggered_by="x")
+            outcomes.append("queued")
+        except RefreshRunningError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(30)
+    assert sorted(outcomes) == ["queued"] + ["refused"] * 7
+    assert len(_runs(ctx, org)) == 1
+
+
+def test_each_due_slot_is_recorded_once_however_many_workers_tick(svc: Org) -> None:
+    ctx, org = svc.ctx, svc.org_id
+    saved_at = datetime(2026, 1, 10, 6, 0, tzinfo=UTC)
+    ctx.clock = lambda: saved_at
+    sync_settings.save(ctx, org, Actor(label="it"), {"strategy": "daily", "refresh_time": "07:00",
+                                                     "time_zone": "UTC"}, None)  # fmt: skip
+    ctx.clock = lambda: saved_at + timedelta(hours=1, seconds=1)
+    barrier = threading.Barrier(6)
+    queued: list[int] = []
+
+    def worker_tick() -> None:
+        barrier.wait()
+        queued.extend(daily.tick(ctx))
+
+    threads = [threading.Thread(target=worker_tick) for _ in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(30)
+    assert len(queued) == 1
+    [run] = _runs(ctx, org)
+    assert run["id"] == queued[0] and run["slot_at"] == datetime(2026, 1, 10, 7, 0, tzinfo=UTC)
+    assert daily.tick(ctx) == [], "a later tick finds the slot taken"
+
+
+def test_a_job_of_one_organisation_never_runs_anothers_refresh(svc: Org) -> None:
+    """A refresh job carries (org, run): given another organisation's run, it claims nothing."""
+    ctx = svc.ctx
+    other = orgs.create(ctx, "other-org", "Other")
+    connection.connect(ctx, other, Actor.cli(), connection.Credentials(OTHER_TENANT, CLIENT, "x"), verify=False)
+    theirs = refresh_jobs.enqueue(ctx, other, trigger="button", triggered_by="carol")
+    assert sync.run_queued(ctx, svc.org_id, theirs, client=svc.client()) is None
+    assert _runs(ctx, svc.org_id) == []
+    [run] = _runs(ctx, other)
+    assert run["claimed_by"] is None and run["progress"] == {"phase": "queued"}
+    # Run by its own organisation's job, it refreshes that organisation only.
+    result = sync.run_queued(ctx, svc.org_id, refresh_jobs.enqueue(ctx, svc.org_id, trigger="button",
+                                                                   triggered_by="a"), client=svc.client())  # fmt: skip
+    assert result is not None and result.outcome == "applied"
+    assert _people(ctx, svc.org_id) > 0 and _people(ctx, other) == 0
+
+
+def test_a_run_that_lost_its_lease_applies_nothing(svc: Org) -> None:
+    """A worker stalled past its lease (swept as dead meanwhile) must not apply when it wakes up."""
+    ctx, org = svc.ctx, svc.org_id
+    now = datetime.now(UTC)
+    ctx.clock = lambda: now
+    client = svc.client()
+    swept = threading.Event()
+    original = client.iter_pages
+
+    def slow_pages(*args: Any, **kwargs: Any) -> Any:
+        # While this refresh reads, its lease runs out and another process's sweep fails the run.
+        sweeper = AppContext(config=ctx.config, db=ctx.db, box=ctx.box, clock=lambda: now + timedelta(minutes=5))
+        assert refresh_jobs.sweep(sweeper) == 1
+        swept.set()
+        return original(*args, **kwargs)
+
+    client.iter_pages = slow_pages  # type: ignore[method-assign]
+    result = sync.refresh(ctx, org, trigger="cli", actor=Actor.cli(), client=client)
+    assert swept.is_set()
+    [run] = _runs(ctx, org)
+    assert run["outcome"] == "failed" and run["error"] == refresh_jobs.DEAD_RUN_MESSAGE
+    assert result.outcome == "failed"
+    assert _people(ctx, org) == 0, "nothing applied"
+
+
+def test_queued_runs_are_worked_through_by_the_same_job_function(svc: Org) -> None:
+    """``drain`` (the job queue on PostgreSQL, the runs table on SQLite) runs what was queued: here the
+    job builds its own Graph client, which cannot reach the fake, so the run fails, and says why."""
+    ctx, org = svc.ctx, svc.org_id
+    run_id = refresh_jobs.enqueue(ctx, org, trigger="button", triggered_by="alice")
+    background.drain(ctx)
+    [run] = _runs(ctx, org)
+    assert run["id"] == run_id and run["outcome"] == "failed" and run["claimed_by"] == ctx.holder_id
+    assert run["error"] and "Microsoft" in run["error"]
