@@ -153,3 +153,28 @@ def sign_in(page: Any, live: Live, email: str, password: str = PASSWORD) -> None
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in", exact=True).click()
     page.get_by_role("heading", name="People").wait_for()
+
+
+def press_refresh(page: Any, live: Live, timeout: float = 60.0) -> int:
+    """Press Refresh on User Sync and wait until that run ends (a worker, or serve's runner, does it);
+    the page then shows its outcome. The run's id, from the flash the button leaves."""
+    import sqlalchemy as sa
+
+    from entrasync.adapters.db import tables as t
+
+    page.get_by_role("button", name="Refresh").click()
+    flash = page.locator(".flash", has_text="Refresh started")
+    flash.wait_for()
+    m = re.search(r"run (\d+)", flash.inner_text())
+    assert m, flash.inner_text()
+    run_id = int(m.group(1))
+    deadline = time.monotonic() + timeout
+    while True:
+        with live.ctx.db.reader.connect() as conn:
+            outcome = conn.execute(sa.select(t.runs.c.outcome).where(t.runs.c.id == run_id)).scalar_one()
+        if outcome != "running":
+            break
+        assert time.monotonic() < deadline, f"run {run_id} did not end in {timeout} s"
+        time.sleep(0.1)
+    page.reload()
+    return run_id
