@@ -88,6 +88,12 @@ def _runner(ctx: AppContext) -> JobRunner:
     return WorkerThread(ctx).start()
 
 
+def _settled(ctx: AppContext, org_id: int) -> None:
+    """Wait until the org's runs have ended, before the test moves its clock on (a clock jumping hours
+    while a refresh runs would expire its lease)."""
+    wait_for("the runs to end", lambda: all(r["outcome"] != "running" for r in runs(ctx, org_id)), timeout=20)
+
+
 def _ticked(n: int = 3) -> None:
     """Wait until the running runner has completed ``n`` more passes of the schedule."""
     target = jobs.STATS.ticks + n
@@ -109,6 +115,7 @@ def test_running_scheduler_follows_changed_time_zone_and_strategy(
         assert scheduled(ctx, org_id) == []
         clock.set(utc(2026, 1, 10, 8, 0))
         wait_for("the 08:00 run", lambda: scheduled(ctx, org_id))
+        _settled(ctx, org_id)
         assert [r["slot_at"] for r in scheduled(ctx, org_id)] == [utc(2026, 1, 10, 8, 0)]
 
         clock.set(utc(2026, 1, 10, 8, 10))
@@ -118,6 +125,7 @@ def test_running_scheduler_follows_changed_time_zone_and_strategy(
         assert len(scheduled(ctx, org_id)) == 1
         clock.set(utc(2026, 1, 10, 13, 0))
         wait_for("the 13:00 UTC run", lambda: len(scheduled(ctx, org_id)) == 2)
+        _settled(ctx, org_id)
         assert scheduled(ctx, org_id)[-1]["slot_at"] == utc(2026, 1, 10, 13, 0)
 
         clock.set(utc(2026, 1, 10, 13, 30))
@@ -133,6 +141,7 @@ def test_running_scheduler_follows_changed_time_zone_and_strategy(
         assert len(scheduled(ctx, org_id)) == 2
         clock.set(utc(2026, 1, 12, 13, 0))
         wait_for("the 12 Jan run", lambda: len(scheduled(ctx, org_id)) == 3)
+        _settled(ctx, org_id)
         _ticked()
     finally:
         sched.stop()

@@ -156,3 +156,46 @@ def test_queued_runs_are_worked_through_by_the_same_job_function(svc: Org) -> No
     [run] = _runs(ctx, org)
     assert run["id"] == run_id and run["outcome"] == "failed" and run["claimed_by"] == ctx.holder_id
     assert run["error"] and "Microsoft" in run["error"]
+
+
+def test_a_scheduled_run_whose_process_died_is_tried_again_once_per_death(svc: Org) -> None:
+    """A slot must still be refreshed when its worker is killed: the sweep fails the dead run and queues
+    a retry naming it (the slot stays with the first run); a button press that died is not retried."""
+    ctx, org = svc.ctx, svc.org_id
+    now = datetime(2026, 2, 1, 7, 0, tzinfo=UTC)
+    ctx.clock = lambda: now
+    slot = datetime(2026, 2, 1, 7, 0, tzinfo=UTC)
+    attempts = [refresh_jobs.start(ctx, org, trigger="schedule", triggered_by="schedule", slot_at=slot)]
+    for _ in range(refresh_jobs.MAX_ATTEMPTS):
+        now += timedelta(seconds=ctx.config.lease_seconds + 1)
+        assert refresh_jobs.sweep(ctx) == 1
+        queued = [r for r in _runs(ctx, org) if r["outcome"] == "running"]
+        if len(attempts) == refresh_jobs.MAX_ATTEMPTS:
+            assert queued == [], "no retry after the last attempt"
+            break
+        [again] = queued
+        assert again["retry_of"] == attempts[-1] and again["attempt"] == len(attempts) + 1
+        assert again["slot_at"] is None and again["trigger"] == "schedule"
+        assert refresh_jobs.claim(ctx, org, again["id"])  # a worker takes it... and dies too
+        attempts.append(again["id"])
+    rows = {r["id"]: r for r in _runs(ctx, org)}
+    assert [rows[a]["outcome"] for a in attempts] == ["failed"] * refresh_jobs.MAX_ATTEMPTS
+    assert [r["slot_at"] for r in rows.values() if r["slot_at"] is not None] == [slot]
+    # A refresh someone asked for that died is failed and not tried again: they see it and may ask again.
+    refresh_jobs.start(ctx, org, trigger="button", triggered_by="alice")
+    now += timedelta(seconds=ctx.config.lease_seconds + 1)
+    assert refresh_jobs.sweep(ctx) == 1
+    assert [r for r in _runs(ctx, org) if r["outcome"] == "running"] == []
+
+
+def test_a_retried_slot_is_refreshed_by_the_queue(svc: Org) -> None:
+    ctx, org = svc.ctx, svc.org_id
+    now = datetime.now(UTC)
+    ctx.clock = lambda: now
+    dead = refresh_jobs.start(ctx, org, trigger="schedule", triggered_by="schedule", slot_at=now)
+    now += timedelta(seconds=ctx.config.lease_seconds + 1)
+    refresh_jobs.sweep(ctx)
+    [again] = [r for r in _runs(ctx, org) if r["retry_of"] == dead]
+    result = sync.run_queued(ctx, org, again["id"], client=svc.client())
+    assert result is not None and result.outcome == "applied"
+    assert connection.status(ctx, org).last_error is None, "the retry's success clears the Integrations row"

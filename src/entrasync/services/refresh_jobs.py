@@ -12,8 +12,11 @@ every third of ``ENTRASYNC_LEASE_SECONDS`` (30 s) while it works. A process that
 ``sweep`` (every 10 s on the workers, and inline before a new run of that organisation is recorded)
 then marks its run failed, notifies like any failed refresh and shows it on the Integrations row. The
 apply step is one transaction that first checks the lease (``holds``), so a process that was only
-stalled past its lease changes nothing. ``sweep`` also ends Procrastinate jobs whose worker stopped
-sending heartbeats (which frees the organisation's job lock) and fails queued runs whose job is gone.
+stalled past its lease changes nothing. A *scheduled* run that died is queued again at once, as a new
+run naming the dead one (``retry_of`` is unique: one retry per dead run, at most ``MAX_ATTEMPTS`` in
+all), so a slot whose worker was killed is still refreshed, once. ``sweep`` also ends Procrastinate
+jobs whose worker stopped sending heartbeats (which frees the organisation's job lock) and fails
+queued runs whose job is gone.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 from entrasync.adapters import queue
 from entrasync.adapters.db.errors import is_unique_violation
 from entrasync.adapters.db.uow import UnitOfWork
-from entrasync.domain.states import RunOutcome
+from entrasync.domain.states import RunOutcome, Trigger
 from entrasync.errors import NotConnectedError, RefreshRunningError
 from entrasync.services import notifications
 from entrasync.services.context import AppContext
@@ -37,6 +40,7 @@ DEAD_RUN_MESSAGE = "The refresh stopped unexpectedly (its process ended); nothin
 LOST_JOB_MESSAGE = "The refresh's job ended before a worker started it; nothing was changed. Refresh again."
 NOT_CONNECTED = "Microsoft Entra ID is not connected. Connect it first (Integrations, or `entrasync connect`)."
 LIVE_JOB_STATES = frozenset({"todo", "doing"})
+MAX_ATTEMPTS = 3  # a scheduled refresh is tried at most this often when its processes keep dying
 
 
 class SlotTakenError(Exception):
@@ -61,6 +65,21 @@ def _fail(uow: UnitOfWork, org_id: int, run_id: int, now: datetime, message: str
     return True
 
 
+def _queue(
+    uow: UnitOfWork, ctx: AppContext, org_id: int, now: datetime, *, trigger: str, triggered_by: str | None,
+    slot_at: datetime | None = None, attempt: int = 1, retry_of: int | None = None,
+) -> int:
+    """Record a queued run and (PostgreSQL) its job, in the caller's transaction."""
+    run_id = uow.runs.insert(
+        org_id, trigger=trigger, triggered_by=triggered_by, now=now, slot_at=slot_at,
+        base_version=uow.orgs.version(org_id), attempt=attempt, retry_of=retry_of,
+    )  # fmt: skip
+    job_id = uow.jobs.defer_refresh(org_id, run_id)
+    if job_id is not None:
+        uow.runs.set_job(run_id, job_id)
+    return run_id
+
+
 def _record(
     ctx: AppContext, org_id: int, *, trigger: str, triggered_by: str | None, slot_at: datetime | None, claim: bool
 ) -> int:
@@ -76,15 +95,12 @@ def _record(
                 dead = active["claimed_by"] is not None and active["lease_expires_at"] < now
                 if not (dead and _fail(uow, org_id, active["id"], now, DEAD_RUN_MESSAGE, expired=True)):
                     raise running_error(active)
-            run_id = uow.runs.insert(
+            if not claim:
+                return _queue(uow, ctx, org_id, now, trigger=trigger, triggered_by=triggered_by, slot_at=slot_at)
+            return uow.runs.insert(
                 org_id, trigger=trigger, triggered_by=triggered_by, now=now, slot_at=slot_at,
                 base_version=uow.orgs.version(org_id), holder=holder, lease_expires=expires,
             )  # fmt: skip
-            if not claim:
-                job_id = uow.jobs.defer_refresh(org_id, run_id)
-                if job_id is not None:
-                    uow.runs.set_job(run_id, job_id)
-            return run_id
     except (RefreshRunningError, NotConnectedError):
         raise
     except Exception as exc:
@@ -115,9 +131,10 @@ def start(
 
 def claim(ctx: AppContext, org_id: int, run_id: int) -> bool:
     """Take a queued run for this process; False when it is not queued any more (failed, or taken)."""
-    expires = ctx.now() + timedelta(seconds=ctx.config.lease_seconds)
+    now = ctx.now()
+    expires = now + timedelta(seconds=ctx.config.lease_seconds)
     with ctx.write() as uow:
-        return uow.runs.claim(org_id, run_id, ctx.holder_id, expires)
+        return uow.runs.claim(org_id, run_id, ctx.holder_id, now, expires)
 
 
 def next_queued(ctx: AppContext) -> tuple[int, int] | None:
@@ -147,8 +164,16 @@ def sweep(ctx: AppContext) -> int:
     now = ctx.now()
     failed = 0
     with ctx.write() as uow:
-        for run_id, org_id in uow.runs.expired(now):
-            failed += _fail(uow, org_id, run_id, now, DEAD_RUN_MESSAGE, expired=True)
+        for dead in uow.runs.expired(now):
+            if not _fail(uow, dead["org_id"], dead["id"], now, DEAD_RUN_MESSAGE, expired=True):
+                continue
+            failed += 1
+            retry = dead["trigger"] == Trigger.SCHEDULE.value and dead["attempt"] < MAX_ATTEMPTS
+            if retry and uow.runs.running(dead["org_id"]) is None:
+                again = _queue(uow, ctx, dead["org_id"], now, trigger=Trigger.SCHEDULE.value,
+                               triggered_by=f"schedule (retry of run {dead['id']})", attempt=dead["attempt"] + 1,
+                               retry_of=dead["id"])  # fmt: skip
+                log.warning("scheduled run %s died; queued run %s to try again", dead["id"], again)
         for job_id in uow.jobs.stalled(queue.REFRESH_TASK, ctx.config.lease_seconds):
             log.warning("refresh job %s was running on a worker that stopped; marking it failed", job_id)
             uow.jobs.fail(job_id)

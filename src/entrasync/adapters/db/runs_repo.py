@@ -27,6 +27,8 @@ class RunsRepo:
         base_version: int,
         holder: str | None = None,
         lease_expires: datetime | None = None,
+        attempt: int = 1,
+        retry_of: int | None = None,
     ) -> int:
         """A new run, ``running``: queued for a worker, or (with ``holder``) already claimed by it.
 
@@ -49,6 +51,8 @@ class RunsRepo:
                 base_version=base_version,
                 claimed_by=holder,
                 lease_expires_at=lease_expires,
+                attempt=attempt,
+                retry_of=retry_of,
             )
         ).inserted_primary_key
         assert pk is not None
@@ -57,15 +61,22 @@ class RunsRepo:
     def set_job(self, run_id: int, job_id: int) -> None:
         self.conn.execute(sa.update(t.runs).where(t.runs.c.id == run_id).values(job_id=job_id))
 
-    def claim(self, org_id: int, run_id: int, holder: str, expires: datetime) -> bool:
-        """Take a queued run of this org for ``holder``; False when it is not queued any more."""
+    def claim(self, org_id: int, run_id: int, holder: str, now: datetime, expires: datetime) -> bool:
+        """Take a queued run of this org for ``holder``; False when it is not queued any more. The run
+        starts now (``started_at``): the time it waited in the queue is not its own."""
         r = t.runs
         res = self.conn.execute(
             sa.update(r)
-            .where(r.c.id == run_id, r.c.org_id == org_id, r.c.outcome == RunOutcome.RUNNING.value,
-                   r.c.claimed_by.is_(None))
-            .values(claimed_by=holder, lease_expires_at=expires, progress={"phase": RunPhase.STARTING.value})
-        )  # fmt: skip
+            .where(
+                r.c.id == run_id,
+                r.c.org_id == org_id,
+                r.c.outcome == RunOutcome.RUNNING.value,
+                r.c.claimed_by.is_(None),
+            )
+            .values(
+                claimed_by=holder, started_at=now, lease_expires_at=expires, progress={"phase": RunPhase.STARTING.value}
+            )
+        )
         return bool(res.rowcount)
 
     def next_queued(self) -> tuple[int, int] | None:
@@ -99,15 +110,16 @@ class RunsRepo:
         ).first()
         return found is not None
 
-    def expired(self, now: datetime) -> list[tuple[int, int]]:
-        """(run, org) of claimed running runs whose lease ran out: their process stopped renewing."""
+    def expired(self, now: datetime) -> list[dict[str, Any]]:
+        """Claimed running runs whose lease ran out (their process stopped renewing): id, org, trigger,
+        attempt."""
         r = t.runs
         rows = self.conn.execute(
-            sa.select(r.c.id, r.c.org_id).where(
+            sa.select(r.c.id, r.c.org_id, r.c.trigger, r.c.attempt).where(
                 r.c.outcome == RunOutcome.RUNNING.value, r.c.claimed_by.is_not(None), r.c.lease_expires_at < now
             )
         )
-        return [(int(a), int(b)) for a, b in rows]
+        return [dict(row._mapping) for row in rows]
 
     def queued_jobs(self) -> list[tuple[int, int, int | None]]:
         """(run, org, job) of every queued run (not claimed yet)."""

@@ -233,7 +233,12 @@ runs = Table(
     Column("lease_expires_at", TS),
     # The Procrastinate job that carries a queued run (PostgreSQL; none on SQLite or from the CLI).
     Column("job_id", BigInteger),
+    # A scheduled run whose process died is tried again (services.refresh_jobs.sweep): the new run names
+    # the dead one (at most one retry each) and counts the attempts; the slot stays on the first.
+    Column("attempt", Integer, nullable=False, default=1, server_default="1"),
+    Column("retry_of", Integer),
     UniqueConstraint("org_id", "slot_at", name="uq_runs_org_slot"),
+    UniqueConstraint("retry_of", name="uq_runs_retry_of"),
     Index("ix_runs_org_id", "org_id", "id"),
     # One refresh per organisation queued or running at a time (§4, §10), enforced by the database.
     Index(

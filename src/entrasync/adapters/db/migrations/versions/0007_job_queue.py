@@ -3,7 +3,8 @@ organisation, the shared Graph budget, local accounts found by e-mail across org
 (PostgreSQL only) Procrastinate's schema.
 
 - ``refresh_leases`` goes: a run carries its own lease (``claimed_by``, ``lease_expires_at``), and a
-  partial unique index lets each organisation have one run ``running`` (queued or working) at a time.
+  partial unique index lets each organisation have one run ``running`` (queued or working) at a time;
+  a scheduled run whose process died is retried by a new run naming it (``retry_of``, unique).
   Runs left ``running`` by the processes of the old version are failed here: none of them can finish
   under the new schema.
 - ``graph_budget``: resource units spent per tenant and for the app (domain/graph_budget.py).
@@ -63,6 +64,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("claimed_by", sa.String(length=128), nullable=True))
         batch_op.add_column(sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("job_id", sa.BigInteger(), nullable=True))
+        batch_op.add_column(sa.Column("attempt", sa.Integer(), nullable=False, server_default="1"))
+        batch_op.add_column(sa.Column("retry_of", sa.Integer(), nullable=True))
+        batch_op.create_unique_constraint("uq_runs_retry_of", ["retry_of"])
     op.create_index(
         "uq_runs_active_org",
         "runs",
@@ -124,6 +128,9 @@ def downgrade() -> None:
     op.drop_index("ix_people_local_accounts", table_name="people")
     op.drop_index("uq_runs_active_org", table_name="runs")
     with op.batch_alter_table("runs", schema=None) as batch_op:
+        batch_op.drop_constraint("uq_runs_retry_of", type_="unique")
+        batch_op.drop_column("retry_of")
+        batch_op.drop_column("attempt")
         batch_op.drop_column("job_id")
         batch_op.drop_column("lease_expires_at")
         batch_op.drop_column("claimed_by")
