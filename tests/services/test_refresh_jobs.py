@@ -32,6 +32,14 @@ def _people(ctx: AppContext, org_id: int) -> int:
         return int(conn.execute(sa.select(sa.func.count()).where(t.people.c.org_id == org_id)).scalar_one())
 
 
+def _job_taken(ctx: AppContext, job_id: int | None) -> None:
+    """On PostgreSQL a worker that claims a run has taken its job off the queue (here the claim was made
+    by the test itself, so the job is ended by hand)."""
+    if job_id is not None:
+        with ctx.write() as uow:
+            uow.jobs.cancel(job_id)
+
+
 def test_one_refresh_per_organisation_queued_or_running(svc: Org) -> None:
     ctx, org = svc.ctx, svc.org_id
     queued = refresh_jobs.enqueue(ctx, org, trigger="button", triggered_by="alice")
@@ -177,6 +185,7 @@ def test_a_scheduled_run_whose_process_died_is_tried_again_once_per_death(svc: O
         assert again["retry_of"] == attempts[-1] and again["attempt"] == len(attempts) + 1
         assert again["slot_at"] is None and again["trigger"] == "schedule"
         assert refresh_jobs.claim(ctx, org, again["id"])  # a worker takes it... and dies too
+        _job_taken(ctx, again["job_id"])
         attempts.append(again["id"])
     rows = {r["id"]: r for r in _runs(ctx, org)}
     assert [rows[a]["outcome"] for a in attempts] == ["failed"] * refresh_jobs.MAX_ATTEMPTS
@@ -199,3 +208,22 @@ def test_a_retried_slot_is_refreshed_by_the_queue(svc: Org) -> None:
     result = sync.run_queued(ctx, org, again["id"], client=svc.client())
     assert result is not None and result.outcome == "applied"
     assert connection.status(ctx, org).last_error is None, "the retry's success clears the Integrations row"
+
+
+def test_a_retry_that_cannot_be_queued_does_not_stop_the_sweep(svc: Org) -> None:
+    """PostgreSQL: org A's job is still waiting in the queue (its queueing lock is taken), so A's dead
+    run cannot be queued again; the sweep still fails it, and retries org B's dead run."""
+    ctx = svc.ctx
+    if ctx.db.dialect != "postgresql":
+        pytest.skip("SQLite has no job queue (no queueing lock to collide with)")
+    now = datetime.now(UTC)
+    ctx.clock = lambda: now
+    other = orgs.create(ctx, "other-org", "Other")
+    connection.connect(ctx, other, Actor.cli(), connection.Credentials(OTHER_TENANT, CLIENT, "x"), verify=False)
+    stuck = refresh_jobs.enqueue(ctx, svc.org_id, trigger="schedule", triggered_by="schedule", slot_at=now)
+    assert refresh_jobs.claim(ctx, svc.org_id, stuck)  # claimed, but its job is still "todo"
+    dead_b = refresh_jobs.start(ctx, other, trigger="schedule", triggered_by="schedule", slot_at=now)
+    now += timedelta(seconds=ctx.config.lease_seconds + 1)
+    assert refresh_jobs.sweep(ctx) == 2
+    assert [r["outcome"] for r in _runs(ctx, svc.org_id)] == ["failed"]
+    assert [(r["retry_of"], r["outcome"]) for r in _runs(ctx, other)] == [(None, "failed"), (dead_b, "running")]

@@ -155,6 +155,22 @@ def holds(uow: UnitOfWork, ctx: AppContext, run_id: int) -> bool:
     return uow.runs.holds(run_id, ctx.holder_id)
 
 
+def _retry(uow: UnitOfWork, ctx: AppContext, dead: dict[str, Any], now: datetime) -> None:
+    """Queue a dead scheduled run again; when something else of that org is queued or running already,
+    that refresh will do (the retry is left out, alone: the rest of the sweep carries on)."""
+    try:
+        with uow.savepoint():
+            again = _queue(uow, ctx, dead["org_id"], now, trigger=Trigger.SCHEDULE.value,
+                           triggered_by=f"schedule (retry of run {dead['id']})", attempt=dead["attempt"] + 1,
+                           retry_of=dead["id"])  # fmt: skip
+    except Exception as exc:
+        if not (isinstance(exc, RefreshRunningError) or is_unique_violation(exc)):
+            raise
+        log.info("scheduled run %s died; not retried: another refresh of org %s is queued", dead["id"], dead["org_id"])
+        return
+    log.warning("scheduled run %s died; queued run %s to try again", dead["id"], again)
+
+
 def sweep(ctx: AppContext) -> int:
     """Fail dead runs and release stalled jobs, in every organisation; how many runs were failed.
 
@@ -168,12 +184,8 @@ def sweep(ctx: AppContext) -> int:
             if not _fail(uow, dead["org_id"], dead["id"], now, DEAD_RUN_MESSAGE, expired=True):
                 continue
             failed += 1
-            retry = dead["trigger"] == Trigger.SCHEDULE.value and dead["attempt"] < MAX_ATTEMPTS
-            if retry and uow.runs.running(dead["org_id"]) is None:
-                again = _queue(uow, ctx, dead["org_id"], now, trigger=Trigger.SCHEDULE.value,
-                               triggered_by=f"schedule (retry of run {dead['id']})", attempt=dead["attempt"] + 1,
-                               retry_of=dead["id"])  # fmt: skip
-                log.warning("scheduled run %s died; queued run %s to try again", dead["id"], again)
+            if dead["trigger"] == Trigger.SCHEDULE.value and dead["attempt"] < MAX_ATTEMPTS:
+                _retry(uow, ctx, dead, now)
         for job_id in uow.jobs.stalled(queue.REFRESH_TASK, ctx.config.lease_seconds):
             log.warning("refresh job %s was running on a worker that stopped; marking it failed", job_id)
             uow.jobs.fail(job_id)

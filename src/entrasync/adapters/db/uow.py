@@ -10,6 +10,8 @@ behind a writer; WAL gives them a consistent view), always rolled back.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from types import TracebackType
 
@@ -109,6 +111,17 @@ class UnitOfWork:
             # Input the database cannot represent (NUL on PostgreSQL, a value out of range): the
             # caller's fault, said in words; nothing was stored.
             raise InputRefusedError("The database could not store or search for that value.") from exc
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A part of the transaction that may fail alone: rolled back to here, the rest carries on."""
+        nested = self.conn.begin_nested()
+        try:
+            yield
+        except BaseException:
+            nested.rollback()
+            raise
+        nested.commit()
 
     # -- repositories (made on first use; each holds this transaction's connection) ----------------
 
