@@ -39,8 +39,8 @@ _RETRY = procrastinate.RetryStrategy(max_attempts=3, wait=2)
 
 
 def housekeeping_cron(seconds: int) -> str:
-    """Every ``seconds`` seconds, as a cron line (croniter's optional sixth field is the second)."""
-    return "* * * * *" if seconds >= 60 else f"*/{seconds} * * * * *"
+    """Every ``seconds`` seconds, as a cron line: croniter's optional sixth field, last, is the second."""
+    return "* * * * *" if seconds >= 60 else f"* * * * * */{seconds}"
 
 
 def make_app(ctx: AppContext, *, refresh_process: bool = True) -> procrastinate.App:
