@@ -258,8 +258,10 @@ def measure_slot(label: str, engine: sa.Engine, fleet: Fleet, orgs: list[int], s
 Rows = dict[str, dict[int, int]]  # table -> organisation -> rows
 
 
-def run_database(info: dict[str, Any], orgs_n: int, tenant_ids: list[str], args: argparse.Namespace, workdir: Path,
-                 slots: list[tuple[str, datetime, float | None]], admin: Any) -> tuple[list[dict[str, Any]], Rows]:  # fmt: skip
+def run_database(
+    info: dict[str, Any], orgs_n: int, tenant_ids: list[str], args: argparse.Namespace, workdir: Path,
+    slots: list[tuple[str, datetime, float | None]], admin: Any,
+) -> tuple[list[dict[str, Any]], Rows]:  # fmt: skip
     name, url = fresh_database()
     try:
         ctx = product.make_context(info, url, workdir / name)
@@ -295,7 +297,8 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace, same_dirs: b
         lines.append(
             f"| {r['label']} | {r['drain_s']} s | {r['lateness_start_p50_s']} / {r['lateness_start_p99_s']} s | "
             f"{r['lateness_end_p50_s']} / {r['lateness_end_p99_s']} s | "
-            f"{r['refreshes_ok']} ({r['orgs_refreshed_once']}) | {r['failed_attempts']} ({r['kills']}) | {r['overlapping_runs']} | {r['graph_requests_emulator']} | "
+            f"{r['refreshes_ok']} ({r['orgs_refreshed_once']}) | {r['failed_attempts']} ({r['kills']}) | "
+            f"{r['overlapping_runs']} | {r['graph_requests_emulator']} | "
             f"{r['users_read']:,} | {max(r['worker_peak_mb'])} max of {r['worker_peak_mb']} | "
             f"{r['load_start'].split(' (')[0]} → {r['load_end'].split(' (')[0]} |"
         )  # fmt: skip

@@ -7,7 +7,7 @@ import pytest
 
 from entrasync.runners.worker import housekeeping_cron
 
-START = 1_000_000_000.0  # a whole minute (UTC)
+START = 1_000_000_020.0  # a whole minute (UTC)
 
 
 @pytest.mark.parametrize("seconds", [1, 10, 15, 30, 60])
