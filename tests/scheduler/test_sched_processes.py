@@ -220,7 +220,7 @@ def test_a_runner_process_runs_the_due_slot_and_stops_cleanly(
     if ctx.db.dialect == "sqlite":
         assert "Finished server process" in _logs(tmp_path)
     assert len((tmp_path / "proc0.out").read_text().splitlines()) == 1, "one JSON line on stdout, nothing else"
-    assert "scheduled refresh of org" in _logs(tmp_path)
+    assert "queued 1 scheduled refresh(es)" in _logs(tmp_path)
 
 
 def test_on_postgresql_serve_only_queues_and_a_worker_refreshes(

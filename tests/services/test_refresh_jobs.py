@@ -227,3 +227,36 @@ def test_a_retry_that_cannot_be_queued_does_not_stop_the_sweep(svc: Org) -> None
     assert refresh_jobs.sweep(ctx) == 2
     assert [r["outcome"] for r in _runs(ctx, svc.org_id)] == ["failed"]
     assert [(r["retry_of"], r["outcome"]) for r in _runs(ctx, other)] == [(None, "failed"), (dead_b, "running")]
+
+
+def test_one_tick_queues_every_due_organisation_and_defers_a_busy_one(svc: Org) -> None:
+    """The due slots of many organisations go in one transaction; an organisation whose refresh is
+    queued or running is left for the next tick, not lost, and does not hold the others up."""
+    ctx = svc.ctx
+    saved_at = datetime(2026, 1, 10, 6, 0, tzinfo=UTC)
+    ctx.clock = lambda: saved_at
+    orgs_ = [svc.org_id]
+    for i in range(4):
+        org = orgs.create(ctx, f"due-{i}", f"Due {i}")
+        connection.connect(ctx, org, Actor.cli(), connection.Credentials(f"{i}{OTHER_TENANT[1:]}", CLIENT, "x"),
+                           verify=False)  # fmt: skip
+        orgs_.append(org)
+    for org in orgs_:
+        sync_settings.save(ctx, org, Actor(label="it"), {"strategy": "daily", "refresh_time": "07:00",
+                                                         "time_zone": "UTC"}, None)  # fmt: skip
+    busy = refresh_jobs.enqueue(ctx, orgs_[2], trigger="button", triggered_by="alice")
+    ctx.clock = lambda: saved_at + timedelta(hours=1, minutes=1)
+    queued = daily.tick(ctx)
+    assert len(queued) == 4
+    assert {r["org_id"] for r in _runs_all(ctx) if r["slot_at"] is not None} == set(orgs_) - {orgs_[2]}
+    assert daily.tick(ctx) == [], "the busy organisation waits; the others are taken"
+    with ctx.write() as uow:  # the button's refresh ends (and its job with it)
+        uow.runs.fail_if_running(busy, ctx.now(), "done")
+    _job_taken(ctx, next(r for r in _runs_all(ctx) if r["id"] == busy)["job_id"])
+    [later] = daily.tick(ctx)
+    assert next(r for r in _runs_all(ctx) if r["id"] == later)["org_id"] == orgs_[2]
+
+
+def _runs_all(ctx: AppContext) -> list[dict[str, Any]]:
+    with ctx.db.reader.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.select(t.runs).order_by(t.runs.c.id))]

@@ -32,16 +32,19 @@ def refresh(ctx: AppContext, org_id: int, run_id: int, *, refresh_process: bool)
 
     ``refresh_process``: this is a worker process, which does nothing but background work, so the
     refresh runs with the interpreter tuned for it (runners/tuning.py: the cyclic GC paused around the
-    whole refresh). Never inside ``entrasync serve``, whose web threads share the interpreter. A worker
-    refreshes one organisation after another, so it collects once after each: what the paused
-    collector would have freed does not pile up across a thousand refreshes.
+    whole refresh). Never inside ``entrasync serve``, whose web threads share the interpreter. With
+    several refreshes at once the pauses overlap and the collector may stay off for minutes, so after
+    each refresh the youngest generation is collected: with the collector off, everything the refresh
+    allocated is still there, so that frees its cyclic garbage without walking the process's
+    long-lived objects (a full collection after each refresh cost as much as the refresh itself in
+    bench/orgs.py's profile).
     """
     if not refresh_process:
         result = sync.run_queued(ctx, org_id, run_id)
     else:
         with tuning.refresh_process():
             result = sync.run_queued(ctx, org_id, run_id)
-        gc.collect()
+        gc.collect(0)
     STATS.refreshes += 1
     if result is None:
         return None

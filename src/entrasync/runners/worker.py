@@ -61,13 +61,13 @@ def make_app(ctx: AppContext, *, refresh_process: bool = True) -> procrastinate.
 
     @app.periodic(cron=cron, periodic_id="daily")
     @app.task(name=queue.TICK_TASK, queue=queue.HOUSEKEEPING_QUEUE, queueing_lock=queue.TICK_TASK,
-              priority=HOUSEKEEPING_PRIORITY, retry=_RETRY)  # fmt: skip
+              lock=queue.TICK_TASK, priority=HOUSEKEEPING_PRIORITY, retry=_RETRY)  # fmt: skip
     def tick(timestamp: int) -> None:
         jobs.tick(ctx)
 
     @app.periodic(cron=cron, periodic_id="sweep")
     @app.task(name=queue.SWEEP_TASK, queue=queue.HOUSEKEEPING_QUEUE, queueing_lock=queue.SWEEP_TASK,
-              priority=HOUSEKEEPING_PRIORITY, retry=_RETRY)  # fmt: skip
+              lock=queue.SWEEP_TASK, priority=HOUSEKEEPING_PRIORITY, retry=_RETRY)  # fmt: skip
     def sweep(timestamp: int) -> None:
         jobs.sweep(ctx)
 

@@ -59,9 +59,13 @@ def next_due(ctx: AppContext, now: datetime) -> datetime | None:
 
 
 def tick(ctx: AppContext) -> list[int]:
-    """One pass of the schedule: queue every due slot this process records; the new run ids."""
-    queued: list[int] = []
-    for org_id, slot in due(ctx, ctx.now()):
+    """One pass of the schedule: queue every due slot this process records; the new run ids. The due
+    slots go in one transaction (refresh_jobs.enqueue_slots); those that need a closer look (their
+    organisation is busy, or the batch collided with another ticker) one by one."""
+    queued, rest = refresh_jobs.enqueue_slots(ctx, due(ctx, ctx.now()))
+    if queued:
+        log.info("queued %d scheduled refresh(es) (runs %s to %s)", len(queued), queued[0], queued[-1])
+    for org_id, slot in rest:
         try:
             run_id = refresh_jobs.enqueue(ctx, org_id, trigger=Trigger.SCHEDULE.value, triggered_by="schedule",
                                           slot_at=slot)  # fmt: skip

@@ -201,6 +201,14 @@ class RunsRepo:
         row = self.conn.execute(q.order_by(r.c.id.desc()).limit(1)).first()
         return dict(row._mapping) if row else None
 
+    def active_orgs(self, org_ids: list[int]) -> set[int]:
+        """Which of these organisations have a run queued or running."""
+        r = t.runs
+        rows = self.conn.execute(
+            sa.select(r.c.org_id).where(r.c.outcome == RunOutcome.RUNNING.value, r.c.org_id.in_(org_ids))
+        )
+        return {int(o) for (o,) in rows}
+
     def running(self, org_id: int) -> dict[str, Any] | None:
         r = t.runs
         row = self.conn.execute(
