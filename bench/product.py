@@ -86,9 +86,9 @@ def emulator_command(users: int, data_dir: Path) -> list[str]:
     return [_entrasync_exe(), "emulator", "--users", str(users), "--port", "0", "--data-dir", str(data_dir)]
 
 
-def cli_refresh_command(info: EmulatorInfo, db_url: str, data_dir: Path) -> tuple[list[str], dict[str, str]]:
-    """``entrasync refresh --json`` and the environment that points it at the benchmark's database
-    and emulator (the same configuration :func:`make_context` builds in process)."""
+def process_env(info: EmulatorInfo, db_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    """The ``ENTRASYNC_*`` environment that points an entrasync process at the benchmark's database and
+    emulator (the same configuration :func:`make_context` builds in process), plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENTRASYNC_")}
     env.update(
         ENTRASYNC_DATA_DIR=str(data_dir),
@@ -100,8 +100,52 @@ def cli_refresh_command(info: EmulatorInfo, db_url: str, data_dir: Path) -> tupl
         ENTRASYNC_CLIENT_SECRET=info["client_secret"],
         ENTRASYNC_SECRET_KEY=SECRET_KEY,
         ENTRASYNC_PUBLIC_BASE_URL=PUBLIC_BASE_URL,
+        **extra,
     )
-    return [_entrasync_exe(), "refresh", "--json"], env
+    return env
+
+
+def cli_refresh_command(info: EmulatorInfo, db_url: str, data_dir: Path) -> tuple[list[str], dict[str, str]]:
+    """``entrasync refresh --json`` and the environment of :func:`process_env`."""
+    return [_entrasync_exe(), "refresh", "--json"], process_env(info, db_url, data_dir)
+
+
+# ---- many organisations (bench/orgs.py) ----------------------------------------------------------
+
+
+def multi_tenant_emulator_command(tenants: int, min_users: int, max_users: int, seed: int, data_dir: Path) -> list[str]:
+    """``entrasync emulator --tenants N --min-users A --max-users B --seed S --port 0``: its ready line
+    names ``tenants_file`` (each tenant's id and size)."""
+    return [_entrasync_exe(), "emulator", "--tenants", str(tenants), "--min-users", str(min_users), "--max-users",
+            str(max_users), "--seed", str(seed), "--port", "0", "--data-dir", str(data_dir)]  # fmt: skip
+
+
+def worker_command(concurrency: int) -> list[str]:
+    """``entrasync worker --concurrency N``: prints one JSON line when ready, stops on SIGTERM."""
+    return [_entrasync_exe(), "worker", "--concurrency", str(concurrency)]
+
+
+def create_connected_orgs(ctx: AppContext, info: EmulatorInfo, tenant_ids: list[str]) -> list[int]:
+    """One organisation per tenant (``services.orgs.create``, slug ``t{i}``), connected with the
+    emulator's multi-tenant app registration (``services.connection.connect``; the credential is stored
+    without a Graph round trip, as ten thousand set-up requests would only time the emulator)."""
+    from entrasync.services import connection, orgs
+    from entrasync.services.context import Actor
+
+    ids = []
+    for i, tenant in enumerate(tenant_ids):
+        org = orgs.create(ctx, f"t{i}", f"Tenant {i}")
+        creds = connection.Credentials(tenant, info["client_id"], info["client_secret"])
+        connection.connect(ctx, org, Actor.cli(), creds, verify=False)
+        ids.append(org)
+    return ids
+
+
+def dead_run_message() -> str:
+    """What a run whose worker died says (``services.refresh_jobs.DEAD_RUN_MESSAGE``)."""
+    from entrasync.services import refresh_jobs
+
+    return refresh_jobs.DEAD_RUN_MESSAGE
 
 
 def admin_client(info: EmulatorInfo) -> Any:

@@ -33,7 +33,16 @@ class Config(BaseSettings):
     org: str = Field(default="default", description="Organisation the CLI acts on")
     graph_timeout: float = 30.0
     graph_max_retry_seconds: float = 120.0
-    lease_seconds: float = 120.0
+    graph_tenant_budget: str | None = Field(
+        default=None, description="UNITS/SECONDS per tenant, instead of Graph's by tenant size (e.g. 8000/10)"
+    )
+    graph_app_budget: str | None = Field(default=None, description="UNITS/SECONDS for the app (default 150000/20)")
+    lease_seconds: float = Field(default=30.0, description="A refresh whose process stops renewing fails after this")
+    tick_seconds: int = Field(
+        default=10, ge=1, le=60, description="Seconds between passes of the daily schedule and the dead-run sweep"
+    )
+    operator_token: str | None = Field(default=None, description="Bearer token of the operator API (/api/v1/operator)")
+    auto_migrate: bool = Field(default=True, description="serve, worker and the CLI migrate the schema at start")
     webhook_allow_private: bool = Field(
         default=False, description="Deliver webhooks to loopback/link-local/private addresses (tests, closed networks)"
     )

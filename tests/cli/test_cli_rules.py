@@ -179,7 +179,7 @@ def test_the_ready_lines_are_json_and_alone_on_stdout(env: dict[str, str], tmp_p
 def test_serve_on_port_0_names_the_port_it_got(env: dict[str, str]) -> None:
     import httpx
 
-    p = subprocess.Popen([EXE, "serve", "--port", "0", "--no-scheduler", "--json"], stdout=subprocess.PIPE,
+    p = subprocess.Popen([EXE, "serve", "--port", "0", "--json"], stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL, text=True, env={**os.environ, **env})  # fmt: skip
     try:
         assert p.stdout is not None

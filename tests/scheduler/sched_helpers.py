@@ -11,7 +11,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from entrasync.adapters.db import tables as t
+from entrasync.runners import background
 from entrasync.services import connection, sync_settings
+from entrasync.services import daily as schedule
 from entrasync.services.context import Actor, AppContext
 
 
@@ -68,6 +70,15 @@ def runs(ctx: AppContext, org_id: int) -> list[dict[str, Any]]:
 
 def scheduled(ctx: AppContext, org_id: int) -> list[dict[str, Any]]:
     return [r for r in runs(ctx, org_id) if r["trigger"] == "schedule"]
+
+
+def tick_and_run(ctx: AppContext) -> list[int]:
+    """One pass of the daily schedule (it queues the due slots), then the queued refreshes run, through
+    the job queue on PostgreSQL, as a worker runs them. The ids of the runs the pass queued."""
+    queued = schedule.tick(ctx)
+    if queued:
+        background.drain(ctx)
+    return queued
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 20.0, every: float = 0.05) -> Any:

@@ -1,5 +1,6 @@
-"""Done-means 1: the service scheduler (AppContext clock + tick) fires each daily slot at the right
-instant across both 2026 daylight-saving transitions, with real refreshes against the emulator.
+"""Done-means 1: the daily tick (AppContext clock + services.daily.tick, then the queued jobs) fires
+each daily slot at the right instant across both 2026 daylight-saving transitions, with real
+refreshes against the emulator (through Procrastinate on PostgreSQL).
 
 Expected instants are worked out by hand from the zones' 2026 rules (not computed with
 domain.schedule), so these tests check the service against the spec (§5), not against itself.
@@ -11,10 +12,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sched_helpers import FakeClock, daily, scheduled, utc
+from sched_helpers import FakeClock, daily, scheduled, tick_and_run, utc
 
 from entrasync.services.context import AppContext
-from entrasync.services.scheduler import tick
 
 # (zone, refresh time, [expected UTC slot per local day], [instants that must NOT fire: the repeated
 # time's second occurrence, or the non-existent time read with the old offset])
@@ -93,7 +93,7 @@ def test_daily_slot_fires_once_at_the_right_instant(
     for instant in sorted(probes):
         clock.set(instant)
         before = len(scheduled(ctx, org_id))
-        started = tick(ctx)
+        started = tick_and_run(ctx)
         after = scheduled(ctx, org_id)
         assert len(started) == len(after) - before
         fired.extend((instant, r["slot_at"]) for r in after[before:])

@@ -1,14 +1,15 @@
-"""Security fixtures: one app with two organisations and a signed-in client per role.
+"""Security fixtures: one app with two organisations, each connected to its own tenant of one
+multi-tenant emulator, and a signed-in client per role (spec §10: nothing crosses).
 
-Organisation 1 (the deployment's default org) is connected to the emulator's tenant, has a refresh
-waiting for review (Manual comparison) and a notification for its Super admin. Its accounts sign in
-through the real sign-in form; the "super admin with Global Administrator" also goes through the real
-Microsoft round trip (Integrations → elevate → the emulator's sign-in page → the OIDC callback).
+Organisation 1 (the deployment's default org) is connected to the emulator's default tenant, has a
+refresh waiting for review (Manual comparison) and a notification for its Super admin. Its accounts
+sign in through the real sign-in form; the "super admin with Global Administrator" also goes through
+the real Microsoft round trip (Integrations → elevate → the emulator's sign-in page → the OIDC callback).
 
-Organisation 2 has its own admin and people. The sign-in form only serves the deployment's default
-organisation (other organisations sign in with Microsoft through their own tenant, and the emulator
-has one), so that admin's session cookie is minted with the app's own session codec: exactly what
-the app itself writes after a sign-in.
+Organisation 2 ("other") is connected to the emulator's second tenant and has the same kinds of
+objects: a refresh waiting for review, a notification, people, an API token. Its admin signs in on its
+own page, ``/o/other/signin``. The app runs its jobs as a deployment does (in-process on SQLite, a
+Procrastinate worker on PostgreSQL), so refreshes asked for through pages and the API really run.
 """
 
 from __future__ import annotations
@@ -32,15 +33,18 @@ from tests.web.conftest import PASSWORD, add_account, app_ctx, client, csrf_of, 
 from entrasync.adapters.db import tables as t
 from entrasync.adapters.db.overrides_repo import NewOverride
 from entrasync.domain.overrides import Override
+from entrasync.runners import background
+from entrasync.runners.background import JobRunner
 from entrasync.services import accounts, api_tokens, connection, orgs, people, review, sync, sync_settings, webhooks
 from entrasync.services.context import Actor, AppContext
 from entrasync.web.app import create_app
-from entrasync.web.auth import COOKIE
 
 ROLES = ("anonymous", "employee", "manager", "super_admin", "super_admin_ga", "it_admin", "other_org_admin")
 ORG1_DOMAIN = "org-one.example"
 ORG2_DOMAIN = "org-two.example"
+ORG2_SLUG = "other"
 BASE_URL = "http://testserver"
+OPERATOR_TOKEN = "operator-token-for-the-matrix-only"
 
 
 @dataclass
@@ -60,14 +64,22 @@ class World:
     org1: int
     org2: int
     ids: dict[str, int]  # named ids in org 1: target, run, notification, token, manager, employee, …
-    org2_ids: dict[str, int]
+    org2_ids: dict[str, int]  # the same names in org 2: admin, target, run, change, notification, token
+    runner: JobRunner | None = None
+    org2_tenant: str = ""
+    org2_domain: str = ""
     clients: dict[str, RoleClient] = field(default_factory=dict)
     it_token: str = ""
+    org2_token: str = ""
     ga_upn: str = ""
 
     def org1_markers(self) -> list[str]:
         """Strings that only org 1's data contains: another org must never see them."""
         return [ORG1_DOMAIN, self.emulator.info.tenant_id, "Orgone"]
+
+    def org2_markers(self) -> list[str]:
+        """Strings that only org 2's data contains: org 1 must never see them."""
+        return [ORG2_DOMAIN, self.org2_tenant, self.org2_domain, "Ottwo"]
 
 
 def set_password(ctx: AppContext, person_id: int, password: str = PASSWORD) -> None:
@@ -83,6 +95,17 @@ def forge_session(app: FastAPI, person_id: int, org_id: int) -> tuple[str, str]:
     data = {"sid": secrets.token_urlsafe(16), "csrf": csrf, "iat": int(time.time()), "pid": person_id,
             "org": org_id, "ga": False}  # fmt: skip
     return app.state.codec.dumps(data), csrf
+
+
+@pytest.fixture
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Two tenants of 60 users each: the default one (as the root fixture's) and a second for org 2."""
+    from entrasync.emulator.server import start_in_thread
+
+    emu = start_in_thread(users=60, seed=11, data_dir=tmp_path_factory.mktemp("emu"), tenants=2, min_users=60,
+                          max_users=60)  # fmt: skip
+    yield emu
+    emu.stop()
 
 
 def at_microsoft(url: str, emulator: Any, **choices: str) -> httpx.Response:
@@ -122,17 +145,42 @@ def connect_through_microsoft(tc: TestClient, csrf: str, emulator: Any, account_
     return back_to_app(tc, consent)
 
 
-def connect_org(ctx: AppContext, org_id: int, emulator: Any) -> None:
+def connect_org(ctx: AppContext, org_id: int, emulator: Any, tenant_id: str | None = None) -> None:
     info = emulator.info
-    connection.connect(ctx, org_id, Actor.cli(), connection.Credentials(info.tenant_id, info.client_id,
+    connection.connect(ctx, org_id, Actor.cli(), connection.Credentials(tenant_id or info.tenant_id, info.client_id,
                                                                         info.client_secret))  # fmt: skip
 
 
+def sign_in_at(tc: TestClient, path: str, email: str) -> str:
+    """Sign in through the form at ``path`` (``/signin`` or ``/o/{slug}/signin``); the session's CSRF token."""
+    page = tc.get(path)
+    r = tc.post(path, data={"csrf_token": csrf_of(page.text), "email": email, "password": PASSWORD},
+                follow_redirects=False)  # fmt: skip
+    assert r.status_code == 303, r.text
+    return str(tc.get("/api/v1/me").json()["csrf_token"])
+
+
+def _first_change(ctx: AppContext, run_id: int) -> int:
+    with ctx.db.reader.connect() as conn:
+        return int(
+            conn.execute(sa.select(sa.func.min(t.plan_changes.c.id)).where(t.plan_changes.c.run_id == run_id))
+            .scalar_one()
+        )  # fmt: skip
+
+
+def _notification(ctx: AppContext, org_id: int) -> int:
+    with ctx.db.reader.connect() as conn:
+        return int(
+            conn.execute(sa.select(t.notifications.c.id).where(t.notifications.c.org_id == org_id)).scalar_one()
+        )
+
+
 def build_world(env: dict[str, str], emulator: Any, admin: Any) -> World:
-    ctx = make_ctx(env, BASE_URL)
-    app = create_app(ctx)
+    ctx = make_ctx({**env, "ENTRASYNC_OPERATOR_TOKEN": OPERATOR_TOKEN}, BASE_URL)
+    runner = background.for_tests(ctx)
+    app = create_app(ctx, runner)
     org1 = ctx.org_id()
-    org2 = orgs.create(ctx, "other", "Other Org")
+    org2 = orgs.create(ctx, ORG2_SLUG, "Other Org")
     summary = admin.tenant_summary()
     # Register the TestClient's callbacks with the emulator's app registration (as in the Azure portal).
     admin.settings(redirect_uris=[f"{BASE_URL}/auth/microsoft/callback", f"{BASE_URL}/integrations/entra/consented"])
@@ -163,14 +211,8 @@ def build_world(env: dict[str, str], emulator: Any, admin: Any) -> World:
     result = sync.refresh(ctx, org1, trigger="cli", actor=Actor.cli())
     assert result.outcome == "awaiting_review", result
     ids["run"] = int(result.run_id)
-    with ctx.db.reader.connect() as conn:
-        ids["notification"] = int(
-            conn.execute(sa.select(t.notifications.c.id).where(t.notifications.c.org_id == org1)).scalar_one()
-        )
-        ids["change"] = int(
-            conn.execute(sa.select(sa.func.min(t.plan_changes.c.id)).where(t.plan_changes.c.run_id == ids["run"]))
-            .scalar_one()
-        )  # fmt: skip
+    ids["notification"] = _notification(ctx, org1)
+    ids["change"] = _first_change(ctx, ids["run"])
     with ctx.write() as uow:  # an override of org 1, for the overrides routes
         (made,) = uow.overrides.add(org1, [NewOverride(Override(f"p:{ids['target']}", "job_title", "=Orgone X"),
                                                        "update", "Orgone X", ids["target"], ids["run"])],
@@ -187,10 +229,23 @@ def build_world(env: dict[str, str], emulator: Any, admin: Any) -> World:
             password=PASSWORD,
             roles=["super_admin", "it_admin"],
         )["id"],
-        "person": people.add_person(ctx, org2, Actor.cli(), {"email": f"p@{ORG2_DOMAIN}", "display_name": "Ottwo P"}),
+        "target": people.add_person(ctx, org2, Actor.cli(), {"email": f"p@{ORG2_DOMAIN}", "display_name": "Ottwo P"}),
     }
+    second = next(x for x in admin.tenants() if not x["default"])
+    org2_tenant = second["tenantId"]
+    connect_org(ctx, org2, emulator, org2_tenant)
+    sync_settings.save(ctx, org2, Actor.cli(), {"mode": "manual", "notify": True,
+                                                "recipient_id": org2_ids["admin"]}, None)  # fmt: skip
+    result2 = sync.refresh(ctx, org2, trigger="cli", actor=Actor.cli())
+    assert result2.outcome == "awaiting_review", result2
+    org2_ids["run"] = int(result2.run_id)
+    org2_ids["notification"] = _notification(ctx, org2)
+    org2_ids["change"] = _first_change(ctx, org2_ids["run"])
+    record2, org2_token = api_tokens.create(ctx, org2, org2_ids["admin"], "matrix")
+    org2_ids["token"] = int(record2["id"])
     world = World(ctx=ctx, app=app, emulator=emulator, org1=org1, org2=org2, ids=ids, org2_ids=org2_ids,
-                  it_token=it_token, ga_upn=ga["userPrincipalName"])  # fmt: skip
+                  runner=runner, org2_tenant=org2_tenant, org2_domain=second["domain"], it_token=it_token,
+                  org2_token=org2_token, ga_upn=ga["userPrincipalName"])  # fmt: skip
 
     anon = TestClient(app, base_url=BASE_URL)
     world.clients["anonymous"] = RoleClient("anonymous", anon, csrf_of(anon.get("/signin").text), None, None)
@@ -207,10 +262,9 @@ def build_world(env: dict[str, str], emulator: Any, admin: Any) -> World:
     assert world.clients["super_admin"].client.get("/api/v1/me").json()["can_manage_integration"] is False
 
     c2 = TestClient(app, base_url=BASE_URL)
-    cookie, csrf2 = forge_session(app, int(org2_ids["admin"]), org2)
-    c2.cookies.set(COOKIE, cookie)
+    csrf2 = sign_in_at(c2, f"/o/{ORG2_SLUG}/signin", f"admin@{ORG2_DOMAIN}")
     me2 = c2.get("/api/v1/me").json()
-    assert me2["email"] == f"admin@{ORG2_DOMAIN}" and me2["csrf_token"] == csrf2, me2
+    assert me2["email"] == f"admin@{ORG2_DOMAIN}", me2
     world.clients["other_org_admin"] = RoleClient("other_org_admin", c2, csrf2, int(org2_ids["admin"]),
                                                   f"admin@{ORG2_DOMAIN}")  # fmt: skip
     return world
@@ -223,6 +277,8 @@ def world(env: dict[str, str], emulator: Any, admin: Any) -> Iterator[World]:
     wait_for_refreshes(w.ctx)
     for rc in w.clients.values():
         rc.client.close()
+    if w.runner is not None:
+        w.runner.stop()
     w.ctx.db.engine.dispose()
 
 

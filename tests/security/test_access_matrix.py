@@ -10,7 +10,13 @@ Expectations per cell:
 - ``signin``   anonymous: pages redirect to /signin?next=…, the API answers 401
 - ``foreign``  the other organisation's admin naming org 1's ids: 403 or 404
 - ``refused``  403 whoever asks (a Microsoft answer with no flow started in this session)
+- ``operator`` 401 whoever asks: the operator API answers to the deployment's operator token only, never
+               to a person's session or API token
 Every answer the other organisation's admin gets is also searched for org 1's data.
+
+Across organisations (spec §10) the matrix runs both ways: org 2's admin names org 1's ids (above), and
+org 1's most privileged callers, by session and by API token, name org 2's ids
+(``test_org1_cannot_reach_org2``): 403 or 404 everywhere, org 2's rows unchanged, none of its data shown.
 
 Role changes (who may grant or remove which role, through the API, the Add person form and the CLI, on
 oneself and on another person) are a matrix of their own: tests/security/test_role_changes.py.
@@ -18,6 +24,7 @@ oneself and on another person) are a matrix of their own: tests/security/test_ro
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +32,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import FastAPI
-from tests.security.conftest import ORG1_DOMAIN, ROLES, World, location_path, wait_for_refreshes
+from fastapi.testclient import TestClient
+from tests.security.conftest import BASE_URL, ORG1_DOMAIN, ROLES, RoleClient, World, location_path, wait_for_refreshes
 
 from entrasync.adapters.db import tables as t
 from entrasync.services import api_tokens
@@ -37,6 +45,7 @@ SUPER = "super_admin"  # Super admin (people management)
 ADMIN = "admin"  # Super admin or IT admin
 INTEG = "integration"  # IT admin, or Super admin signed in at Microsoft as Global Administrator
 REVIEW = "review"  # Super admin (reviews and applies plans, §1), or whoever may set up the sync
+OPERATOR = "operator"  # the deployment's operator token only (no role)
 
 # What each role may do at each level (the other org's admin holds super_admin + it_admin in org 2).
 ALLOWED: dict[str, set[str]] = {
@@ -46,6 +55,7 @@ ALLOWED: dict[str, set[str]] = {
     ADMIN: {"super_admin", "super_admin_ga", "it_admin", "other_org_admin"},
     INTEG: {"super_admin_ga", "it_admin", "other_org_admin"},
     REVIEW: {"super_admin", "super_admin_ga", "it_admin", "other_org_admin"},
+    OPERATOR: set(),
 }
 
 CSRF_MESSAGE = "did not come from this site"
@@ -95,6 +105,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/"): Rule(PUBLIC),
     ("GET", "/signin"): Rule(PUBLIC),
     ("POST", "/signin"): Rule(PUBLIC, body=lambda w, r: {"email": "nobody@nowhere.example", "password": "wrong!"}),
+    ("POST", "/signin/choose"): Rule(PUBLIC, refused=True, body=lambda w, r: {"org_id": w.org1}),
+    ("GET", "/o/{slug}/signin"): Rule(PUBLIC),
+    ("POST", "/o/{slug}/signin"): Rule(PUBLIC, body=lambda w, r: {"email": "no@where.example", "password": "wrong!"}),
+    ("POST", "/o/{slug}/signin/microsoft"): Rule(PUBLIC),
     ("POST", "/signout"): Rule(PUBLIC),
     ("POST", "/signin/microsoft"): Rule(PUBLIC),
     ("GET", "/auth/microsoft/callback"): Rule(PUBLIC, refused=True, query="code=abc&state=forged"),
@@ -197,6 +211,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/tokens"): Rule(USER),
     ("POST", "/api/v1/tokens"): Rule(USER, body=lambda w, r: {"name": "matrix"}),
     ("DELETE", "/api/v1/tokens/{token_id}"): Rule(USER, org1_ids=True),
+    # API: the operator's.
+    ("GET", "/api/v1/operator/organisations"): Rule(OPERATOR),
+    ("POST", "/api/v1/operator/organisations"): Rule(OPERATOR, body=lambda w, r: {"slug": "m", "name": "M"}),
+    ("GET", "/api/v1/operator/organisations/{slug}"): Rule(OPERATOR),
 }
 
 # Sign-out ends the caller's session, so each role's row runs it last.
@@ -233,6 +251,8 @@ def test_every_route_has_a_rule(world: World) -> None:
 
 
 def expectation(rule: Rule, role: str) -> str:
+    if rule.level == OPERATOR:
+        return "operator"
     allowed = role in ALLOWED[rule.level]
     if role == "anonymous" and not allowed:
         return "signin"
@@ -245,21 +265,23 @@ def expectation(rule: Rule, role: str) -> str:
     return "ok"
 
 
-def _url(world: World, method: str, path: str, rule: Rule) -> str:
+def _url(world: World, method: str, path: str, rule: Rule, ids: dict[str, int] | None = None) -> str:
     if method == "MOUNT":
         return path + "/app.css"
-    ids = world.ids
+    ids = ids or world.ids
     url = path.format(person_id=ids["target"], run_id=ids["run"], notification_id=ids["notification"],
                       token_id=ids["doomed_token"], override_id=ids["override"],
-                      webhook_id=ids["webhook"])  # fmt: skip
+                      webhook_id=ids["webhook"], slug="default")  # fmt: skip
     if rule.query:
         url += "?" + rule.query.format(target=ids["target"])
     return url
 
 
-def _call(world: World, role: str, method: str, path: str, rule: Rule) -> Any:
+def _call(
+    world: World, role: str, method: str, path: str, rule: Rule, ids: dict[str, int] | None = None
+) -> Any:
     rc = world.clients[role]
-    url = _url(world, method, path, rule)
+    url = _url(world, method, path, rule, ids)
     body = rule.body(world, role) if rule.body else {}
     is_api = path.startswith("/api/v1/") and method in ("POST", "PUT", "PATCH", "DELETE")
     if method == "MOUNT":
@@ -278,10 +300,10 @@ def _check(world: World, role: str, method: str, path: str, expect: str, r: Any)
     where = f"{role:16} {method:6} {path}: expected {expect}, got {status}"
     if status >= 500:
         return f"{where} {r.text[:200]}"
-    if role == "other_org_admin":
-        leaked = [m for m in world.org1_markers() if m.lower() in r.text.lower()]
-        if leaked:
-            return f"{where}: the other organisation's admin saw org 1's data {leaked}"
+    theirs = world.org1_markers() if role == "other_org_admin" else world.org2_markers()
+    leaked = [m for m in theirs if m.lower() in r.text.lower()]
+    if leaked:
+        return f"{where}: {role} saw the other organisation's data {leaked}"
     if expect == "ok" and status in (401, 403):
         return f"{where} {r.text[:200]}"
     if expect == "deny" and (status != 403 or CSRF_MESSAGE in r.text):
@@ -289,6 +311,8 @@ def _check(world: World, role: str, method: str, path: str, expect: str, r: Any)
     if expect == "refused" and status != 403:
         return where
     if expect == "foreign" and status not in (403, 404):
+        return f"{where} {r.text[:200]}"
+    if expect == "operator" and status != 401:
         return f"{where} {r.text[:200]}"
     if expect == "signin":
         if path.startswith("/api/"):
@@ -299,8 +323,7 @@ def _check(world: World, role: str, method: str, path: str, expect: str, r: Any)
     return None
 
 
-def _org1_snapshot(world: World) -> dict[str, list[tuple[Any, ...]]]:
-    org = world.org1
+def _snapshot(world: World, org: int) -> dict[str, list[tuple[Any, ...]]]:
     tables = {
         "people": sa.select(t.people).where(t.people.c.org_id == org).order_by(t.people.c.id),
         "connections": sa.select(t.connections).where(t.connections.c.org_id == org),
@@ -328,7 +351,7 @@ def test_access_matrix(world: World) -> None:
     checked = 0
 
     # The other organisation's admin goes first: org 1 must be byte-for-byte unchanged afterwards.
-    before = _org1_snapshot(world)
+    before = _snapshot(world, world.org1)
     order = ["other_org_admin", *[r for r in ROLES if r != "other_org_admin"]]
     for role in order:
         for method, path in routes:
@@ -341,8 +364,34 @@ def test_access_matrix(world: World) -> None:
             checked += 1
         if role == "other_org_admin":
             wait_for_refreshes(world.ctx)
-            assert _org1_snapshot(world) == before, "the other organisation's admin changed org 1"
+            assert _snapshot(world, world.org1) == before, "the other organisation's admin changed org 1"
     wait_for_refreshes(world.ctx)
     print(f"\naccess matrix: {len(routes)} routes (method × path) × {len(ROLES)} roles = {checked} cells checked")
     assert checked == len(RULES) * len(ROLES)
     assert not failures, f"{len(failures)} of {checked} cells failed:\n" + "\n".join(failures)
+
+
+def test_org1_cannot_reach_org2(world: World) -> None:
+    """Org 1's most privileged callers (a Super admin signed in at Microsoft as Global Administrator, an
+    IT admin, and that IT admin's API token) name org 2's objects in every route that takes an id."""
+    record, _token = api_tokens.create(world.ctx, world.org2, world.org2_ids["admin"], "doomed")
+    theirs = {**world.org2_ids, "doomed_token": int(record["id"])}
+    tc = TestClient(world.app, base_url=BASE_URL, headers={"Authorization": f"Bearer {world.it_token}"})
+    world.clients["it_admin_token"] = RoleClient("it_admin_token", tc, "", world.ids["it_admin"], None)
+    facing_org2 = dataclasses.replace(world, ids=theirs)  # the rules' bodies name org 2's ids too
+    before = _snapshot(world, world.org2)
+    failures: list[str] = []
+    checked = 0
+    for role in ("super_admin_ga", "it_admin", "it_admin_token"):
+        for (method, path), rule in sorted(RULES.items()):
+            if not rule.org1_ids:
+                continue
+            r = _call(facing_org2, role, method, path, rule, theirs)
+            problem = _check(world, role, method, path, "foreign", r)
+            if problem:
+                failures.append(problem)
+            checked += 1
+    wait_for_refreshes(world.ctx)
+    assert checked >= 3 * 20
+    assert not failures, f"{len(failures)} of {checked} cells failed:\n" + "\n".join(failures)
+    assert _snapshot(world, world.org2) == before, "org 1 changed org 2"

@@ -151,6 +151,8 @@ def test_secrets_are_encrypted_at_rest_and_never_logged(
         c2 = TestClient(world.app, base_url=BASE_URL)
         c2.post("/signin", data={"csrf_token": csrf_of(c2.get("/signin").text), "email": f"it@{'org-one.example'}",
                                  "password": PASSWORD + "!"})  # fmt: skip
+        if world.runner is not None:
+            world.runner.stop()
         world.ctx.db.engine.dispose()
 
     secrets_ = {
@@ -179,7 +181,9 @@ def test_secrets_are_encrypted_at_rest_and_never_logged(
     # API tokens are stored only as their SHA-256; the client secret only as a Fernet token we can open.
     with world.ctx.db.engine.connect() as conn:
         hashes = set(conn.execute(sa.select(t.api_tokens.c.token_hash)).scalars())
-        sealed = conn.execute(sa.select(t.connections.c.secret_enc)).scalar_one()
+        sealed = conn.execute(
+            sa.select(t.connections.c.secret_enc).where(t.connections.c.org_id == world.org1)
+        ).scalar_one()
     for token in (world.it_token, api_token):
         assert hashlib.sha256(token.encode()).hexdigest() in hashes
     assert world.ctx.box.open(bytes(sealed)) == (info.client_secret if credential == "secret" else pem)

@@ -173,3 +173,31 @@ def test_retries_back_off_exponentially_up_to_3_days() -> None:
     start = webhook_delivery.datetime(2024, 1, 1, tzinfo=webhook_delivery.UTC)
     assert next_attempt(start, start + timedelta(hours=1), 3, 0.5) == start + timedelta(hours=1, seconds=20)
     assert next_attempt(start, start + GIVE_UP_AFTER, 20, 0.5) is None
+
+
+def test_the_deployment_delivers_without_anyone_calling_deliver_due(org: Org) -> None:
+    """Deliveries are background work: a Procrastinate worker's periodic job on PostgreSQL, the delivery
+    loop of ``entrasync serve`` on SQLite (what cli/serving.py starts for each)."""
+    import time
+
+    from entrasync.runners.worker import WorkerThread
+
+    for receiver in _receiver(fail_rate=0.0):
+        _listen(org, receiver)
+        ids = _churn(org)
+        if org.ctx.db.dialect == "postgresql":
+            org.ctx.config = org.ctx.config.model_copy(update={"tick_seconds": 1})
+            runner: WorkerThread | webhook_delivery.DeliveryLoop = WorkerThread(org.ctx).start()
+        else:
+            runner = webhook_delivery.DeliveryLoop(org.ctx, interval=0.1).start()
+        try:
+            from tests.feed_helpers import all_events
+
+            expected = {e["id"] for e in all_events(org.ctx, org.org_id)}
+            deadline = time.monotonic() + 60
+            while {d["webhook_id"] for d in receiver.received()} != expected:
+                assert time.monotonic() < deadline, "the background deliveries did not arrive"
+                time.sleep(0.2)
+        finally:
+            runner.stop()
+        assert len(ids) == 6 and len(receiver.received()) == len(expected)  # each once

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from tests.conftest import env_for
 
 from entrasync.config import Config
+from entrasync.runners import background
 from entrasync.services import accounts
 from entrasync.services.context import Actor, AppContext
 from entrasync.web.app import create_app
@@ -73,8 +74,13 @@ def app_ctx(env: dict[str, str]) -> AppContext:
 
 @pytest.fixture
 def client(app_ctx: AppContext) -> Iterator[TestClient]:
-    with TestClient(create_app(app_ctx)) as c:
-        yield c
+    """The app with a job runner (in-process on SQLite, a worker thread on PostgreSQL), as served."""
+    runner = background.for_tests(app_ctx)
+    try:
+        with TestClient(create_app(app_ctx, runner)) as c:
+            yield c
+    finally:
+        runner.stop()
 
 
 def csrf_of(html: str) -> str:
@@ -98,8 +104,9 @@ def serve(env: dict[str, str], emulator: Any) -> Iterator[Live]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     ctx = make_ctx(env, url)
+    runner = background.for_tests(ctx)
     server = uvicorn.Server(
-        uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        uvicorn.Config(create_app(ctx, runner), host="127.0.0.1", port=port, log_level="warning", access_log=False)
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -111,6 +118,7 @@ def serve(env: dict[str, str], emulator: Any) -> Iterator[Live]:
     yield Live(url=url, ctx=ctx, emulator=emulator)
     server.should_exit = True
     thread.join(10)
+    runner.stop()
     ctx.db.engine.dispose()
 
 
@@ -167,3 +175,28 @@ def sign_in(page: Any, live: Live, email: str, password: str = PASSWORD) -> None
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in", exact=True).click()
     page.get_by_role("heading", name="People").wait_for()
+
+
+def press_refresh(page: Any, live: Live, timeout: float = 60.0) -> int:
+    """Press Refresh on User Sync and wait until that run ends (a worker, or serve's runner, does it);
+    the page then shows its outcome. The run's id, from the flash the button leaves."""
+    import sqlalchemy as sa
+
+    from entrasync.adapters.db import tables as t
+
+    page.get_by_role("button", name="Refresh").click()
+    flash = page.locator(".flash", has_text="Refresh started")
+    flash.wait_for()
+    m = re.search(r"run (\d+)", flash.inner_text())
+    assert m, flash.inner_text()
+    run_id = int(m.group(1))
+    deadline = time.monotonic() + timeout
+    while True:
+        with live.ctx.db.reader.connect() as conn:
+            outcome = conn.execute(sa.select(t.runs.c.outcome).where(t.runs.c.id == run_id)).scalar_one()
+        if outcome != "running":
+            break
+        assert time.monotonic() < deadline, f"run {run_id} did not end in {timeout} s"
+        time.sleep(0.1)
+    page.reload()
+    return run_id

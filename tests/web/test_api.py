@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from tests.web.conftest import PASSWORD, add_account, csrf_of, sign_in_client
 
 from entrasync.adapters.db import tables as t
-from entrasync.services import api_tokens, connection, leases, orgs, people
+from entrasync.services import api_tokens, connection, orgs, people, refresh_jobs
 from entrasync.services.context import Actor, AppContext
 
 
@@ -27,7 +27,7 @@ def connect(ctx: AppContext, emulator: Any) -> None:
 
 
 def test_health_headers_and_cookie_flags(client: TestClient, app_ctx: AppContext) -> None:
-    assert client.get("/healthz").json() == {"status": "ok", "database": "ok"}
+    assert client.get("/healthz").json() == {"status": "ok", "database": "ok", "jobs": "in this process"}
     r = client.get("/signin")
     assert r.headers["x-frame-options"] == "DENY"
     assert "script-src 'self'" in r.headers["content-security-policy"]
@@ -180,10 +180,12 @@ def test_settings_refresh_plan_and_409(client: TestClient, app_ctx: AppContext, 
     assert client.get("/api/v1/runs", headers=h).json()["items"][0]["id"] == run["run_id"]
     changes = client.get(f"/api/v1/runs/{run['run_id']}/changes?limit=500", headers=h).json()["items"]
     assert sum(1 for c in changes if c["applied"]) == total - 1
-    # One refresh at a time: a live lease makes the next one a 409.
-    leases.start_run(app_ctx, app_ctx.org_id(), trigger="cli", triggered_by="test")
+    # One refresh at a time: a run held by a live process makes the next one a 409, naming it.
+    held = refresh_jobs.start(app_ctx, app_ctx.org_id(), trigger="cli", triggered_by="test")
     r = client.post("/api/v1/refresh", headers=h)
-    assert r.status_code == 409 and "already running" in r.json()["detail"]
+    assert r.status_code == 409 and r.json()["detail"] == (
+        f"A refresh is already running (run {held}). Wait for it to finish, then try again."
+    )
     r = client.post("/api/v1/refresh?wait=false", headers=h)
     assert r.status_code == 409
     # The connection never shows the secret; disconnect archives nobody.

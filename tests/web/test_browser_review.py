@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
-from tests.web.conftest import PASSWORD, Live, add_account, shot, sign_in
+from tests.web.conftest import PASSWORD, Live, add_account, press_refresh, shot, sign_in
 from tests.web.test_browser_setup import connect_through_microsoft
 
 from entrasync.adapters.db import tables as t
@@ -67,7 +67,7 @@ def test_review_reject_one_accept_rest_apply(page: Any, live: Live, admin: Any) 
     admin.set_manager(mover["id"], ceo["id"])
     admin.update_user(updated["id"], jobTitle="Chief Rejection Officer")
 
-    page.get_by_role("button", name="Refresh").click()
+    press_refresh(page, live)
     expect(page.locator(".run-summary")).to_contain_text("waits for your review", timeout=60_000)
     expect(page.get_by_role("tab", name="Microsoft Entra ID only (1)")).to_be_visible()
     # The leaver; the local IT admin whom the sync keeps is listed in the tab (with why) but not counted.
@@ -174,13 +174,13 @@ def test_recipient_sees_bell_and_summary_and_held_reason(page: Any, live: Live, 
     sign_in(page, live, "it.admin@example.com")
     expect(page.get_by_role("button", name=re.compile(r"Notifications, 0 unread"))).to_be_visible()
     page.goto(f"{live.url}/user-sync")
-    page.get_by_role("button", name="Refresh").click()
+    press_refresh(page, live)
     expect(page.locator(".run-summary")).to_contain_text("applied", timeout=60_000)
 
     # Six leavers (more than 10% of 60): held even in Auto-sync, and the notification says why.
     for u in leaves(admin)[:6]:
         admin.disable_user(u["id"])
-    page.get_by_role("button", name="Refresh").click()
+    press_refresh(page, live)
     expect(page.locator(".run-summary")).to_contain_text("waits for your review", timeout=60_000)
     expect(page.locator(".warning", has_text="Held for review")).to_be_visible()
 

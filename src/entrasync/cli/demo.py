@@ -91,7 +91,7 @@ def run_demo(*, users: int, seed: int, port: int, serve: bool, as_json: bool) ->
         )
         typer.echo("Press Ctrl+C to stop.")
     try:
-        run_server(host="127.0.0.1", port=port, scheduler=True, ctx=ctx, as_json=as_json,
+        run_server(host="127.0.0.1", port=port, ctx=ctx, announce=as_json,
                    ready=orjson.loads(orjson.dumps(summary, default=str)))  # fmt: skip
     finally:
         emu.stop()

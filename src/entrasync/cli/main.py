@@ -23,11 +23,13 @@ except ImportError:  # pragma: no cover - an older Typer runs on click itself
     from click import exceptions as clickx  # type: ignore[no-redef]
 import typer
 
-from entrasync.cli import directory_cmds, setup_cmds, sync_cmds, token_cmds, webhook_cmds
-from entrasync.cli.app import app
+from entrasync.cli import directory_cmds, org_cmds, setup_cmds, sync_cmds, token_cmds, webhook_cmds
+from entrasync.cli.app import add_org_option, app
 from entrasync.cli.logs import configure_logging
 
-__all__ = ["app", "directory_cmds", "main", "setup_cmds", "sync_cmds", "token_cmds", "webhook_cmds"]
+add_org_option()
+
+__all__ = ["app", "directory_cmds", "main", "org_cmds", "setup_cmds", "sync_cmds", "token_cmds", "webhook_cmds"]
 
 EXIT_USAGE = 2
 

@@ -78,16 +78,45 @@ def demo(
 @handle_errors
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port (0 picks a free one, named in the --json line).")] = 8000,
-    no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="Serve the web app only.")] = False,
+    port: Annotated[int, typer.Option(help="Port (0 picks a free one, named in the JSON line).")] = 8000,
     as_json: JsonOpt = False,
 ) -> None:
-    """Serve the web app and run the daily-refresh scheduler. With --json, one JSON line when ready."""
+    """Serve the web app; prints one JSON line when ready (with or without --json). On SQLite it also runs
+    the background jobs (refreshes, the daily schedule); on PostgreSQL it queues them for `entrasync worker`."""
     from entrasync.cli.serving import run_server
 
     check_port(port)
     ensure_free(host, port, "the web app")
-    run_server(host=host, port=port, scheduler=not no_scheduler, as_json=as_json)
+    run_server(host=host, port=port)
+
+
+@app.command()
+@handle_errors
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Jobs this process runs at once (refreshes are threads).")] = 1,
+) -> None:
+    """Run refresh jobs, the daily schedule and other background work (PostgreSQL); prints one JSON line
+    when ready and stops on SIGTERM after the refresh in progress. Run any number, on any machines."""
+    from entrasync.cli.serving import run_worker
+
+    if not 1 <= concurrency <= 64:
+        fail("--concurrency must be between 1 and 64.")
+    run_worker(concurrency=concurrency)
+
+
+@app.command()
+@handle_errors
+def migrate(as_json: JsonOpt = False) -> None:
+    """Bring the database schema (the job queue's included) to this version; safe to run again."""
+    from entrasync.config import Config
+    from entrasync.services.context import AppContext
+
+    ctx = AppContext.create(Config(auto_migrate=True))
+    current, head = ctx.db.schema_revision()
+    if as_json:
+        emit_json({"revision": current, "head": head})
+    else:
+        typer.echo(f"The database schema is at revision {current}.")
 
 
 # ---- admin -------------------------------------------------------------------------------------

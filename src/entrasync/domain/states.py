@@ -111,3 +111,15 @@ class TokenScope(StrEnum):
     def allows(self, needed: TokenScope) -> bool:
         order = list(TokenScope)
         return order.index(self) >= order.index(needed)
+
+
+class RunPhase(StrEnum):
+    """Where a run in progress is (``runs.progress["phase"]``); the outcome stays ``running`` throughout.
+
+    ``queued``: recorded with its job, waiting for a worker; ``starting``: a worker claimed it (its lease
+    runs from here); the sync itself reports ``reading``, ``planning``, ``applying`` and ``done``.
+    """
+
+    QUEUED = "queued"
+    STARTING = "starting"
+    FAILED = "failed"

@@ -84,3 +84,23 @@ def authenticate(ctx: AppContext, org_id: int, email: str, password: str) -> dic
     if not check_password(row[1] if row else None, password) or row is None or row[2] == Status.ARCHIVED.value:
         return None
     return people.get_person(ctx, org_id, row[0])
+
+
+def sign_in_candidates(ctx: AppContext, email: str, password: str) -> list[tuple[int, dict[str, Any]]]:
+    """(org id, person) of every organisation where this e-mail and password open a local account.
+
+    The sign-in page without an organisation in its URL (§10): one match signs in there, several make
+    the page ask which. An e-mail without any local account costs one (dummy) hash check, as a wrong
+    password does, so timing does not tell the two apart.
+    """
+    with ctx.read() as uow:
+        org_ids = uow.orgs.ids_by_email(email)
+    if not org_ids:
+        check_password(None, password)
+        return []
+    found = []
+    for org_id in org_ids:
+        person = authenticate(ctx, org_id, email, password)
+        if person is not None:
+            found.append((org_id, person))
+    return found

@@ -15,6 +15,8 @@ from entrasync.adapters.db.uow import Database, UnitOfWork
 from entrasync.config import Config
 from entrasync.errors import NotFoundError
 
+DEFAULT_ORG = "default"
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -49,9 +51,11 @@ class AppContext:
 
     @classmethod
     def create(cls, config: Config | None = None, *, run_migrations: bool = True) -> AppContext:
+        """The context of a process; the schema is migrated first unless ``ENTRASYNC_AUTO_MIGRATE`` is off
+        (then ``entrasync migrate`` does it, and serve and worker check it at start)."""
         config = config or Config()
         db = Database(config.effective_database_url)
-        if run_migrations:
+        if run_migrations and config.auto_migrate:
             db.migrate()
         return cls(config=config, db=db, box=SecretBox(config.effective_secret_key))
 
@@ -66,15 +70,22 @@ class AppContext:
         """A read-only snapshot."""
         return self.db.read()
 
-    def org_id(self, slug: str | None = None, *, create: bool = True) -> int:
-        """The id of an organisation by slug (the CLI's default organisation is created on first use)."""
-        slug = slug or self.config.org
+    def org_id(self, slug: str | None = None) -> int:
+        """The id of an organisation by slug (default ``ENTRASYNC_ORG``, else ``default``).
+
+        Organisations are created by the operator (``entrasync org create``, §10); only the default one
+        is created on first use, so the single-organisation install and the demo need no set-up.
+        """
+        slug = slug or self.config.org or DEFAULT_ORG
         with self.read() as uow:
             found = uow.orgs.id_by_slug(slug)
         if found is not None:
             return found
-        if not create:
-            raise NotFoundError(f"No organisation '{slug}'.")
+        if slug != DEFAULT_ORG:
+            raise NotFoundError(
+                f"There is no organisation '{slug}'. Check --org or ENTRASYNC_ORG; the operator creates "
+                f"organisations with `entrasync org create --slug {slug} --name NAME`."
+            )
         with self.write() as uow:
             found = uow.orgs.id_by_slug(slug)  # another process may have created it meanwhile
-            return found if found is not None else uow.orgs.create(slug, slug.title(), self.now())
+            return found if found is not None else uow.orgs.create(slug, "Default organisation", self.now())

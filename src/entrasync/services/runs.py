@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from entrasync.adapters.db.plan_repo import TAB_NOTES, TABS, row_dict
+from entrasync.domain.states import RunOutcome
 from entrasync.errors import NotFoundError
 from entrasync.services import paging
 from entrasync.services.context import AppContext
@@ -103,3 +105,24 @@ def changes_page(
         rows, _total = uow.plans.page(org_id, run_id, kinds=kinds, search=search, page=1, per_page=limit + 1,
                                       after_id=paging.decode_id(CHANGES_KIND, after))  # fmt: skip
     return paging.page_of(CHANGES_KIND, [row_dict(r) for r in rows], limit)
+
+
+RESULT_FIELDS = ("counts", "graph_requests", "read_mode", "hold_reason", "error")
+
+
+def wait_for(
+    ctx: AppContext, org_id: int, run_id: int, *, timeout: float, every: float = 0.25
+) -> dict[str, Any] | None:
+    """Wait until a queued or running run ends; its result (RefreshResult's fields), or None if it is
+    still running after ``timeout`` seconds (the API's ``wait=true``: the worker does the work)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with ctx.read() as uow:
+            run = uow.runs.get(org_id, run_id)
+        if run is None:
+            raise NotFoundError(f"No run {run_id} in this organisation.")
+        if run["outcome"] != RunOutcome.RUNNING.value:
+            return {"run_id": run_id, "outcome": run["outcome"], **{k: run[k] for k in RESULT_FIELDS}}
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(every)

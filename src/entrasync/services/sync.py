@@ -24,7 +24,7 @@ from entrasync.domain.rest import counts as rest_counts
 from entrasync.domain.settings import SyncSettings
 from entrasync.domain.states import Mode, PlanState, RunOutcome
 from entrasync.errors import ConflictError, EntrasyncError, NotConnectedError
-from entrasync.services import connection, leases, notifications
+from entrasync.services import connection, graph_budget, notifications, refresh_jobs
 from entrasync.services.context import Actor, AppContext
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,8 @@ def refresh(
     on_progress: Progress | None = None,
     client: GraphClient | None = None,
 ) -> RefreshResult:
-    """Run one refresh for an org. Raises RefreshRunningError when one is already running, and
-    NotConnectedError before any run is recorded.
+    """Run one refresh for an org in this process (the CLI, the demo). Raises RefreshRunningError when
+    one is already queued or running, and NotConnectedError before any run is recorded.
 
     Any failure after the run is recorded (a credential that cannot be decrypted, a bad URL, a failed
     fetch) ends it as ``failed``: nothing is planned and nobody is archived.
@@ -71,14 +71,34 @@ def refresh(
     with ctx.read() as uow:
         if uow.connections.get(org_id) is None:
             raise NotConnectedError(connection.NOT_CONNECTED)
-    run_id = leases.start_run(ctx, org_id, trigger=trigger, triggered_by=actor.label, slot_at=slot_at)
+    run_id = refresh_jobs.start(ctx, org_id, trigger=trigger, triggered_by=actor.label, slot_at=slot_at)
+    return _execute(ctx, org_id, run_id, on_progress, client)
+
+
+def run_queued(
+    ctx: AppContext, org_id: int, run_id: int, *, on_progress: Progress | None = None, client: GraphClient | None = None
+) -> RefreshResult | None:
+    """Run a queued refresh (the refresh job, on a worker or in ``entrasync serve``): None when the run
+    is not queued any more (failed as lost, or claimed by another worker)."""
+    if not refresh_jobs.claim(ctx, org_id, run_id):
+        log.info("run %s of org %s is not queued any more; nothing to do", run_id, org_id)
+        return None
+    return _execute(ctx, org_id, run_id, on_progress, client)
+
+
+def _execute(
+    ctx: AppContext, org_id: int, run_id: int, on_progress: Progress | None, client: GraphClient | None
+) -> RefreshResult:
+    """A claimed run, under its lease, from the Graph client to its outcome."""
     report: Progress = on_progress or (lambda _phase, _data: None)
     own_client = client is None
     gclient = client
     try:
         if gclient is None:
-            gclient = GraphClient(connection.graph_config(ctx, connection.credentials(ctx, org_id)))
-        with leases.LeaseKeeper(ctx, org_id, run_id):
+            creds = connection.credentials(ctx, org_id)
+            budget = graph_budget.for_org(ctx, org_id, creds.tenant_id, creds.client_id)
+            gclient = GraphClient(connection.graph_config(ctx, creds), graph_budget=budget)
+        with refresh_jobs.Lease(ctx, run_id):
             return _refresh(ctx, org_id, run_id, gclient, report)
     except Exception as exc:
         message = _failure_message(exc)
@@ -89,7 +109,6 @@ def refresh(
         _fail(ctx, org_id, run_id, message, requests)
         return RefreshResult(run_id=run_id, outcome=RunOutcome.FAILED.value, error=message, graph_requests=requests)
     finally:
-        leases.release(ctx, org_id, run_id)
         if own_client and gclient is not None:
             gclient.close()
 
@@ -108,12 +127,12 @@ def _failure_message(exc: Exception) -> str:
 
 
 def _fail(ctx: AppContext, org_id: int, run_id: int, message: str, requests: int) -> None:
+    """End a run this process held as failed (unless it was already swept as dead: told once)."""
     now = ctx.now()
     with ctx.write() as uow:
-        uow.runs.update(
-            run_id, outcome=RunOutcome.FAILED.value, finished_at=now, error=message, plan_state=PlanState.NONE.value,
-            graph_requests=requests, progress={"phase": "failed"},
-        )  # fmt: skip
+        if not uow.runs.fail_if_running(run_id, now, message):
+            return
+        uow.runs.update(run_id, graph_requests=requests)
         notifications.on_refresh(uow, org_id, run_id, RunOutcome.FAILED, {}, now, error=message)
         uow.connections.record_error(org_id, message)
 
@@ -184,7 +203,7 @@ def _at_rest(ctx: AppContext, org_id: int, run_id: int, read: _Read, report: Pro
     now = ctx.now()
     with ctx.write() as uow:
         uow.orgs.lock(org_id)  # the same lock as a plan: no hand edit slips in between check and record
-        if uow.leases.holder(org_id) != run_id:
+        if not refresh_jobs.holds(uow, ctx, run_id):
             raise ConflictError("This refresh took longer than its lease and was stopped; nothing was changed.")
         version = uow.orgs.version(org_id)
         broken = rest.broken(_inputs(uow, org_id, uow.settings.load(org_id), version, result))
@@ -222,7 +241,7 @@ def _refresh(ctx: AppContext, org_id: int, run_id: int, client: GraphClient, rep
     with ctx.write() as uow:
         # Lock the directory for the plan and (maybe) its apply: no hand edit can slip in between.
         uow.orgs.lock(org_id)
-        if uow.leases.holder(org_id) != run_id:
+        if not refresh_jobs.holds(uow, ctx, run_id):
             # Swept as dead while stalled: another refresh may own the org now. Change nothing.
             raise ConflictError("This refresh took longer than its lease and was stopped; nothing was changed.")
         settings = uow.settings.load(org_id)

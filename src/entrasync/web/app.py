@@ -17,7 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
 from entrasync.errors import EntrasyncError
-from entrasync.services import orgs
+from entrasync.runners.background import JobRunner
+from entrasync.services import orgs, refresh_jobs
 from entrasync.services.context import AppContext
 from entrasync.web import api, pages
 from entrasync.web.auth import NotSignedInError, SessionCodec, SignInLimiter, write_session
@@ -81,8 +82,12 @@ def _csp(login_url: str) -> str:
     ).replace("  ", " ")
 
 
-def create_app(ctx: AppContext) -> FastAPI:
-    """Build the app for one AppContext (``entrasync serve`` and the tests call this)."""
+def create_app(ctx: AppContext, runner: JobRunner | None = None) -> FastAPI:
+    """Build the app for one AppContext (``entrasync serve`` and the tests call this).
+
+    ``runner`` runs the jobs this app queues in this process (SQLite: runners/inprocess.py), and is
+    told when one is queued; on PostgreSQL there is none, the workers take the jobs (§10).
+    """
     app = FastAPI(
         title="entrasync",
         version="1",
@@ -99,7 +104,8 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.state.codec = SessionCodec(ctx.config.effective_secret_key)
     app.state.limiter = SignInLimiter(ctx)
     app.state.secure_cookies = ctx.config.public_base_url.lower().startswith("https://")
-    app.state.default_org_id = ctx.org_id()
+    app.state.runner = runner
+    app.state.default_org_id = orgs.default_id(ctx)  # created on first use: the single-org install
     csp = _csp(ctx.config.login_url)
 
     @app.middleware("http")
@@ -162,7 +168,8 @@ def create_app(ctx: AppContext) -> FastAPI:
         if not orgs.healthy(ctx):
             log.warning("health check failed: the database does not answer")
             return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
-        return JSONResponse({"status": "ok", "database": "ok"})
+        jobs = "in this process" if app.state.runner is not None else f"{refresh_jobs.live_workers(ctx)} worker(s)"
+        return JSONResponse({"status": "ok", "database": "ok", "jobs": jobs})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router)

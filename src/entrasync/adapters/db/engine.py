@@ -92,3 +92,15 @@ def migrate(engine: Engine) -> None:
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7201001)")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+def schema_revision(engine: Engine) -> tuple[str | None, str]:
+    """(the revision the database is at, the head revision of the migrations this code ships)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    return current, str(head)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +28,39 @@ class OrgRepo:
     def list(self) -> list[dict[str, Any]]:
         o = t.organisations
         return [dict(r._mapping) for r in self.conn.execute(sa.select(o).order_by(o.c.id))]
+
+    def summaries(self, slug: str | None = None) -> builtins.list[dict[str, Any]]:
+        """Organisations (all, or the one with ``slug``) with their tenant and people count (operator)."""
+        o, c, p = t.organisations, t.connections, t.people
+        counts = sa.select(p.c.org_id, sa.func.count().label("people")).group_by(p.c.org_id)
+        if slug is not None:
+            counts = counts.where(p.c.org_id == sa.select(o.c.id).where(o.c.slug == slug).scalar_subquery())
+        sub = counts.subquery()
+        q = (
+            sa.select(o, c.c.tenant_id, sub.c.people)
+            .outerjoin(c, c.c.org_id == o.c.id)
+            .outerjoin(sub, sub.c.org_id == o.c.id)
+            .order_by(o.c.id)
+        )
+        if slug is not None:
+            q = q.where(o.c.slug == slug)
+        return [dict(r._mapping) for r in self.conn.execute(q)]
+
+    def tenants(self) -> builtins.list[tuple[int, str]]:
+        """(org, tenant id) of every connected organisation."""
+        c = t.connections
+        rows = self.conn.execute(sa.select(c.c.org_id, c.c.tenant_id).order_by(c.c.org_id))
+        return [(int(o), str(tid)) for o, tid in rows]
+
+    def ids_by_email(self, email: str) -> builtins.list[int]:
+        """Organisations where a person with a local password has this e-mail (sign-in without a slug)."""
+        p = t.people
+        rows = self.conn.execute(
+            sa.select(p.c.org_id)
+            .where(p.c.email_lower == email.strip().lower(), p.c.password_hash.is_not(None))
+            .order_by(p.c.org_id)
+        )
+        return [int(r[0]) for r in rows]
 
     def create(self, slug: str, name: str, now: datetime, time_zone: str = "UTC") -> int:
         """A new organisation with the §2 defaults (all users, Manual refresh, Auto-sync, no filters)."""

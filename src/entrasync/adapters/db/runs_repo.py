@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from entrasync.adapters.db import tables as t
-from entrasync.domain.states import PlanState, RunOutcome, Strategy
+from entrasync.domain.states import PlanState, RunOutcome, RunPhase, Strategy
 
 
 class RunsRepo:
@@ -25,7 +25,17 @@ class RunsRepo:
         now: datetime,
         slot_at: datetime | None,
         base_version: int,
+        holder: str | None = None,
+        lease_expires: datetime | None = None,
+        attempt: int = 1,
+        retry_of: int | None = None,
     ) -> int:
+        """A new run, ``running``: queued for a worker, or (with ``holder``) already claimed by it.
+
+        The partial unique index ``uq_runs_active_org`` refuses a second running run of the org, and
+        ``uq_runs_org_slot`` a second run of a slot: both raise an IntegrityError here.
+        """
+        phase = RunPhase.QUEUED if holder is None else RunPhase.STARTING
         pk = self.conn.execute(
             sa.insert(t.runs).values(
                 org_id=org_id,
@@ -36,29 +46,127 @@ class RunsRepo:
                 plan_state=PlanState.NONE.value,
                 counts={},
                 graph_requests=0,
-                progress={"phase": "starting"},
+                progress={"phase": phase.value},
                 slot_at=slot_at,
                 base_version=base_version,
+                claimed_by=holder,
+                lease_expires_at=lease_expires,
+                attempt=attempt,
+                retry_of=retry_of,
             )
         ).inserted_primary_key
         assert pk is not None
         return int(pk[0])
 
-    def update(self, run_id: int, **values: Any) -> None:
-        self.conn.execute(sa.update(t.runs).where(t.runs.c.id == run_id).values(**values))
+    def set_job(self, run_id: int, job_id: int) -> None:
+        self.conn.execute(sa.update(t.runs).where(t.runs.c.id == run_id).values(job_id=job_id))
 
-    def fail_if_running(self, run_id: int, now: datetime, message: str) -> bool:
-        """Mark a run failed if it is still running (a dead process's run); whether it was."""
+    def claim(self, org_id: int, run_id: int, holder: str, now: datetime, expires: datetime) -> bool:
+        """Take a queued run of this org for ``holder``; False when it is not queued any more. The run
+        starts now (``started_at``): the time it waited in the queue is not its own."""
         r = t.runs
         res = self.conn.execute(
             sa.update(r)
-            .where(r.c.id == run_id, r.c.outcome == RunOutcome.RUNNING.value)
+            .where(
+                r.c.id == run_id,
+                r.c.org_id == org_id,
+                r.c.outcome == RunOutcome.RUNNING.value,
+                r.c.claimed_by.is_(None),
+            )
+            .values(
+                claimed_by=holder, started_at=now, lease_expires_at=expires, progress={"phase": RunPhase.STARTING.value}
+            )
+        )
+        return bool(res.rowcount)
+
+    def next_queued(self) -> tuple[int, int] | None:
+        """(run, org) of the oldest queued run nobody claimed (the in-process runner's queue)."""
+        r = t.runs
+        row = self.conn.execute(
+            sa.select(r.c.id, r.c.org_id)
+            .where(r.c.outcome == RunOutcome.RUNNING.value, r.c.claimed_by.is_(None))
+            .order_by(r.c.id)
+            .limit(1)
+        ).first()
+        return (int(row[0]), int(row[1])) if row else None
+
+    def renew(self, run_id: int, holder: str, expires: datetime) -> bool:
+        """Push the lease out; False when the run is no longer ``holder``'s or has ended."""
+        r = t.runs
+        res = self.conn.execute(
+            sa.update(r)
+            .where(r.c.id == run_id, r.c.claimed_by == holder, r.c.outcome == RunOutcome.RUNNING.value)
+            .values(lease_expires_at=expires)
+        )
+        return bool(res.rowcount)
+
+    def holds(self, run_id: int, holder: str) -> bool:
+        """Whether ``holder`` still holds the running run, locking its row until the transaction ends."""
+        r = t.runs
+        found = self.conn.execute(
+            sa.select(r.c.id)
+            .where(r.c.id == run_id, r.c.claimed_by == holder, r.c.outcome == RunOutcome.RUNNING.value)
+            .with_for_update()
+        ).first()
+        return found is not None
+
+    def expired(self, now: datetime) -> list[dict[str, Any]]:
+        """Claimed running runs whose lease ran out (their process stopped renewing): id, org, trigger,
+        attempt."""
+        r = t.runs
+        rows = self.conn.execute(
+            sa.select(r.c.id, r.c.org_id, r.c.trigger, r.c.attempt).where(
+                r.c.outcome == RunOutcome.RUNNING.value, r.c.claimed_by.is_not(None), r.c.lease_expires_at < now
+            )
+        )
+        return [dict(row._mapping) for row in rows]
+
+    def queued_jobs(self) -> list[tuple[int, int, int | None]]:
+        """(run, org, job) of every queued run (not claimed yet)."""
+        r = t.runs
+        rows = self.conn.execute(
+            sa.select(r.c.id, r.c.org_id, r.c.job_id).where(
+                r.c.outcome == RunOutcome.RUNNING.value, r.c.claimed_by.is_(None)
+            )
+        )
+        return [(int(a), int(b), None if c is None else int(c)) for a, b, c in rows]
+
+    def last_people_read(self, org_id: int) -> int | None:
+        """How many users the org's latest finished refresh read (the tenant's size, for its Graph budget)."""
+        r = t.runs
+        progress = self.conn.execute(
+            sa.select(r.c.progress)
+            .where(r.c.org_id == org_id, r.c.outcome.not_in([RunOutcome.RUNNING.value, RunOutcome.FAILED.value]))
+            .order_by(r.c.id.desc())
+            .limit(1)
+        ).scalar()
+        read = (progress or {}).get("people_read")
+        return read if isinstance(read, int) else None
+
+    def update(self, run_id: int, **values: Any) -> None:
+        self.conn.execute(sa.update(t.runs).where(t.runs.c.id == run_id).values(**values))
+
+    def fail_if_running(
+        self, run_id: int, now: datetime, message: str, *, expired_before: datetime | None = None
+    ) -> bool:
+        """Mark a run failed if it is still running (a dead process's run); whether it was.
+
+        With ``expired_before``, only if its lease ran out before then: a holder that renewed in the
+        meantime keeps its run.
+        """
+        r = t.runs
+        conds = [r.c.id == run_id, r.c.outcome == RunOutcome.RUNNING.value]
+        if expired_before is not None:
+            conds.append(r.c.lease_expires_at < expired_before)
+        res = self.conn.execute(
+            sa.update(r)
+            .where(*conds)
             .values(
                 outcome=RunOutcome.FAILED.value,
                 finished_at=now,
                 error=message,
                 plan_state=PlanState.NONE.value,
-                progress={"phase": "failed"},
+                progress={"phase": RunPhase.FAILED.value},
             )
         )
         return bool(res.rowcount)
@@ -97,21 +205,23 @@ class RunsRepo:
         row = self.conn.execute(q.order_by(r.c.id.desc()).limit(1)).first()
         return dict(row._mapping) if row else None
 
+    def active_orgs(self, org_ids: list[int]) -> set[int]:
+        """Which of these organisations have a run queued or running."""
+        r = t.runs
+        rows = self.conn.execute(
+            sa.select(r.c.org_id).where(r.c.outcome == RunOutcome.RUNNING.value, r.c.org_id.in_(org_ids))
+        )
+        return {int(o) for (o,) in rows}
+
     def running(self, org_id: int) -> dict[str, Any] | None:
         r = t.runs
         row = self.conn.execute(
-            sa.select(r.c.id, r.c.progress, r.c.started_at)
+            sa.select(r.c.id, r.c.progress, r.c.started_at, r.c.claimed_by, r.c.lease_expires_at, r.c.job_id)
             .where(r.c.org_id == org_id, r.c.outcome == RunOutcome.RUNNING.value)
             .order_by(r.c.id.desc())
             .limit(1)
         ).first()
         return dict(row._mapping) if row else None
-
-    def all_running(self) -> list[tuple[int, int]]:
-        """(run id, org id) of every running run, in every organisation (the dead-run sweep)."""
-        r = t.runs
-        rows = self.conn.execute(sa.select(r.c.id, r.c.org_id).where(r.c.outcome == RunOutcome.RUNNING.value))
-        return [(int(a), int(b)) for a, b in rows]
 
     def progress(self, org_id: int, run_id: int) -> dict[str, Any] | None:
         r = t.runs

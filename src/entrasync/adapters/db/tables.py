@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -111,6 +113,14 @@ people = Table(
     # The API's exact look-ups and ``updated_since`` (spec §11 "Reading the directory").
     Index("ix_people_org_employee", "org_id", "employee_id"),
     Index("ix_people_org_updated", "org_id", "updated_at"),
+    # Local accounts by e-mail across organisations (sign-in without a slug, §10); synced people have
+    # no password, so the index stays as small as the number of local accounts.
+    Index(
+        "ix_people_local_accounts",
+        "email_lower",
+        sqlite_where=text("password_hash IS NOT NULL"),
+        postgresql_where=text("password_hash IS NOT NULL"),
+    ),
 )
 
 person_roles = Table(
@@ -230,17 +240,39 @@ runs = Table(
     Column("applied_at", TS),
     # A scheduled run's slot instant: unique per org, which makes each slot run exactly once.
     Column("slot_at", TS),
+    # The process working on the run ("host:pid:nonce") and until when its lease holds; a run that is
+    # queued has neither. A lease that runs out marks the run failed (services.refresh_jobs).
+    Column("claimed_by", String(128)),
+    Column("lease_expires_at", TS),
+    # The Procrastinate job that carries a queued run (PostgreSQL; none on SQLite or from the CLI).
+    Column("job_id", BigInteger),
+    # A scheduled run whose process died is tried again (services.refresh_jobs.sweep): the new run names
+    # the dead one (at most one retry each) and counts the attempts; the slot stays on the first.
+    Column("attempt", Integer, nullable=False, default=1, server_default="1"),
+    Column("retry_of", Integer),
     UniqueConstraint("org_id", "slot_at", name="uq_runs_org_slot"),
+    UniqueConstraint("retry_of", name="uq_runs_retry_of"),
     Index("ix_runs_org_id", "org_id", "id"),
+    # One refresh per organisation queued or running at a time (§4, §10), enforced by the database.
+    Index(
+        "uq_runs_active_org",
+        "org_id",
+        unique=True,
+        sqlite_where=text("outcome = 'running'"),
+        postgresql_where=text("outcome = 'running'"),
+    ),
 )
 
-refresh_leases = Table(
-    "refresh_leases",
+# Graph resource units spent per budget ("tenant:{id}", "app:{client id}") in the current fixed window,
+# shared by every worker (services.graph_budget, domain.graph_budget).
+graph_budget = Table(
+    "graph_budget",
     metadata,
-    Column("org_id", Integer, ForeignKey("organisations.id"), primary_key=True),
-    Column("run_id", Integer),
-    Column("holder", String(128), nullable=False),
-    Column("expires_at", TS, nullable=False),
+    Column("key", String(300), primary_key=True),
+    Column("window_start", TS, nullable=False),
+    Column("used", Integer, nullable=False),
+    # After a 429 from this tenant: nobody spends from this budget before then.
+    Column("blocked_until", TS),
 )
 
 plan_changes = Table(

@@ -10,6 +10,8 @@ behind a writer; WAL gives them a consistent view), always rolled back.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from types import TracebackType
 
@@ -22,9 +24,10 @@ from entrasync.adapters.db.audit_repo import AuditRepo
 from entrasync.adapters.db.auth_repo import AuthRepo
 from entrasync.adapters.db.connection_repo import ConnectionRepo
 from entrasync.adapters.db.directory_writer import DirectoryWriter
-from entrasync.adapters.db.engine import make_engine, migrate, read_engine
+from entrasync.adapters.db.engine import make_engine, migrate, read_engine, schema_revision
 from entrasync.adapters.db.events_repo import EventsRepo
-from entrasync.adapters.db.leases_repo import LeaseRepo
+from entrasync.adapters.db.graph_budget_repo import GraphBudgetRepo
+from entrasync.adapters.db.jobs_repo import JobsRepo
 from entrasync.adapters.db.notifications_repo import NotificationRepo
 from entrasync.adapters.db.orgs_repo import OrgRepo
 from entrasync.adapters.db.overrides_repo import OverrideRepo
@@ -61,6 +64,10 @@ class Database:
             migrate(self.engine)
         except OperationalError as exc:
             raise ConfigurationError(_unreachable(self.url, exc)) from None
+
+    def schema_revision(self) -> tuple[str | None, str]:
+        """(the database's migration revision, the newest this code ships)."""
+        return schema_revision(self.engine)
 
     def write(self) -> UnitOfWork:
         return UnitOfWork(self.engine, write=True)
@@ -147,6 +154,17 @@ class UnitOfWork:
             # caller's fault, said in words; nothing was stored.
             raise InputRefusedError("The database could not store or search for that value.") from exc
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A part of the transaction that may fail alone: rolled back to here, the rest carries on."""
+        nested = self.conn.begin_nested()
+        try:
+            yield
+        except BaseException:
+            nested.rollback()
+            raise
+        nested.commit()
+
     # -- repositories (made on first use; each holds this transaction's connection) ----------------
 
     @cached_property
@@ -170,8 +188,12 @@ class UnitOfWork:
         return RunsRepo(self.conn)
 
     @cached_property
-    def leases(self) -> LeaseRepo:
-        return LeaseRepo(self.conn)
+    def jobs(self) -> JobsRepo:
+        return JobsRepo(self.conn)
+
+    @cached_property
+    def graph_budget(self) -> GraphBudgetRepo:
+        return GraphBudgetRepo(self.conn)
 
     @cached_property
     def audit(self) -> AuditRepo:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import orjson
@@ -28,6 +28,7 @@ from entrasync.adapters.graph.auth import (
     MsalTokenProvider,
     TokenSource,
 )
+from entrasync.adapters.graph.budget import GraphBudget
 from entrasync.adapters.graph.errors import (
     DeltaTokenExpiredError,
     GraphBadRequestError,
@@ -37,6 +38,7 @@ from entrasync.adapters.graph.errors import (
 )
 from entrasync.adapters.graph.retry import RETRY_STATUSES, Retry, RetryBudget, make_ssl_context, parse_retry_after
 from entrasync.adapters.graph.wire import describe, encode_query, error_envelope, origin_of, path_of
+from entrasync.domain.graph_budget import request_cost
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,8 @@ class GraphClient:
 
     ``request_count`` counts every HTTP attempt (retries included) so runs can report Graph cost.
     ``sleep``/``clock``/``rng`` are injectable so tests check the back-off without waiting.
+    ``graph_budget`` (optional) is asked before each attempt and told of each 429: the throttling
+    budgets the workers share (spec §10, services.graph_budget).
     """
 
     def __init__(
@@ -93,8 +97,10 @@ class GraphClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
+        graph_budget: GraphBudget | None = None,
     ) -> None:
         self.config = config
+        self._graph_budget = graph_budget
         retry.check_url(config.graph_url, "ENTRASYNC_GRAPH_URL")
         self.api_root = config.api_root
         self._budget = RetryBudget(config.max_attempts, config.max_retry_seconds)
@@ -239,6 +245,9 @@ class GraphClient:
             "return-client-request-id": "true",
             **extra_headers,
         }
+        if self._graph_budget is not None:
+            parts = urlsplit(url)
+            self._graph_budget.acquire(request_cost(parts.path, dict(parse_qsl(parts.query))))
         self.request_count += 1
         try:
             # Streamed and joined rather than ``.content``: httpx keeps ``.content`` on the response,
@@ -272,11 +281,10 @@ class GraphClient:
             client_request_id,
         )
         if status in RETRY_STATUSES:
-            raise Retry(
-                f"HTTP {status}{' ' + code if code else ''}",
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
-                status=status,
-            )
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if status == 429 and self._graph_budget is not None:
+                self._graph_budget.throttled(retry_after)
+            raise Retry(f"HTTP {status}{' ' + code if code else ''}", retry_after=retry_after, status=status)
         if status == 401:
             raise _Unauthorized(code, message, request_id)
         if status == 403:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from entrasync.web.api import audit, events, me, overrides, people, runs, sync, webhooks
+from entrasync.web.api import audit, events, me, operator, overrides, people, runs, sync, webhooks
 from entrasync.web.api.deps import ErrorOut, declared_security
 from entrasync.web.api.deps import error_doc as _error
 
@@ -30,7 +30,7 @@ router = APIRouter(
     },
 )
 for part in (people.router, audit.router, sync.router, runs.router, overrides.router, me.router, events.router,
-             webhooks.router):  # fmt: skip
+             webhooks.router, operator.router):  # fmt: skip
     router.include_router(part)
 
 __all__ = ["ErrorOut", "router"]

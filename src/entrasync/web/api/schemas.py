@@ -287,6 +287,7 @@ class RefreshStarted(BaseModel):
     """``wait=false``: the refresh runs in the background; poll ``GET /runs/{run_id}/progress``."""
 
     run_id: int
+    outcome: str = "running"
 
 
 class DiffOut(BaseModel):

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from entrasync.errors import NotFoundError, ValidationError
-from entrasync.services import connection, review, runs, sync, sync_settings
-from entrasync.web.api.deps import AdminScope, After, Ctx, Integrator, Limit, Reviewer, SearchText, Write, error_doc
+from entrasync.services import connection, review, runs, sync_settings
+from entrasync.web.api.deps import (
+    AdminScope,
+    After,
+    Ctx,
+    Integrator,
+    Limit,
+    Reviewer,
+    SearchText,
+    Write,
+    error_doc,
+)
 from entrasync.web.api.schemas import (
     ApplyBody,
     ApplyOut,
@@ -26,7 +36,7 @@ from entrasync.web.api.schemas import (
     SettingsOut,
     SettingsSaved,
 )
-from entrasync.web.refresher import start_refresh
+from entrasync.web.jobs import start_refresh
 
 router = APIRouter()
 
@@ -87,22 +97,31 @@ def disconnect(ctx: Ctx, me: Integrator) -> dict[str, Any]:
     return connection.disconnect(ctx, me.org_id, me.actor).public()
 
 
+WAIT_SECONDS = 300.0
+
+
 @router.post(
     "/refresh",
     tags=["sync"],
     dependencies=[Write],
     response_model=RefreshOut,
     responses={
-        202: {"model": RefreshStarted, "description": "`wait=false`: started; poll GET /runs/{run_id}/progress"},
-        409: error_doc("Already running, or not connected"),
+        202: {"model": RefreshStarted, "description": "Queued or still running; poll `/runs/{run_id}/progress`"},
+        409: error_doc("A refresh is already queued or running, or Entra is not connected"),
     },
 )
-def refresh(ctx: Ctx, me: Integrator, wait: bool = True) -> Any:
-    """Read Entra, plan, and apply in Auto-sync (unless held). ``wait=false`` returns 202 at once."""
-    if wait:
-        return sync.refresh(ctx, me.org_id, trigger="api", actor=me.actor).public()
-    run_id = start_refresh(ctx, me.org_id, me.actor, "api")
-    return JSONResponse(RefreshStarted(run_id=run_id).model_dump(), status_code=202)
+def refresh(request: Request, ctx: Ctx, me: Integrator, wait: bool = True) -> JSONResponse:
+    """Queue a refresh (read Entra, plan, and apply in Auto-sync unless held); a worker runs it.
+
+    ``wait=true`` (the default) answers when the run ends (up to 5 minutes, then 202 as below);
+    ``wait=false`` answers 202 with the run id at once. A second refresh while one is queued or running
+    is refused with 409, naming that run.
+    """
+    run_id = start_refresh(request, me.org_id, me.actor, "api")
+    result = runs.wait_for(ctx, me.org_id, run_id, timeout=WAIT_SECONDS) if wait else None
+    if result is None:
+        return JSONResponse({"run_id": run_id, "outcome": "running"}, status_code=202)
+    return JSONResponse(result)
 
 
 @router.get("/plan", response_model=PlanOut, tags=["sync"])

@@ -5,11 +5,22 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from entrasync.web.pages import integrations, me, organisation, overrides, people, runs, signin, user_sync, webhooks
+from entrasync.web.pages import (
+    integrations,
+    me,
+    microsoft,
+    organisation,
+    overrides,
+    people,
+    runs,
+    signin,
+    user_sync,
+    webhooks,
+)
 
 router = APIRouter(include_in_schema=False)
-for part in (signin.router, people.router, organisation.router, integrations.router, webhooks.router, user_sync.router,
-             runs.router, overrides.router, me.router):  # fmt: skip
+for part in (signin.router, microsoft.router, people.router, organisation.router, integrations.router, webhooks.router,
+             user_sync.router, runs.router, overrides.router, me.router):  # fmt: skip
     router.include_router(part)
 
 __all__ = ["router"]

@@ -14,7 +14,7 @@ from entrasync.services.status import sync_status
 from entrasync.web.auth import INTEGRATION_DENIED, Principal, require_admin, require_integration, session_of
 from entrasync.web.chart import runs_chart
 from entrasync.web.pages.common import ctx_of, form_of, redirect
-from entrasync.web.pages.signin import start_microsoft
+from entrasync.web.pages.microsoft import start_microsoft
 from entrasync.web.render import flash, render
 
 router = APIRouter(include_in_schema=False)
@@ -61,7 +61,7 @@ def connect_page(request: Request, me: Principal = Depends(require_admin)) -> Re
 async def connect_start(request: Request, me: Principal = Depends(require_admin)) -> Response:
     form = await form_of(request)
     session_of(request).set("new_tenant", form.get("new_tenant") == "yes")  # read back by the consent answer
-    return start_microsoft(request, "connect", "organizations")
+    return start_microsoft(request, "connect", "organizations", org=me.org_id)
 
 
 @router.post("/integrations/entra/elevate")
@@ -69,7 +69,7 @@ async def elevate(request: Request, me: Principal = Depends(require_admin)) -> R
     """A Super admin proves, by signing in at Microsoft, that they are a Global Administrator."""
     await form_of(request)
     status = connection.status(ctx_of(request), me.org_id)
-    return start_microsoft(request, "elevate", status.tenant_id or "organizations")
+    return start_microsoft(request, "elevate", status.tenant_id or "organizations", org=me.org_id)
 
 
 @router.get("/integrations/entra/consented")
@@ -84,6 +84,8 @@ def consented(request: Request, me: Principal = Depends(require_admin)) -> Respo
         or not secrets.compare_digest(str(expected.get("state")), q.get("state", ""))
     ):
         raise PermissionDeniedError("This consent answer did not come from a request made here. Start Connect again.")
+    if expected.get("org") != me.org_id:  # the consent connects the organisation that started it (§10)
+        raise PermissionDeniedError("This consent was started for another organisation. Start Connect again.")
     if not me.can_integrate:
         raise PermissionDeniedError(INTEGRATION_DENIED)
     if q.get("error"):

@@ -19,9 +19,9 @@ from entrasync.services import people, review, runs, status, sync_settings
 from entrasync.web.auth import Principal, require_integration, require_reviewer
 from entrasync.web.chart import runs_chart
 from entrasync.web.forms import REFRESH_TIMES, SETTINGS_ERROR_FIELDS, settings_from_form, settings_view, text, to_int
+from entrasync.web.jobs import start_refresh
 from entrasync.web.pages.common import PER_PAGE, ctx_of, form_of, page_count, redirect
 from entrasync.web.present import counts_words, plural
-from entrasync.web.refresher import start_refresh
 from entrasync.web.render import flash, render
 from entrasync.web.review_view import change_views
 
@@ -135,8 +135,8 @@ def _back(form: FormData) -> str:
 @router.post("/user-sync/refresh")
 async def user_sync_refresh(request: Request, me: Principal = Depends(require_integration)) -> Response:
     form = await form_of(request)
-    run_id = start_refresh(ctx_of(request), me.org_id, me.actor, "button")
-    flash(request, f"Refresh started (run {run_id})." if run_id else "Refresh finished.")
+    run_id = start_refresh(request, me.org_id, me.actor, "button")
+    flash(request, f"Refresh started (run {run_id}).")
     return redirect(_back(form))
 
 
