@@ -172,7 +172,7 @@ def _feed_base(db: str, data_dir: Path) -> tuple[dict[int, dict[str, Any]], int]
     plan-apply preparation makes the directory drift with raw SQL, behind the feed's back.)"""
     ctx = _feed_ctx(db, data_dir)
     try:
-        org = ctx.org_id(create=False)
+        org = ctx.org_id()
         return directory(ctx, org), len(all_events(ctx, org, page=500))
     finally:
         ctx.db.dispose()
@@ -183,7 +183,7 @@ def _feed_agrees(db: str, data_dir: Path, base: tuple[dict[int, dict[str, Any]],
     returns the events the trial added."""
     ctx = _feed_ctx(db, data_dir)
     try:
-        org = ctx.org_id(create=False)
+        org = ctx.org_id()
         feed = all_events(ctx, org, page=500)
         assert [e["sequence"] for e in feed] == list(range(1, len(feed) + 1)), "a gap in the feed"
         start, seq = base

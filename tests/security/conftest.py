@@ -243,6 +243,13 @@ def build_world(env: dict[str, str], emulator: Any, admin: Any) -> World:
     org2_ids["change"] = _first_change(ctx, org2_ids["run"])
     record2, org2_token = api_tokens.create(ctx, org2, org2_ids["admin"], "matrix")
     org2_ids["token"] = int(record2["id"])
+    with ctx.write() as uow:  # org 2's own override and webhook: org 1 must reach neither
+        uow.overrides.add(org2, [NewOverride(Override(f"p:{org2_ids['target']}", "job_title", "=Ottwo X"),
+                                             "update", "Ottwo X", org2_ids["target"], org2_ids["run"])],
+                          "cli", ctx.now())  # fmt: skip
+    org2_ids["override"] = int(review.list_overrides(ctx, org2)[0]["id"])
+    endpoint2, _secret2 = webhooks.create(ctx, org2, Actor.cli(), url="http://127.0.0.1:9/matrix2")
+    org2_ids["webhook"] = int(endpoint2["id"])
     world = World(ctx=ctx, app=app, emulator=emulator, org1=org1, org2=org2, ids=ids, org2_ids=org2_ids,
                   runner=runner, org2_tenant=org2_tenant, org2_domain=second["domain"], it_token=it_token,
                   org2_token=org2_token, ga_upn=ga["userPrincipalName"])  # fmt: skip

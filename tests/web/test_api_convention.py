@@ -47,12 +47,15 @@ def test_the_openapi_document_declares_security_problems_and_every_answer(ctx: A
     with TestClient(create_app(ctx)) as client:
         doc = client.get("/api/v1/openapi.json").json()
         assert "swagger-ui" in client.get("/api/docs").text
-    assert set(doc["components"]["securitySchemes"]) == {"bearer", "session"}
+    assert set(doc["components"]["securitySchemes"]) == {"bearer", "session", "operatorToken"}
     refresh = doc["paths"]["/api/v1/refresh"]["post"]["responses"]
     assert refresh["202"]["content"]["application/json"]["schema"]["$ref"].endswith("/RefreshStarted")
     for path, item in doc["paths"].items():
         for method, op in item.items():
-            assert op["security"] == [{"bearer": []}, {"session": []}], (method, path)
+            # The operator API (§10) takes the deployment's operator token only; everything else a person's.
+            operator = path.startswith("/api/v1/operator/")
+            want = [{"operatorToken": []}] if operator else [{"bearer": []}, {"session": []}]
+            assert op["security"] == want, (method, path)
             for code, answer in op["responses"].items():
                 content = answer.get("content", {})
                 if code.startswith(("4", "5")):

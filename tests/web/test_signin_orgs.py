@@ -93,7 +93,7 @@ def test_one_email_in_two_organisations_is_asked_which(
     assert _me(client)["id"] == in_acme
     # The same e-mail with the default organisation's password alone goes straight there.
     accounts.create_admin(app_ctx, default, Actor.cli(), email=SHARED, name="Pat Default",
-                          password="another long password", roles=["super_admin"])  # fmt: skip
+                          password="another long password", roles=["super_admin"], reset_password=True)  # fmt: skip
     fresh = TestClient(client.app)
     assert _post(fresh, "/signin", SHARED, "another long password").status_code == 303  # type: ignore[attr-defined]
     assert _me(fresh)["id"] == in_default

@@ -19,7 +19,6 @@ from entrasync.web.api.deps import error_doc as _error
 # The error bodies the app really sends (app.py's handlers), not FastAPI's default 422 schema.
 router = APIRouter(
     prefix="/api/v1",
-    dependencies=[Depends(declared_security)],
     responses={
         400: _error("The request cannot be stored or searched for"),
         401: _error("Not signed in, or the token was refused (see WWW-Authenticate)"),
@@ -29,8 +28,12 @@ router = APIRouter(
         422: _error("The request is not valid"),
     },
 )
+# A person's API (a token or a session, declared on every operation); the operator API has its own token.
+persons = APIRouter(dependencies=[Depends(declared_security)])
 for part in (people.router, audit.router, sync.router, runs.router, overrides.router, me.router, events.router,
-             webhooks.router, operator.router):  # fmt: skip
-    router.include_router(part)
+             webhooks.router):  # fmt: skip
+    persons.include_router(part)
+router.include_router(persons)
+router.include_router(operator.router)
 
 __all__ = ["ErrorOut", "router"]
