@@ -595,6 +595,24 @@ def test_a_rejected_manager_keeps_the_current_manager_and_proposes_the_other_fie
     assert apply_plan(people, later)[2].manager_id == 1
 
 
+def test_a_rejected_joiner_as_manager_leaves_the_current_manager_alone() -> None:
+    # Found by the property below (CI): Ann is managed by Bob; Entra says a joiner, Cy, now manages her.
+    # Rejecting Cy's create and Ann's move must propose nothing, not "Ann: manager Bob -> nobody".
+    bob, cy = user("bob"), user("cy")
+    ann = user("ann", manager_id="cy")
+    people = [person_for(bob, 1), person_for(replace(ann, manager_id="bob"), 2, manager_id=1)]
+    first = plan(snap(bob, cy, ann), people, DEFAULT)
+    assert sorted(c.kind for c in first.changes) == sorted([ChangeKind.CREATE, ChangeKind.MOVE])
+    again = plan(snap(bob, cy, ann), people, DEFAULT, [o for c in first.changes for o in _override(c)])
+    assert again.changes == [] and sorted(c.subject for c in again.overridden) == ["e:cy", "p:2"]
+    # Accepting Cy later (the override revoked) proposes the move again.
+    only_move = [o for c in first.changes if c.kind is ChangeKind.MOVE for o in _override(c)]
+    assert [c.kind for c in plan(snap(bob, cy, ann), people, DEFAULT, only_move).changes] == [ChangeKind.CREATE]
+    # Cy rejected but not Ann's move: Ann stays with Bob, and nothing is proposed at the next refresh either.
+    only_cy = [o for c in first.changes if c.kind is ChangeKind.CREATE for o in _override(c)]
+    assert plan(snap(bob, cy, ann), people, DEFAULT, only_cy).changes == []
+
+
 def test_override_of_a_create_and_of_an_archive() -> None:
     u, gone = user("u1"), user("gone")
     people = [person_for(gone, 1)]

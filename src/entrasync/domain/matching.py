@@ -18,6 +18,7 @@ from entrasync.domain.model import Conflict, EntraSnapshot, EntraUser, PersonRec
 from entrasync.domain.scope import scope_predicate
 
 NEW_PERSON: Final = -1  # "the person this plan creates": never equal to a stored manager id
+KEEP_CURRENT: Final = -2  # "whoever manages them now": Entra's manager is a joiner the admin rejected
 
 
 def email_key(user: EntraUser) -> str:
@@ -177,8 +178,9 @@ Resolver = Callable[[EntraUser], tuple[str | None, int | None]]
 
 
 def manager_resolver(scope: Scope, d: Directory, m: Matches, rejected: frozenset[str] = frozenset()) -> Resolver:
-    """``rejected``: joiners whose create is overridden. They will not exist, so they manage nobody
-    (else their reports would be proposed a move to them at every refresh)."""
+    """``rejected``: joiners whose create is overridden. They will not exist, so a joiner they manage
+    gets no manager and a person in the directory keeps their current one (:data:`KEEP_CURRENT`):
+    proposing a move to nobody would be a change the admin never saw, after they rejected everything."""
     joiner_ids = {u.id for u in m.joiners} - rejected
     scoped, matched, by_entra = scope.users, m.matched, d.by_entra
 
@@ -192,6 +194,8 @@ def manager_resolver(scope: Scope, d: Directory, m: Matches, rejected: frozenset
             return mid, hit[0].id
         if mid in joiner_ids:
             return mid, NEW_PERSON
+        if mid in rejected:
+            return mid, KEEP_CURRENT
         linked = by_entra.get(mid)  # in a conflict: keeps its current person
         if linked is not None:
             return mid, linked.id

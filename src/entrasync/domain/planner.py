@@ -31,13 +31,14 @@ Rules chosen where the spec leaves room (see the tests for each):
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from typing import Final
 
 from entrasync.domain import fields
 from entrasync.domain.guard import MIN_GUARD_ARCHIVES, apply_guard
 from entrasync.domain.matching import (
+    KEEP_CURRENT,
     NEW_PERSON,
     Directory,
     Matches,
@@ -114,6 +115,8 @@ def _joiner_changes(m: Matches, resolve: Resolver) -> list[_Row]:
     kind = ChangeKind.CREATE
     for user in m.joiners:
         mgr_entra, mgr_pid = resolve(user)
+        if mgr_pid == KEEP_CURRENT:  # a joiner has no current manager
+            mgr_entra, mgr_pid = None, None
         subject = "e:" + user.id
         change = Change(
             kind=kind,
@@ -131,7 +134,9 @@ def _joiner_changes(m: Matches, resolve: Resolver) -> list[_Row]:
     return rows
 
 
-def _matched_changes(scope: Scope, d: Directory, m: Matches, resolve: Resolver) -> tuple[list[_Row], list[int]]:
+def _matched_changes(
+    scope: Scope, d: Directory, m: Matches, resolve: Resolver, rejected_move: Callable[[str, str], bool]
+) -> tuple[list[_Row], list[int]]:
     rows: list[_Row] = []
     matched_ids: list[int] = []
     archived, manual = Status.ARCHIVED, Source.MANUAL
@@ -149,6 +154,12 @@ def _matched_changes(scope: Scope, d: Directory, m: Matches, resolve: Resolver) 
     for uid, (p, link) in m.matched.items():
         user = scoped[uid]
         mgr_entra, mgr_pid = resolve(user)
+        if mgr_pid == KEEP_CURRENT and not (mgr_entra is not None and rejected_move(f"p:{p.id}", mgr_entra)):
+            # Entra's manager is a rejected joiner: stay with the current one. Only a move the admin
+            # rejected too is still listed (as overridden, below), so rejecting everything shows it all.
+            mgr_pid = p.manager_id
+            current = by_id.get(mgr_pid) if mgr_pid is not None else None
+            mgr_entra = current.entra_id if current is not None and current.entra_id in scoped else None
         is_archived = p.status == archived
         by_hand = p.source == manual
         if p.values == user.values and p.manager_id == mgr_pid and link is None and not is_archived and not by_hand:
@@ -193,7 +204,7 @@ def _matched_changes(scope: Scope, d: Directory, m: Matches, resolve: Resolver) 
             email=p.email,
             diffs=tuple(diffs),
             target=effective(user, mgr_entra),
-            manager_id=mgr_pid if mgr_pid is not None and mgr_pid != NEW_PERSON else None,
+            manager_id=mgr_pid if mgr_pid is not None and mgr_pid >= 0 else None,
             manager_entra_id=mgr_entra,
         )
         rows.append((_KIND_ORDER[kind], d.email_keys[p.id], subject, change))
@@ -346,7 +357,9 @@ def plan(
         rejected = now_rejected
         resolve = manager_resolver(scope, d, m, rejected)
         rows = _joiner_changes(m, resolve)
-    changed, matched_ids = _matched_changes(scope, d, m, resolve)
+    changed, matched_ids = _matched_changes(
+        scope, d, m, resolve, lambda subject, mid: ov.field_overridden(subject, "manager", mid)
+    )
     rows += changed
     leavers, kept = _leaver_changes(snapshot, people, scope, d, m)
     rows += leavers
