@@ -28,7 +28,7 @@ from entrasync.domain import fields
 from entrasync.domain.model import ChangeKind, Plan
 
 # Bump when the planner's rules change, so a directory at rest under the old rules is planned again.
-PLAN_RULES = "2026-12-01"
+PLAN_RULES = "2026-12-01.2"  # .2: a rejected joiner leaves their reports with their current manager
 
 
 def digest(value: Any) -> str:
