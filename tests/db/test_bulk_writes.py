@@ -90,3 +90,40 @@ def test_a_stored_change_reads_back_as_the_entra_data_it_came_from(db_url: str) 
     assert stored == {**target_json(user, None), "departments": ["R&D"]}  # every mapped field by name, as JSON
     assert row.target == user and row.manager_entra_id == "m-1" and row.kind is ChangeKind.CREATE
     engine.dispose()
+
+
+def test_directory_records_share_the_users_values_at_rest_and_only_then(db_url: str) -> None:
+    """load_records(share=...) keeps one tuple for a person whose values equal their Entra user's (the
+    ~100 MB a 100,000-person plan saves), and its own values for anyone who differs or is not linked."""
+    from entrasync.adapters.db.people_repo import PeopleRepo
+    from entrasync.domain import fields
+
+    same = EntraUser.of("u-same", "same@x.example", "same@x.example", display_name="Same", department="Sales")
+    moved = EntraUser.of("u-moved", "moved@x.example", "moved@x.example", display_name="Moved", department="Sales")
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        org = _org(conn)
+        dept = conn.execute(
+            sa.insert(t.departments).values(org_id=org, name="Sales").returning(t.departments.c.id)
+        ).scalar_one()
+        for i, (u, dept_ids) in enumerate(((same, [dept]), (moved, []), (None, [])), start=1):
+            email = u.email if u is not None else "manual@x.example"
+            conn.execute(
+                sa.insert(t.people).values(
+                    id=i, org_id=org, entra_id=u.id if u else None, email=email, email_lower=email,
+                    user_principal_name=email if u else None,
+                    display_name=u.display_name if u else "Manual", status="active",
+                    source="entra" if u else "manual", manual_fields=[], created_at=NOW, updated_at=NOW, version=1,
+                )
+            )  # fmt: skip
+            for d in dept_ids:
+                conn.execute(sa.insert(t.person_departments).values(person_id=i, department_id=d))
+        users = {same.id: same, moved.id: moved}
+        shared = {r.entra_id: r for r in PeopleRepo(conn).load_records(org, share=users)}
+        alone = {r.entra_id: r for r in PeopleRepo(conn).load_records(org)}
+    engine.dispose()
+    assert shared["u-same"].values is same.values  # one tuple, not two
+    assert shared["u-moved"].values == alone["u-moved"].values != moved.values  # in Entra: Sales; here: none
+    assert shared["u-moved"].values[fields.DEPARTMENTS] == ()
+    assert shared[None].values == alone[None].values and shared[None].email == "manual@x.example"
+    assert {k: v.values for k, v in shared.items()} == {k: v.values for k, v in alone.items()}

@@ -30,6 +30,7 @@ Rules chosen where the spec leaves room (see the tests for each):
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
@@ -39,7 +40,6 @@ from entrasync.domain import fields
 from entrasync.domain.guard import MIN_GUARD_ARCHIVES, apply_guard
 from entrasync.domain.matching import (
     KEEP_CURRENT,
-    NEW_PERSON,
     Directory,
     Matches,
     Resolver,
@@ -66,6 +66,7 @@ from entrasync.domain.model import (
     ScopeSettings,
     Source,
     Status,
+    slots_factory,
 )
 from entrasync.domain.overrides import NOT_FIELDS, Override, Overrides, index, value_key
 
@@ -94,43 +95,34 @@ def change_fingerprint(kind: str, subject: str, payload: Sequence[str]) -> str:
 
 def _payload(user: EntraUser, manager_entra_id: str | None, diff_fields: Sequence[str]) -> list[str]:
     """Entra's side of a create/update/move/restore: its id, every mapped value, the diffs' fields."""
-    out = [user.id]
-    for i, value in enumerate(user.values):
-        if i == _DEPTS:
-            out.append("\x1e".join(value))
-        else:
-            out.append(_NONE if value is None else value)
-    out.append(_NONE if manager_entra_id is None else manager_entra_id)
-    out.append(",".join(diff_fields))
-    return out
+    values = [_NONE if value is None else value for value in user.values]
+    values[_DEPTS] = "\x1e".join(user.values[_DEPTS])
+    return [user.id, *values, _NONE if manager_entra_id is None else manager_entra_id, ",".join(diff_fields)]
 
 
 # -- phase 5: changes -------------------------------------------------------------------------------
+
+_CHANGE = slots_factory(Change, [f.name for f in dataclasses.fields(Change)])
 
 _Row = tuple[int, str, str, Change]
 
 
 def _joiner_changes(m: Matches, resolve: Resolver) -> list[_Row]:
     rows: list[_Row] = []
-    kind = ChangeKind.CREATE
+    append = rows.append
+    kind, joiner = ChangeKind.CREATE, Reason.JOINER
+    make = _CHANGE  # the hot loop of a first sync: one Change per joiner, its slots written directly
     for user in m.joiners:
         mgr_entra, mgr_pid = resolve(user)
         if mgr_pid == KEEP_CURRENT:  # a joiner has no current manager
             mgr_entra, mgr_pid = None, None
         subject = "e:" + user.id
-        change = Change(
-            kind=kind,
-            subject=subject,
-            reason=Reason.JOINER,
-            fingerprint=change_fingerprint(kind, subject, _payload(user, mgr_entra, ())),
-            entra_id=user.id,
-            display_name=user.display_name,
-            email=user.email,
-            target=effective(user, mgr_entra),
-            manager_id=mgr_pid if mgr_pid is not None and mgr_pid != NEW_PERSON else None,
-            manager_entra_id=mgr_entra,
-        )
-        rows.append((0, email_key(user), subject, change))
+        fingerprint = change_fingerprint(kind, subject, _payload(user, mgr_entra, ()))
+        target = user if mgr_entra == user.manager_id else effective(user, mgr_entra)
+        manager_id = mgr_pid if mgr_pid is not None and mgr_pid >= 0 else None  # NEW_PERSON: not yet an id
+        change = make(kind, subject, joiner, fingerprint, None, user.id, user.display_name, user.email, (), target,
+                      manager_id, mgr_entra)  # fmt: skip
+        append((0, email_key(user), subject, change))
     return rows
 
 

@@ -246,8 +246,9 @@ def _refresh(ctx: AppContext, org_id: int, run_id: int, client: GraphClient, rep
             raise ConflictError("This refresh took longer than its lease and was stopped; nothing was changed.")
         settings = uow.settings.load(org_id)
         base_version = uow.orgs.version(org_id)
-        the_plan = make_plan(result.snapshot, uow.people.load_records(org_id), settings.scope(),
-                             uow.overrides.load(org_id))  # fmt: skip
+        people = uow.people.load_records(org_id, share=result.snapshot.users)  # shares at-rest values
+        the_plan = make_plan(result.snapshot, people, settings.scope(), uow.overrides.load(org_id))
+        del people
         # Keep what the rest of the run needs, then let the snapshot go before storing and applying
         # the plan: at 100,000 users that is ~100 MB (§9 peak memory).
         new_link = result.delta_link

@@ -78,14 +78,12 @@ def _json(value: Any) -> str:
 
 def target_json(user: EntraUser, manager_id: int | None) -> dict[str, Any]:
     """The Entra data an apply writes, as stored: every mapped field by name, the effective manager."""
-    out: dict[str, Any] = dict(zip(fields.FIELD_NAMES, user.values, strict=True))
-    out["id"] = user.id
-    out["mail"] = user.mail
-    out["account_enabled"] = user.account_enabled
-    out["user_type"] = user.user_type
-    out["manager_entra_id"] = user.manager_id
-    out["manager_id"] = manager_id
-    return out
+    u = user
+    row = (*u.values, u.id, u.mail, u.account_enabled, u.user_type, u.manager_id, manager_id)
+    return dict(zip(_TARGET_KEYS, row, strict=True))
+
+
+_TARGET_KEYS = (*fields.FIELD_NAMES, "id", "mail", "account_enabled", "user_type", "manager_entra_id", "manager_id")
 
 
 def _target_of(doc: Any) -> tuple[EntraUser | None, int | None]:
