@@ -62,6 +62,10 @@ def settings_set(
     email_filter: Annotated[bool | None, typer.Option("--email-filter/--no-email-filter")] = None,
     groups: Annotated[str | None, typer.Option(help="Entra group ids, comma-separated; '' turns it off.")] = None,
     guard_percent: Annotated[float | None, typer.Option(help="Safety guard share, percent.")] = None,
+    preview: Annotated[
+        bool,
+        typer.Option("--preview", help="Validate as a Save, show the plan these settings would make; save nothing."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Change sync settings: validated (the Graph filter is tried against Graph), saved atomically."""
@@ -101,8 +105,14 @@ def settings_set(
     if groups is not None:
         changes["group_filter_on"] = bool(groups.strip())
         changes["group_ids"] = groups
-    if not changes:
+    if not changes and not preview:
         fail("nothing to change; see `entrasync settings set --help`.")
+    if preview:
+        from entrasync.services import preview as previews
+
+        out = previews.preview_settings(ctx, org_id, changes)
+        print_preview(out.public(), as_json, "Preview (nothing saved)")
+        return
     s, facts = sync_settings.save(ctx, org_id, Actor.cli(), changes)
     _settings_out(ctx, org_id, s, facts, as_json)
 

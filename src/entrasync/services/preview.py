@@ -42,6 +42,7 @@ def change_public(c: Change) -> dict[str, Any]:
         "kind": c.kind.value,
         "reason": c.reason.value,
         "subject": c.subject,
+        "fingerprint": c.fingerprint,
         "person_id": c.person_id,
         "entra_id": c.entra_id,
         "display_name": c.display_name,
