@@ -26,7 +26,9 @@
     if (dlg.open) dlg.close(); // rendered open for browsers without JavaScript: make it modal
     dlg.showModal();
     var summary = dlg.querySelector(".error-summary");
+    var preview = dlg.querySelector(".preview[tabindex]");
     if (summary) summary.focus();
+    else if (preview) { preview.focus(); preview.scrollIntoView({ block: "start" }); }
     dlg._opener = opener || null;
   };
   document.querySelectorAll("[data-open-dialog]").forEach(function (el) {
