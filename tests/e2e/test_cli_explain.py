@@ -140,7 +140,9 @@ def test_explain_someone_unknown(env: dict[str, str], emulator: Any, admin: Any)
     assert "neither a user in Microsoft Entra ID nor a person in the directory" in result.stderr
 
 
-def test_explain_a_joiner_and_a_person_added_by_hand(env: dict[str, str], emulator: Any, admin: Any) -> None:
+def test_explain_a_joiner_and_a_person_added_by_hand(
+    env: dict[str, str], emulator: Any, admin: Any, config: Config
+) -> None:
     users = _synced(env, emulator, admin)
     domain = users[0]["userPrincipalName"].split("@")[1]
     new = admin.create_user(displayName="New Joiner", userPrincipalName=f"new.joiner@{domain}", mail=f"nj@{domain}")
@@ -148,6 +150,18 @@ def test_explain_a_joiner_and_a_person_added_by_hand(env: dict[str, str], emulat
     assert out["person"] is None and out["match"]["kind"] == "new"
     assert out["next_refresh"]["change"]["kind"] == "create"
     assert out["next_refresh"]["change"]["target_email"] == expected_email(new)
+    ctx = AppContext.create(config, run_migrations=False)
+    try:
+        people_svc.add_person(ctx, ctx.org_id(), Actor.cli(), {"email": f"contractor@{domain}", "display_name": "C"})
+    finally:
+        ctx.db.dispose()
+    out = _explain(env, f"CONTRACTOR@{domain}")
+    assert out["entra_user"] is None and out["person"]["source"] == "manual"
+    assert out["match"]["kind"] == "no_user" and out["filters"]["account_enabled"] is None
+    assert (out["next_refresh"]["change"]["kind"], out["next_refresh"]["change"]["reason"]) == (
+        "archive",
+        "not_in_entra",
+    )
 
 
 def _tables(db_url: str) -> dict[str, list[Any]]:
