@@ -53,6 +53,11 @@ def test_explain_by_upn_and_id_out_of_the_graph_filter(env: dict[str, str], emul
         assert out["in_scope"] is False
         assert out["next_refresh"]["change"]["kind"] == "archive"
         assert out["next_refresh"]["change"]["reason"] == "out_of_scope"
+    # A definition that needs an advanced query (ConsistencyLevel + $count), matching nobody.
+    cli(env, "settings", "set", "--graph-filter", "endsWith(mail,'@nomatch.example')")
+    gf = _explain(env, u["mail"])["filters"]["graph_filter"]
+    assert gf["passed"] is False and gf["definition"] == "endsWith(mail,'@nomatch.example')"
+    cli(env, "settings", "set", "--graph-filter", f"department eq '{other}'")
     inside = next(x for x in users if x.get("department") == other)
     out = _explain(env, inside["mail"])
     assert out["filters"]["graph_filter"]["passed"] is True and out["in_scope"] is True
@@ -130,6 +135,18 @@ def test_explain_a_pending_change_with_an_override_and_a_hand_edit(
     mine = [c for c in cli(env, "plan", "show")["changes"] if c["entra_id"] == u["id"]]
     proposed = next(c for c in mine if c["kind"] != "overridden")
     assert {d["field"] for d in proposed["diffs"]} == {"display_name", "office_location"}
+
+
+def test_explain_a_soft_deleted_user(env: dict[str, str], emulator: Any, admin: Any) -> None:
+    u = _synced(env, emulator, admin)[8]
+    admin.soft_delete_user(u["id"])
+    out = _explain(env, u["mail"])
+    assert out["entra_user"] is None and out["person"]["entra_id"] == u["id"]
+    assert out["match"]["kind"] == "no_user" and "soft-deleted" in out["match"]["summary"]
+    assert (out["next_refresh"]["change"]["kind"], out["next_refresh"]["change"]["reason"]) == (
+        "archive",
+        "soft_deleted",
+    )
 
 
 def test_explain_someone_unknown(env: dict[str, str], emulator: Any, admin: Any) -> None:
@@ -216,6 +233,23 @@ def test_a_preview_is_the_plan_the_saved_settings_make(
     )
     assert proposed == sorted((c["kind"], c["entra_id"], c["fingerprint"]) for c in preview["changes"])
     assert len(proposed) == preview["total_changes"] >= 2
+    cli(env, "plan", "apply")
+    # Groups (nested) and a Graph filter together: the preview is again the saved settings' plan.
+    inner = admin.create_group("Preview Inner", [u["id"] for u in users[:6]])
+    outer = admin.create_group("Preview Outer", [inner["id"], users[6]["id"]])
+    dept = next(u["department"] for u in users[:7] if u.get("department"))
+    args = ("--groups", outer["id"], "--graph-filter", f"department eq '{dept}'")
+    preview = cli(env, "settings", "set", *args, "--preview")
+    assert preview["counts"]["archive"] > 0 and preview["matching_users"] is not None
+    cli(env, "settings", "set", *args)
+    run = cli(env, "refresh")
+    plan = cli(env, "plan", "show", "--per-page", "500")
+    assert {k: run["counts"][k] for k in preview["counts"]} == preview["counts"]
+    proposed = sorted(
+        (c["kind"], c["entra_id"], c["fingerprint"]) for c in plan["changes"] if c["kind"] != "overridden"
+    )
+    first = sorted((c["kind"], c["entra_id"], c["fingerprint"]) for c in preview["changes"])
+    assert set(first) <= set(proposed) and len(proposed) == preview["total_changes"]
     # Invalid settings: refused as a Save refuses them, one line, exit 2 or 1.
     bad = cli(env, "settings", "set", "--guard-percent", "0", "--preview", ok=False)
     assert bad.exit_code != 0 and bad.stderr.startswith("error: ") and "Safety guard" in bad.stderr
