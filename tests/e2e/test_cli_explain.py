@@ -29,11 +29,13 @@ def _explain(env: dict[str, str], who: str) -> dict[str, Any]:
     return data
 
 
-def test_explain_a_disabled_account(env: dict[str, str], emulator: Any, admin: Any) -> None:
+def test_explain_a_disabled_account(env: dict[str, str], emulator: Any, admin: Any, db_url: str) -> None:
     u = _synced(env, emulator, admin)[3]
     admin.disable_user(u["id"])
     before = admin.counters()
+    tables = _tables(db_url)
     out = _explain(env, u["mail"])
+    assert _tables(db_url) == tables  # read-only: not even a run
     assert out["entra_user"]["id"] == u["id"] and out["filters"]["account_enabled"] is False
     assert out["in_scope"] is False and out["match"]["kind"] == "linked"
     assert out["next_refresh"]["action"] == "archive" and out["next_refresh"]["change"]["reason"] == "disabled"
