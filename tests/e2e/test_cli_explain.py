@@ -107,6 +107,26 @@ def test_explain_an_e_mail_claimed_by_two_users(env: dict[str, str], emulator: A
     assert out["next_refresh"]["action"] == "none"
 
 
+def test_explain_an_e_mail_whose_person_is_linked_to_another_user(
+    env: dict[str, str], emulator: Any, admin: Any
+) -> None:
+    u = _synced(env, emulator, admin)[9]
+    person = by_entra(people(env))[u["id"]]
+    domain = u["userPrincipalName"].split("@")[1]
+    admin.update_user(u["id"], mail=f"renamed.{u['mail']}")
+    newcomer = admin.create_user(displayName="Newcomer", userPrincipalName=f"newcomer@{domain}", mail=u["mail"])
+    out = _explain(env, newcomer["id"])
+    assert out["entra_user"]["id"] == newcomer["id"] and out["match"]["kind"] == "conflict", out["match"]
+    assert out["match"]["conflicts"] == [{"email": u["mail"], "entra_ids": [newcomer["id"]], "person_id": person["id"]}]
+    assert f"belongs to person #{person['id']}, linked to another Entra user" in out["match"]["summary"]
+    assert out["next_refresh"]["action"] == "none"
+    # Asked by the person's (old) e-mail: that person's own user, and the conflict naming the newcomer.
+    mine = _explain(env, u["mail"])
+    assert mine["entra_user"]["id"] == u["id"] and mine["person"]["id"] == person["id"]
+    assert mine["match"]["conflicts"][0]["entra_ids"] == [newcomer["id"]]
+    assert [(d["field"], d["new"]) for d in mine["next_refresh"]["diffs"]] == [("email", f"renamed.{u['mail']}")]
+
+
 def test_explain_a_pending_change_with_an_override_and_a_hand_edit(
     env: dict[str, str], emulator: Any, admin: Any, config: Config
 ) -> None:

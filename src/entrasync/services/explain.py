@@ -42,6 +42,9 @@ class _Reads:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     soft_deleted: set[str] = field(default_factory=set)
     gone: set[str] = field(default_factory=set)
+    # Users read only to know they exist (linked to a person concerned): their scope is not asked of
+    # Graph, it cannot change this person's outcome.
+    existing_only: set[str] = field(default_factory=set)
 
     def add(self, d: dict[str, Any] | None) -> None:
         if d is not None and isinstance(d.get("id"), str):
@@ -117,17 +120,17 @@ def _explain(
     start = client.request_count
     reads = _Reads()
     person = _pick_person(q, hits)
-    # 1. The Entra user: by id or UPN, else by e-mail, else the person's own link or e-mail.
-    user = lookup.user_by_key(client, q) if GUID.match(q) or "@" in q else None
-    claimants: list[dict[str, Any]] = []
+    # 1. The Entra user: by object id; else the one the person asked for is linked to; else by user
+    #    principal name, else by e-mail (the query's, then the person's).
+    user = lookup.user_by_key(client, q) if GUID.match(q) else None
+    if user is None and person is not None and person.entra_id:
+        user = lookup.user_by_key(client, person.entra_id)
     if user is None and "@" in q:
-        claimants = lookup.users_with_email(client, q)
-        user = min(claimants, key=lambda d: d["id"]) if claimants else None
-    if user is None and person is not None:
-        if person.entra_id:
-            user = lookup.user_by_key(client, person.entra_id)
-        if user is None:
-            claimants = lookup.users_with_email(client, person.email)
+        user = lookup.user_by_key(client, q)
+    claimants: list[dict[str, Any]] = []
+    for email in (q, person.email if person is not None else None):
+        if user is None and email is not None and "@" in email:
+            claimants = lookup.users_with_email(client, email)
             user = min(claimants, key=lambda d: d["id"]) if claimants else None
     if user is None and person is None:
         raise NotFoundError(f"{q!r} is neither a user in Microsoft Entra ID nor a person in the directory.")
@@ -142,21 +145,31 @@ def _explain(
             reads.add(lookup.user_by_key(client, entra.manager_id))
     # 2. The people concerned: linked to or holding the e-mail of any user read, the person asked for,
     #    and their managers (diffs name managers by e-mail).
-    people = _people(ctx, org_id, reads, person)
-    if person is None and entra is not None:
-        key = email_key(entra.email)
-        person = next((p for p in people if p.entra_id == entra.id), None) or next(
-            (p for p in people if email_key(p.email) == key), None
-        )
+    people, managers_only = _people(ctx, org_id, reads, person)
+    mine = person or next((p for p in people if entra is not None and p.entra_id == entra.id), None)
+    if mine is not None and entra is not None and email_key(mine.email) != email_key(entra.email):
+        # The person's e-mail changes: who else claims the one it holds now (a conflict's other side)?
+        for d in lookup.users_with_email(client, mine.email):
+            reads.add(d)
+        people, managers_only = _people(ctx, org_id, reads, person)
     # 3. Users those people are linked to (is the link dead? out of scope?), and deleted ones.
-    for eid in [p.entra_id for p in people if p.entra_id and p.entra_id not in reads.users][:MAX_EXTRA_IDS]:
+    linked = [p.entra_id for p in people if p.entra_id and p.entra_id not in reads.users and p.id not in managers_only]
+    for eid in linked[:MAX_EXTRA_IDS]:
         found = lookup.user_by_key(client, eid)
         if found is not None:
             reads.add(found)
+            reads.existing_only.add(eid)
         elif lookup.is_soft_deleted(client, eid):
             reads.soft_deleted.add(eid)
         else:
             reads.gone.add(eid)
+    if person is None and entra is not None:
+        # Linked to this user, else holding its e-mail unlinked or linked to a deleted account (a person
+        # linked to another live user is the other side of a conflict, not this user's person).
+        key = email_key(entra.email)
+        person = next((p for p in people if p.entra_id == entra.id), None) or next(
+            (p for p in people if email_key(p.email) == key and (p.entra_id or "") not in reads.users), None
+        )
     # 4. Scope facts for every user read, and the verdicts for the one explained.
     snapshot, verdict = _scope(client, settings, reads, entra)
     with ctx.read() as uow:
@@ -178,7 +191,10 @@ def _explain(
     )
 
 
-def _people(ctx: AppContext, org_id: int, reads: _Reads, person: PersonRecord | None) -> list[PersonRecord]:
+def _people(
+    ctx: AppContext, org_id: int, reads: _Reads, person: PersonRecord | None
+) -> tuple[list[PersonRecord], set[int]]:
+    """The people concerned, and which of them are there only as someone's current manager."""
     users = [user_from_graph(d) for d in reads.users.values()]
     subset = Subset(
         ids=frozenset({person.id} if person is not None else ()),
@@ -191,7 +207,7 @@ def _people(ctx: AppContext, org_id: int, reads: _Reads, person: PersonRecord | 
         if managers:
             for p in uow.people.load_records(org_id, only=Subset(ids=frozenset(managers))):
                 found[p.id] = p
-    return sorted(found.values(), key=lambda p: p.id)
+    return sorted(found.values(), key=lambda p: p.id), managers
 
 
 def _scope(
@@ -211,6 +227,10 @@ def _scope(
         "group_filter": {"on": groups is not None, "passed": None, "groups": [], "path": []},
     }  # fmt: skip
     for uid in sorted(users):
+        if uid in reads.existing_only:
+            if graph_filter is not None:
+                passing.discard(uid)  # known to exist (all_ids), not asked whether it is in scope
+            continue
         if graph_filter is not None and not lookup.passes_filter(client, graph_filter, uid):
             passing.discard(uid)
         if groups is not None:
@@ -271,7 +291,9 @@ def _match(entra: EntraUser | None, person: PersonRecord | None, out: Outcome, r
     elif conflicts:
         kind = MatchKind.CONFLICT
         c = out.conflicts[0]
-        if len(c.entra_ids) > 1:
+        if entra.id not in c.entra_ids:
+            say = f"Conflict: Entra user {', '.join(c.entra_ids)} also claims this person's e-mail {c.email}"
+        elif len(c.entra_ids) > 1:
             say = f"Conflict: {len(c.entra_ids)} Entra users claim {c.email}: {', '.join(c.entra_ids)}"
         else:
             say = f"Conflict: {c.email} belongs to person #{c.person_id}, linked to another Entra user"
