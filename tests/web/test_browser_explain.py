@@ -37,7 +37,10 @@ def test_preview_in_sync_settings(page: Any, live: Live, admin: Any) -> None:
     dialog = page.get_by_role("dialog", name="Sync Settings")
     dialog.get_by_label("E-mail filter").check()
     dialog.get_by_label("Exclude if e-mail contains").fill(local)
-    dialog.get_by_role("button", name="Preview").click()
+    url = page.url
+    with page.expect_response(lambda r: r.url.endswith("/api/v1/settings/preview")) as answer:
+        dialog.get_by_role("button", name="Preview").click()
+    assert answer.value.status == 200 and answer.value.request.post_data_json["email_exclude"] == [local]
 
     dialog = page.get_by_role("dialog", name="Sync Settings")
     preview = dialog.locator("#settings-preview")
@@ -47,20 +50,30 @@ def test_preview_in_sync_settings(page: Any, live: Live, admin: Any) -> None:
     expect(preview.locator(".preview-changes li")).to_contain_text(user["mail"])
     expect(dialog.get_by_label("Exclude if e-mail contains")).to_have_value(local)  # the unsaved values stay
     expect(preview).to_be_focused()
+    assert page.url == url  # shown in place: the API answered, the page did not reload
     assert sync_settings.load(live.ctx, live.org_id).email_filter_on is False  # nothing saved
     _checks(page, "sync-settings-preview")
 
     # Invalid settings: the error summary and the field's message, exactly as a Save shows them.
     dialog.get_by_label("Graph API filter").check()
     dialog.get_by_label("Definition").fill("")
-    dialog.get_by_role("button", name="Preview").click()
+    with page.expect_navigation():  # the API's 422: the form is posted, the page shows Save's errors
+        dialog.get_by_role("button", name="Preview").click()
     dialog = page.get_by_role("dialog", name="Sync Settings")
     expect(dialog.locator(".error-summary")).to_contain_text("There is 1 problem")
     expect(dialog.locator("#graph_filter-error")).to_contain_text("Enter a Definition")
     expect(dialog.locator("#settings-preview")).to_have_count(0)
 
-    # Saving the previewed settings gives the plan the preview showed.
+    # Without JavaScript the button posts the form: the same preview, rendered by the server.
     dialog.get_by_label("Graph API filter").uncheck()
+    page.evaluate("() => document.querySelectorAll('[data-preview-api]').forEach(b => { b._fallback = true; })")
+    with page.expect_navigation():
+        dialog.get_by_role("button", name="Preview").click()
+    dialog = page.get_by_role("dialog", name="Sync Settings")
+    expect(dialog.locator("#settings-preview")).to_contain_text("1 to archive, 0 to restore")
+    expect(dialog.locator("#settings-preview .preview-changes li")).to_contain_text(user["mail"])
+
+    # Saving the previewed settings gives the plan the preview showed.
     dialog.get_by_role("button", name="Save").click()
     expect(page.locator(".flash")).to_contain_text("Sync settings saved.")
     assert sync_settings.load(live.ctx, live.org_id).email_exclude == (local.casefold(),)
