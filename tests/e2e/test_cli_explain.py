@@ -283,3 +283,13 @@ def cli_text(env: dict[str, str], *args: str) -> str:
     result = runner.invoke(entrasync, list(args), env=env, catch_exceptions=False)
     assert result.exit_code == 0, result.stderr or result.output
     return str(result.stdout)
+
+
+def test_explain_when_graph_refuses_a_read(env: dict[str, str], emulator: Any, admin: Any) -> None:
+    users = _synced(env, emulator, admin)
+    group = admin.create_group("Refused Group", [users[0]["id"]])
+    cli(env, "settings", "set", "--groups", group["id"])
+    admin.set_app_permissions(["User.Read.All"])  # no group reads any more: 403 on memberOf
+    result = cli(env, "people", "explain", users[0]["mail"], ok=False)
+    assert result.exit_code == 1 and result.stdout == "", result.stdout
+    assert result.stderr.startswith("error: Reading Microsoft Entra ID failed:") and result.stderr.count("\n") == 1

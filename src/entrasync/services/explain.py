@@ -17,13 +17,14 @@ from typing import Any
 from entrasync.adapters.db.people_reads import Subset
 from entrasync.adapters.graph import lookup
 from entrasync.adapters.graph.client import GraphClient
+from entrasync.adapters.graph.errors import GraphError
 from entrasync.adapters.graph.mapping import user_from_graph
 from entrasync.domain import fields
 from entrasync.domain.explain import MatchKind, Outcome, email_verdict, outcome
 from entrasync.domain.model import EntraSnapshot, EntraUser, PersonRecord
 from entrasync.domain.scope import email_key, in_scope
 from entrasync.domain.settings import SyncSettings
-from entrasync.errors import NotConnectedError, NotFoundError, ValidationError
+from entrasync.errors import NotConnectedError, NotFoundError, UpstreamError, ValidationError
 from entrasync.services import connection
 from entrasync.services.context import AppContext
 from entrasync.services.preview import change_public, conflict_public, diff_public
@@ -94,6 +95,8 @@ def explain(ctx: AppContext, org_id: int, query: str, *, client: GraphClient | N
     gclient = client or _client(ctx, org_id)
     try:
         return _explain(ctx, org_id, q, settings, hits, gclient)
+    except GraphError as exc:
+        raise UpstreamError(f"Reading Microsoft Entra ID failed: {exc}") from exc
     finally:
         if own:
             gclient.close()

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from entrasync.adapters.graph.client import GraphClient
+from entrasync.adapters.graph.errors import GraphError
 from entrasync.adapters.graph.reader import fetch_snapshot
 from entrasync.domain.model import Change, Conflict, FieldDiff
 from entrasync.domain.planner import plan as make_plan
 from entrasync.domain.rest import counts as plan_counts
 from entrasync.domain.settings import SyncSettings
-from entrasync.errors import NotConnectedError
+from entrasync.errors import NotConnectedError, UpstreamError
 from entrasync.services import connection, sync_settings
 from entrasync.services.context import AppContext
 
@@ -105,6 +106,8 @@ def _plan(ctx: AppContext, org_id: int, settings: SyncSettings, client: GraphCli
             cursor=None,
         )
         requests = gclient.request_count - start
+    except GraphError as exc:
+        raise UpstreamError(f"Reading Microsoft Entra ID failed: {exc}") from exc
     finally:
         if own:
             gclient.close()
