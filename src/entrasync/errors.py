@@ -58,3 +58,9 @@ class ConfigurationError(EntrasyncError):
     credential, a URL that is not one); retrying will not help, the message says what to fix."""
 
     status = 409
+
+
+class UpstreamError(EntrasyncError):
+    """Microsoft Graph failed a read made on demand (explain, dry run, Preview): nothing was changed."""
+
+    status = 502

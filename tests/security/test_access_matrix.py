@@ -117,6 +117,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/people/new"): Rule(SUPER),
     ("POST", "/people/new"): Rule(SUPER, body=lambda w, r: {"email": _new_email(w, r), "display_name": "New P"}),
     ("GET", "/people/{person_id}"): Rule(USER, org1_ids=True),
+    ("GET", "/people/explain"): Rule(ADMIN, query="q=nobody@nowhere.example"),
     ("POST", "/people/{person_id}/edit"): Rule(SUPER, org1_ids=True, body=_edit_form),
     ("POST", "/people/{person_id}/move"): Rule(SUPER, org1_ids=True, body=lambda w, r: {"manager_email": ""}),
     ("POST", "/people/{person_id}/status"): Rule(SUPER, org1_ids=True, body=lambda w, r: {"action": "pause"}),
@@ -143,6 +144,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/user-sync"): Rule(REVIEW),
     ("POST", "/user-sync/refresh"): Rule(INTEG),
     ("POST", "/user-sync/settings"): Rule(INTEG, body=_settings_form),
+    ("POST", "/user-sync/settings/preview"): Rule(INTEG, body=_settings_form),
     ("POST", "/user-sync/decide"): Rule(REVIEW, org1_ids=True, body=_decide_form),
     ("POST", "/user-sync/apply"): Rule(REVIEW, org1_ids=True, body=lambda w, r: {"run_id": w.ids["run"]}),
     ("GET", "/user-sync/runs/{run_id}"): Rule(REVIEW, org1_ids=True),
@@ -157,6 +159,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/people"): Rule(USER),
     ("POST", "/api/v1/people"): Rule(SUPER, body=lambda w, r: {"email": _new_email(w, r)}),
     ("GET", "/api/v1/people/{person_id}"): Rule(USER, org1_ids=True),
+    ("GET", "/api/v1/people/explain"): Rule(ADMIN, query="q=nobody@nowhere.example"),
     ("PATCH", "/api/v1/people/{person_id}"): Rule(SUPER, org1_ids=True, body=lambda w, r: {"job_title": "T"}),
     ("POST", "/api/v1/people/{person_id}/move"): Rule(SUPER, org1_ids=True, body=lambda w, r: {"manager_id": None}),
     ("POST", "/api/v1/people/{person_id}/archive"): Rule(SUPER, org1_ids=True),
@@ -168,6 +171,7 @@ RULES: dict[tuple[str, str], Rule] = {
     # API: sync.
     ("GET", "/api/v1/settings"): Rule(INTEG),
     ("PUT", "/api/v1/settings"): Rule(INTEG, body=lambda w, r: {"guard_percent": 20}),
+    ("POST", "/api/v1/settings/preview"): Rule(INTEG, body=lambda w, r: {"guard_percent": 20}),
     ("GET", "/api/v1/connection"): Rule(INTEG),
     ("POST", "/api/v1/connection"): Rule(
         INTEG,

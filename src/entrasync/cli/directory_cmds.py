@@ -142,3 +142,58 @@ def notifications_list(limit: int = 50, as_json: JsonOpt = False) -> None:
         emit_json(rows)
     else:
         table(rows, ["id", "created_at", "recipient_id", "title", "body", "read_at"])
+
+
+@people_app.command("explain")
+@handle_errors
+def people_explain(
+    who: Annotated[str, typer.Argument(help="An e-mail, a user principal name or an Entra object id.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Why one person or Entra user is (not) synced, and what the next refresh would do to them. Reads
+    that Entra user now (a few Graph requests); stores nothing."""
+    from entrasync.services import explain
+
+    ctx = _ctx()
+    data = explain.explain(ctx, _org(ctx), who).public()
+    if as_json:
+        emit_json(data)
+        return
+    for line in explain_lines(data):
+        typer.echo(line)
+
+
+def explain_lines(data: dict[str, Any]) -> list[str]:
+    """The explanation as text: the user, each filter's verdict, the match, the next refresh's diffs."""
+    u, p, f = data["entra_user"], data["person"], data["filters"]
+    out = [
+        f"Entra user: {u['values']['email']} ({u['id']})" if u else "Entra user: none found",
+        f"Person:     #{p['id']} {p['values']['email']} ({p['status']}, {p['source']})" if p else "Person:     none",
+    ]
+    if u:
+        gf, ef, grp = f["graph_filter"], f["email_filter"], f["group_filter"]
+        out.append(f"  account enabled: {'yes' if f['account_enabled'] else 'no (disabled: out of scope)'}")
+        out.append(
+            f"  Graph filter:    {'off' if not gf['on'] else ('passes' if gf['passed'] else 'excluded by')} "
+            f"{gf['definition'] or ''}".rstrip()
+        )
+        out.append(f"  e-mail filter:   {ef['reason']}")
+        if not grp["on"]:
+            out.append("  group filter:    off")
+        elif grp["passed"]:
+            path = " > ".join(g["name"] or g["id"] for g in grp["path"])
+            out.append(
+                f"  group filter:    member of {grp['groups'][0]['name'] or grp['groups'][0]['id']} (via {path})"
+            )
+        else:
+            out.append("  group filter:    not a member of any listed group")
+        out.append(f"  in scope:        {'yes' if data['in_scope'] else 'no'}")
+    out.append(f"Match: {data['match']['summary']}")
+    nxt = data["next_refresh"]
+    out.append(f"Next refresh: {nxt['summary']}")
+    for d in nxt["diffs"]:
+        marks = (" [rejected in review: kept back]" if d["overridden"] else "") + (
+            " [edited by hand: overwritten]" if d["manual_edit"] and not d["overridden"] else ""
+        )
+        out.append(f"  {d['field']}: {d['old']!r} -> {d['new']!r}{marks}")
+    return out

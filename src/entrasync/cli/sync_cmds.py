@@ -62,6 +62,10 @@ def settings_set(
     email_filter: Annotated[bool | None, typer.Option("--email-filter/--no-email-filter")] = None,
     groups: Annotated[str | None, typer.Option(help="Entra group ids, comma-separated; '' turns it off.")] = None,
     guard_percent: Annotated[float | None, typer.Option(help="Safety guard share, percent.")] = None,
+    preview: Annotated[
+        bool,
+        typer.Option("--preview", help="Validate as a Save, show the plan these settings would make; save nothing."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Change sync settings: validated (the Graph filter is tried against Graph), saved atomically."""
@@ -101,8 +105,14 @@ def settings_set(
     if groups is not None:
         changes["group_filter_on"] = bool(groups.strip())
         changes["group_ids"] = groups
-    if not changes:
+    if not changes and not preview:
         fail("nothing to change; see `entrasync settings set --help`.")
+    if preview:
+        from entrasync.services import preview as previews
+
+        out = previews.preview_settings(ctx, org_id, changes)
+        print_preview(out.public(), as_json, "Preview (nothing saved)")
+        return
     s, facts = sync_settings.save(ctx, org_id, Actor.cli(), changes)
     _settings_out(ctx, org_id, s, facts, as_json)
 
@@ -112,7 +122,15 @@ def settings_set(
 
 @app.command()
 @handle_errors
-def refresh(as_json: JsonOpt = False) -> None:
+def refresh(
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Read Entra and plan, print the plan's counts and first changes; store nothing."
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """Read Entra now and plan; apply it too in Auto-sync mode (unless the safety guard holds it)."""
     from entrasync.cli.progress import ProgressPrinter
     from entrasync.runners import tuning
@@ -121,6 +139,13 @@ def refresh(as_json: JsonOpt = False) -> None:
 
     ctx = _ctx()
     org_id = _org(ctx)
+    if dry_run:
+        from entrasync.services import preview
+
+        with tuning.refresh_process():
+            out = preview.dry_run(ctx, org_id)
+        print_preview(out.public(), as_json, "Dry run (nothing stored)")
+        return
     interactive = not as_json and sys.stderr.isatty()
     progress = ProgressPrinter(enabled=interactive, expected=_last_people_read(ctx, org_id) if interactive else None)
     with tuning.refresh_process():  # this process only refreshes: pause the GC for its 100,000s of objects
@@ -143,6 +168,31 @@ def refresh(as_json: JsonOpt = False) -> None:
     code = {"awaiting_review": EXIT_AWAITING_REVIEW, "held": EXIT_HELD}.get(result.outcome, 0)
     if code:
         raise typer.Exit(code)
+
+
+def print_preview(data: dict[str, Any], as_json: bool, title: str) -> None:
+    """A dry run's or a Preview's plan: counts, then the first changes with their field diffs."""
+    if as_json:
+        emit_json(data)
+        return
+    c = data["counts"]
+    typer.echo(
+        f"{title}: create {c.get('create', 0)}, update {c.get('update', 0)}, move {c.get('move', 0)}, "
+        f"archive {c.get('archive', 0)}, restore {c.get('restore', 0)}, matched {c.get('matched', 0)}, "
+        f"overridden {c.get('overridden', 0)}, conflicts {c.get('conflicts', 0)}; "
+        f"{data['graph_requests']} Graph requests."
+    )
+    if data.get("held"):
+        typer.echo(f"The safety guard would hold this plan: {data.get('hold_reason')}")
+    shown = data["changes"]
+    if shown:
+        typer.echo(f"First {len(shown)} of {data['total_changes']} changes:")
+    for ch in shown:
+        who = ch["email"] or ch["target_email"] or ch["entra_id"]
+        typer.echo(f"  {ch['kind']:8} {who} ({ch['reason']})")
+        for d in ch["diffs"]:
+            mark = "  [hand edit overwritten]" if d["manual_edit"] else ""
+            typer.echo(f"      {d['field']}: {d['old']!r} -> {d['new']!r}{mark}")
 
 
 def _last_people_read(ctx: Any, org_id: int) -> int | None:

@@ -152,6 +152,8 @@ class GraphApi:
                 **mgr.as_dict(user_props(q.get("$select"), tenant)),
             }
             return json_response(request, body)
+        if len(rest) in (2, 3) and rest[1].lower() in ("memberof", "transitivememberof"):
+            return graph_groups.member_of(self, request, q, user.id, rest, ctx)
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{rest[1]}'.")
 
     def _list_users(self, request: Request, q: Query, ctx: Ctx) -> Response:

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from entrasync.emulator.errors import GraphError, json_response, not_found
 from entrasync.emulator.graph_query import (
+    GROUP_READ,
     USER_READ,
     USER_WRITE,
     Ctx,
@@ -208,3 +209,29 @@ def deleted_items(api: GraphApi, request: Request, q: Query, rest: list[str], me
         restored = tenant.restore_user(oid)
         return json_response(request, {**entity, **restored.as_dict(DEFAULT_USER_SELECT)})
     raise GraphError(400, "BadRequest", f"Resource not found for the segment '{rest[-1]}'.")
+
+
+def member_of(api: GraphApi, request: Request, q: Query, uid: str, rest: list[str], ctx: Ctx) -> Response:
+    """``GET /users/{id}/memberOf`` and ``/transitiveMemberOf`` (optionally cast to
+    ``microsoft.graph.group``): the groups holding the user, directly or through nested groups.
+
+    https://learn.microsoft.com/graph/api/user-list-memberof and user-list-transitivememberof: the OData
+    cast needs ``ConsistencyLevel: eventual`` and ``$count=true`` (advanced query). One page of up to
+    ``$top`` groups (the sample tenant's users belong to a handful).
+    """
+    check_roles(ctx.claims, GROUP_READ)
+    tenant = ctx.tenant
+    transitive = rest[1].lower() == "transitivememberof"
+    if len(rest) == 3:
+        if rest[2].lower() != "microsoft.graph.group":
+            raise GraphError(400, "BadRequest", f"Resource not found for the segment '{rest[2]}'.")
+        if not (q.eventual and (q.get("$count") or "").lower() == "true"):
+            raise GraphError(400, "Request_UnsupportedQuery", "Unsupported Query.")
+    ids = tenant.transitive_member_of(uid) if transitive else tenant.member_of(uid)
+    select = parse_select(q.get("$select"), GROUP_PROPERTY_BY_LOWER, "group") or list(GROUP_PROPERTIES)
+    rows = [{"@odata.type": type_name("group"), **{p: tenant.groups[g].get(p) for p in select}} for g in ids]
+    body: dict[str, Any] = {"@odata.context": f"{api.state.graph_root}/$metadata#groups"}
+    if (q.get("$count") or "").lower() == "true":
+        body["@odata.count"] = len(rows)
+    body["value"] = rows[: top(q)]
+    return json_response(request, body)

@@ -135,6 +135,22 @@ class Tenant:
         """Direct members that are not soft-deleted."""
         return [m for m in group.members if self.object_type(m) is not None]
 
+    def member_of(self, oid: str) -> list[str]:
+        """The groups that hold ``oid`` as a direct member (``/users/{id}/memberOf``), by id."""
+        return sorted(g.id for g in self.groups.values() if oid in g.members)
+
+    def transitive_member_of(self, oid: str) -> list[str]:
+        """Every group reaching ``oid`` through nested groups (``/users/{id}/transitiveMemberOf``)."""
+        seen: dict[str, None] = {}
+        stack = self.member_of(oid)
+        while stack:
+            gid = stack.pop()
+            if gid in seen:
+                continue
+            seen[gid] = None
+            stack.extend(self.member_of(gid))
+        return sorted(seen)
+
     def transitive_members(self, group: Group) -> list[str]:
         seen: dict[str, None] = {}
         visited = {group.id}

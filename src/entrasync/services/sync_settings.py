@@ -22,7 +22,7 @@ from entrasync.errors import ValidationError
 from entrasync.services import connection
 from entrasync.services.context import Actor, AppContext
 
-__all__ = ["SETTING_FIELDS", "GraphProbe", "SyncSettings", "check", "load", "save"]
+__all__ = ["SETTING_FIELDS", "GraphProbe", "SyncSettings", "check", "load", "save", "validate"]
 
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 MAX_FILTER = 2048
@@ -271,6 +271,36 @@ def _validate(
     return SyncSettings(**merged, effective_from=current.effective_from), facts
 
 
+def _answers(ctx: AppContext, org_id: int, changes: dict[str, Any], probe: GraphProbe | None) -> _Answers:
+    """Graph's answers about ``changes`` (no transaction open); the org's own probe by default."""
+    own = isinstance(probe, _Default)
+    if own:
+        probe = connection.probe_for(ctx, org_id)
+    try:
+        return _ask_graph(load(ctx, org_id), changes, probe)
+    finally:
+        if own and isinstance(probe, connection.ClientProbe):
+            probe.close()
+
+
+def validate(
+    ctx: AppContext, org_id: int, changes: dict[str, Any], probe: GraphProbe | None = DEFAULT_PROBE
+) -> tuple[SyncSettings, dict[str, Any]]:
+    """What :func:`save` would store (the same checks, Graph's included), without saving: for Preview.
+    Raises ValidationError per field exactly as a Save would."""
+    answers = _answers(ctx, org_id, changes, probe)
+    with ctx.read() as uow:
+        current = uow.settings.load(org_id)
+
+        def is_super_admin(person_id: int) -> bool:
+            return uow.people.is_super_admin(org_id, person_id)
+
+        new, facts = _validate(current, changes, answers, is_super_admin)
+    before, after = current.public(), new.public()
+    facts["changed"] = sorted(k for k in after if before[k] != after[k])
+    return new, facts
+
+
 def save(
     ctx: AppContext, org_id: int, actor: Actor, changes: dict[str, Any], probe: GraphProbe | None = DEFAULT_PROBE
 ) -> tuple[SyncSettings, dict[str, Any]]:
@@ -279,14 +309,7 @@ def save(
     ``probe`` answers the Graph questions; by default the organisation's own connection is used (None
     when it is not connected), and closed afterwards. Graph is asked before the transaction opens.
     """
-    own = isinstance(probe, _Default)
-    if own:
-        probe = connection.probe_for(ctx, org_id)
-    try:
-        answers = _ask_graph(load(ctx, org_id), changes, probe)
-    finally:
-        if own and isinstance(probe, connection.ClientProbe):
-            probe.close()
+    answers = _answers(ctx, org_id, changes, probe)
     now = ctx.now()
     with ctx.write() as uow:
         current = uow.settings.load(org_id)  # again, inside the transaction: another save may have landed

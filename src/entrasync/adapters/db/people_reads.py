@@ -5,6 +5,7 @@ count of people synced, linked people by name, and the top of the organisation. 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +23,23 @@ def not_by_org(p: Any) -> Any:
     the organisation cost 100-500 ms that way and 5 ms through the manager index. PostgreSQL has
     statistics and picks the narrow index anyway; the ``+ 0`` changes nothing there."""
     return p.c.org_id + 0
+
+
+@dataclass(frozen=True)
+class Subset:
+    """A few people, by id, Entra object id or e-mail (any case)."""
+
+    ids: frozenset[int] = frozenset()
+    entra_ids: frozenset[str] = frozenset()
+    emails: frozenset[str] = frozenset()
+
+    def condition(self) -> sa.ColumnElement[bool]:
+        p = t.people
+        return sa.or_(
+            p.c.id.in_(sorted(self.ids)),
+            p.c.entra_id.in_(sorted(self.entra_ids)),
+            p.c.email_lower.in_(sorted({e.strip().lower() for e in self.emails})),
+        )
 
 
 class PeopleReads:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from entrasync.web.api import audit, events, me, operator, overrides, people, runs, sync, webhooks
+from entrasync.web.api import audit, events, explain, me, operator, overrides, people, runs, sync, webhooks
 from entrasync.web.api.deps import ErrorOut, declared_security
 from entrasync.web.api.deps import error_doc as _error
 
@@ -30,8 +30,8 @@ router = APIRouter(
 )
 # A person's API (a token or a session, declared on every operation); the operator API has its own token.
 persons = APIRouter(dependencies=[Depends(declared_security)])
-for part in (people.router, audit.router, sync.router, runs.router, overrides.router, me.router, events.router,
-             webhooks.router):  # fmt: skip
+for part in (explain.router, people.router, audit.router, sync.router, runs.router, overrides.router, me.router,
+             events.router, webhooks.router):  # fmt: skip
     persons.include_router(part)
 router.include_router(persons)
 router.include_router(operator.router)

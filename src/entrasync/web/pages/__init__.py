@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from entrasync.web.pages import (
+    explain,
     integrations,
     me,
     microsoft,
@@ -19,8 +20,8 @@ from entrasync.web.pages import (
 )
 
 router = APIRouter(include_in_schema=False)
-for part in (signin.router, microsoft.router, people.router, organisation.router, integrations.router, webhooks.router,
-             user_sync.router, runs.router, overrides.router, me.router):  # fmt: skip
+for part in (signin.router, microsoft.router, explain.router, people.router, organisation.router, integrations.router,
+             webhooks.router, user_sync.router, runs.router, overrides.router, me.router):  # fmt: skip
     router.include_router(part)
 
 __all__ = ["router"]

@@ -14,8 +14,8 @@ from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, Response
 
-from entrasync.errors import ValidationError
-from entrasync.services import people, review, runs, status, sync_settings
+from entrasync.errors import EntrasyncError, ValidationError
+from entrasync.services import people, preview, review, runs, status, sync_settings
 from entrasync.web.auth import Principal, require_integration, require_reviewer
 from entrasync.web.chart import runs_chart
 from entrasync.web.forms import REFRESH_TIMES, SETTINGS_ERROR_FIELDS, settings_from_form, settings_view, text, to_int
@@ -149,12 +149,8 @@ async def user_sync_settings(request: Request, me: Principal = Depends(require_i
     try:
         _saved, facts = sync_settings.save(ctx, me.org_id, me.actor, changes)
     except ValidationError as exc:
-        errors: dict[str, str] = {}
-        for key, message in exc.errors.items():
-            field = SETTINGS_ERROR_FIELDS.get(key, "form")
-            errors[field] = f"{errors[field]} {message}" if field in errors else message
         # The page behind the dialog stays the one the admin was on (its tab, search and page).
-        return _user_sync_page(request, me, 422, where=_where(form), sf=view, settings_errors=errors,
+        return _user_sync_page(request, me, 422, where=_where(form), sf=view, settings_errors=_errors(exc),
                                open_settings=True)  # fmt: skip
     message = "Sync settings saved."
     if "matching_users" in facts:
@@ -165,6 +161,33 @@ async def user_sync_settings(request: Request, me: Principal = Depends(require_i
         return redirect("/user-sync")
     flash(request, message, "success")
     return redirect(_back(form))
+
+
+def _errors(exc: ValidationError) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for key, message in exc.errors.items():
+        field = SETTINGS_ERROR_FIELDS.get(key, "form")
+        errors[field] = f"{errors[field]} {message}" if field in errors else message
+    return errors
+
+
+@router.post("/user-sync/settings/preview")
+async def user_sync_settings_preview(request: Request, me: Principal = Depends(require_integration)) -> Response:
+    """Sync Settings' Preview (§3, §12): the plan the unsaved settings would produce, shown in the dialog
+    with the values kept; validated as a Save (the same errors, in the same places); nothing saved."""
+    form = await form_of(request)
+    view, changes = settings_from_form(form)
+    changes["time_zone"] = me.time_zone
+    try:
+        result = preview.preview_settings(ctx_of(request), me.org_id, changes)
+    except ValidationError as exc:
+        return _user_sync_page(request, me, 422, where=_where(form), sf=view, settings_errors=_errors(exc),
+                               open_settings=True)  # fmt: skip
+    except EntrasyncError as exc:
+        return _user_sync_page(request, me, 409, where=_where(form), sf=view, settings_errors={"form": exc.message},
+                               open_settings=True)  # fmt: skip
+    return _user_sync_page(request, me, where=_where(form), sf=view, open_settings=True,
+                           settings_preview=result.public())  # fmt: skip
 
 
 @router.post("/user-sync/decide")

@@ -26,7 +26,9 @@
     if (dlg.open) dlg.close(); // rendered open for browsers without JavaScript: make it modal
     dlg.showModal();
     var summary = dlg.querySelector(".error-summary");
+    var preview = dlg.querySelector(".preview[tabindex]");
     if (summary) summary.focus();
+    else if (preview) { preview.focus(); preview.scrollIntoView({ block: "start" }); }
     dlg._opener = opener || null;
   };
   document.querySelectorAll("[data-open-dialog]").forEach(function (el) {
@@ -55,12 +57,100 @@
       // Cancel (or ×, or Escape) forgets unsaved edits: reopened, the dialog shows the saved values.
       if (dlg.returnValue !== "" && !dlg.hasAttribute("data-open-on-load")) {
         dlg.querySelectorAll("form.modal-form").forEach(function (f) { f.reset(); });
+        dlg.querySelectorAll("#settings-preview").forEach(function (x) { x.remove(); });
       }
       dlg.returnValue = "";
       if (dlg._opener && document.contains(dlg._opener)) dlg._opener.focus();
     });
     dlg.addEventListener("cancel", function () { dlg.returnValue = "cancel"; });
   });
+
+  // Sync Settings' Preview: the unsaved settings go to POST /api/v1/settings/preview (the body of PUT
+  // /settings) and the plan's counts and first changes appear in the dialog. Anything but a 200 (a
+  // problem to fix) submits the form instead, so the page shows the errors exactly as a Save does;
+  // without JavaScript the button posts the form to /user-sync/settings/preview.
+  document.querySelectorAll("button[data-preview-api]").forEach(function (btn) {
+    var form = btn.form;
+    if (!form || typeof fetch !== "function") return;
+    var fallback = function () { btn._fallback = true; form.requestSubmit ? form.requestSubmit(btn) : form.submit(); };
+    var list = function (v) { return String(v || "").split(",").map(function (x) { return x.trim(); }).filter(Boolean); };
+    btn.addEventListener("click", function (e) {
+      if (btn._fallback) return;
+      var fd = new FormData(form);
+      var guard = Number(fd.get("guard_percent"));
+      if (!isFinite(guard) || String(fd.get("guard_percent") || "").trim() === "") return; // the server explains
+      e.preventDefault();
+      var rid = fd.get("recipient_id");
+      var body = {
+        strategy: fd.get("strategy"), refresh_time: fd.get("refresh_time"), mode: fd.get("mode"),
+        notify: fd.get("notify") === "yes", recipient_id: rid ? Number(rid) : null,
+        graph_filter_on: fd.has("graph_filter_on"), graph_filter: fd.get("graph_filter") || "",
+        email_filter_on: fd.has("email_filter_on"), email_include: list(fd.get("email_include")),
+        email_exclude: list(fd.get("email_exclude")), group_filter_on: fd.has("group_filter_on"),
+        group_ids: list(fd.get("group_ids")), guard_percent: guard
+      };
+      btn.setAttribute("aria-busy", "true");
+      fetch(btn.getAttribute("data-preview-api"), {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": fd.get("csrf_token") },
+        body: JSON.stringify(body)
+      })
+        .then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.json(); })
+        .then(function (pv) { showPreview(form, pv); })
+        .catch(fallback)
+        .then(function () { btn.removeAttribute("aria-busy"); });
+    });
+  });
+  var showPreview = function (form, pv) {
+    var old = form.querySelector("#settings-preview");
+    if (old) old.remove();
+    form.querySelectorAll(".error-summary, .field-error").forEach(function (x) { x.remove(); });
+    form.querySelectorAll("[aria-invalid]").forEach(function (x) { x.removeAttribute("aria-invalid"); });
+    var el = function (tag, cls, text) {
+      var n = document.createElement(tag);
+      if (cls) n.className = cls;
+      if (text !== undefined) n.textContent = text;
+      return n;
+    };
+    var c = pv.counts;
+    var sec = el("section", "preview");
+    sec.id = "settings-preview";
+    sec.tabIndex = -1;
+    sec.setAttribute("aria-labelledby", "settings-preview-title");
+    var h = el("h3", "", "Preview: the plan these settings would produce (not saved)");
+    h.id = "settings-preview-title";
+    sec.appendChild(h);
+    var words = c.create + " to create, " + c.update + " to update, " + c.move + " to move, " + c.archive +
+      " to archive, " + c.restore + " to restore; " + c.matched + " matched" +
+      (c.overridden ? ", " + c.overridden + " overridden" : "") + (c.conflicts ? ", " + c.conflicts + " conflicts" : "") + "." +
+      (pv.matching_users !== null && pv.matching_users !== undefined ? " " + pv.matching_users + " users match the filters." : "");
+    sec.appendChild(el("p", "preview-counts", words));
+    if (pv.held) sec.appendChild(el("p", "warning", "The safety guard would hold this plan for review: " + pv.hold_reason));
+    if (pv.warning) sec.appendChild(el("p", "warning", pv.warning));
+    if (pv.changes.length) {
+      sec.appendChild(el("p", "muted", "The first " + pv.changes.length + " of " + pv.total_changes + " changes:"));
+      var ul = el("ul", "preview-changes");
+      pv.changes.forEach(function (ch) {
+        var li = el("li");
+        li.appendChild(el("span", "tag", ch.kind));
+        li.appendChild(document.createTextNode(" " + (ch.display_name || ch.email || ch.target_email || "") + " "));
+        li.appendChild(el("span", "muted", (ch.email || ch.target_email || "") + " · " + ch.reason.replace(/_/g, " ")));
+        if (ch.diffs.length && ch.kind !== "archive") {
+          li.appendChild(el("span", "sub", ch.diffs.map(function (d) {
+            var v = function (x) { return x === null || x === undefined ? "–" : String(x); };
+            return d.field + ": " + v(d.old) + " → " + v(d["new"]) + (d.manual_edit ? " (edited by hand)" : "");
+          }).join("; ")));
+        }
+        ul.appendChild(li);
+      });
+      sec.appendChild(ul);
+    } else {
+      sec.appendChild(el("p", "", "No change: the directory already matches."));
+    }
+    form.querySelector(".modal-body").appendChild(sec);
+    sec.focus();
+    sec.scrollIntoView({ block: "start" });
+  };
 
   // After an action the page says what happened in a status message (or what went wrong and what to
   // do): move focus there, not to <body>.
