@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from entrasync.adapters.db import tables as t
+from entrasync.adapters.db.bulk import in_chunks
 from entrasync.adapters.db.people_reads import PeopleReads, Subset, not_by_org
 from entrasync.adapters.db.search import contains
 from entrasync.domain import fields
@@ -37,15 +38,6 @@ def _person(row: Any) -> dict[str, Any]:
     m.pop("password_hash", None)
     m.pop("email_lower", None)
     return m
-
-
-_CHUNK = 10_000
-
-
-def _each(result: sa.CursorResult[Any]) -> Iterator[sa.Row[Any]]:
-    """Rows a chunk at a time (fetchmany): nearly fetchall's speed without holding every row at once."""
-    for part in result.partitions(_CHUNK):
-        yield from part
 
 
 class PeopleRepo(PeopleReads):
@@ -107,7 +99,7 @@ class PeopleRepo(PeopleReads):
         append = out.append
         shared = share if share is not None else {}
         rows = conn.execute(sa.select(*cols).where(where))
-        for r in _each(rows):  # a chunk at a time: the rows never all live at once
+        for r in in_chunks(rows):  # a chunk at a time: the rows never all live at once
             pid = r[0]
             text = r[1 : n + 1]
             values = (*text[:at], tuple(depts.pop(pid)) if pid in depts else no_depts, *text[at:])
