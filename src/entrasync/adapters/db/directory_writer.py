@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
@@ -27,6 +28,12 @@ from entrasync.domain.model import ChangeKind, EntraUser, FieldDiff, Status
 _TEXT = tuple((i, f.people_column) for i, f in enumerate(fields.FIELDS) if f.people_column is not None)
 _TEXT_IDX = tuple(i for i, _ in _TEXT)
 _TEXT_COLS = tuple(c for _, c in _TEXT)
+# LIST fields (JSON columns): positions among the text columns, written as JSON text (NULL when empty).
+_LIST_AT = tuple(k for k, (i, _) in enumerate(_TEXT) if fields.FIELDS[i].kind is fields.FieldKind.LIST)
+
+
+def _list_json(value: Any) -> str | None:
+    return orjson.dumps(list(value)).decode() if value else None
 _CREATE_COLUMNS = (
     "id",
     "org_id",
@@ -146,12 +153,15 @@ class DirectoryWriter:
                 assert u is not None
                 pid = created[u.id]
                 v = u.values
+                text = [v[i] for i in _TEXT_IDX]
+                for k in _LIST_AT:
+                    text[k] = _list_json(text[k])
                 yield (
                     pid,
                     org_id,
                     u.id,
                     v[fields.EMAIL].lower(),
-                    *[v[i] for i in _TEXT_IDX],
+                    *text,
                     self._manager(c, created, pid),
                     active,
                     entra,
@@ -196,7 +206,7 @@ class DirectoryWriter:
             params.append(
                 {
                     "_pid": pid,
-                    **{f"_{col}": v[i] for i, col in _TEXT},
+                    **{f"_{col}": v[i] if v[i] != () else None for i, col in _TEXT},
                     "_email_lower": v[fields.EMAIL].lower(),
                     "_entra_id": u.id,
                     "_manager_id": self._manager(c, created, pid),

@@ -51,10 +51,28 @@ def _manual_fields(raw: Any) -> frozenset[str]:
     return frozenset(orjson.loads(raw) if isinstance(raw, str | bytes) else raw)
 
 
+def _with_lists(values: tuple[Any, ...], at: tuple[int, ...]) -> tuple[Any, ...]:
+    """LIST values as the planner compares them: tuples (None and JSON text read as lists)."""
+    row = list(values)
+    for i in at:
+        v = row[i]
+        if v is None:
+            row[i] = ()
+        elif v.__class__ is not tuple:
+            if isinstance(v, str | bytes):
+                v = orjson.loads(v)
+            row[i] = tuple(v) if isinstance(v, list) else ()
+    return tuple(row)
+
+
 def _person(row: Any) -> dict[str, Any]:
     m = dict(row._mapping)
     m.pop("password_hash", None)
     m.pop("email_lower", None)
+    for name in fields.LIST_COLUMNS:
+        if name in m:
+            v = m[name]
+            m[name] = list(v) if isinstance(v, list | tuple) else []
     return m
 
 
@@ -94,6 +112,8 @@ class PeopleRepo(PeopleReads):
         )
         n = len(_TEXT_COLUMNS)
         at = fields.DEPARTMENTS
+        # LIST columns (JSON) as tuples, at their place in the values (after departments).
+        lists = tuple(i for i in fields.TUPLE_INDEXES if i != at)
         statuses = {m.value: m for m in Status}
         sources = {m.value: m for m in Source}
         no_depts: tuple[str, ...] = ()
@@ -105,6 +125,8 @@ class PeopleRepo(PeopleReads):
             pid = r[0]
             text = r[1 : n + 1]
             values = (*text[:at], tuple(depts[pid]) if pid in depts else no_depts, *text[at:])
+            if lists:
+                values = _with_lists(values, lists)
             mf = r[n + 5]
             append(
                 make(

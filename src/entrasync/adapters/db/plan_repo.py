@@ -76,9 +76,18 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+_MORE = fields.INDEX["start_date"]
+_FIRST_NAMES = fields.FIELD_NAMES[:_MORE]
+
+
 def target_json(user: EntraUser, manager_id: int | None) -> dict[str, Any]:
     """The Entra data an apply writes, as stored: every mapped field by name, the effective manager."""
-    out: dict[str, Any] = dict(zip(fields.FIELD_NAMES, user.values, strict=True))
+    values = user.values
+    out: dict[str, Any] = dict(zip(_FIRST_NAMES, values, strict=False))
+    for i in range(_MORE, len(values)):  # the later fields only when they hold something (plans stay small)
+        v = values[i]
+        if v is not None and v != ():
+            out[fields.FIELD_NAMES[i]] = v
     out["id"] = user.id
     out["mail"] = user.mail
     out["account_enabled"] = user.account_enabled
@@ -92,7 +101,7 @@ def _target_of(doc: Any) -> tuple[EntraUser | None, int | None]:
     if not isinstance(doc, dict) or "id" not in doc:
         return None, None
     values = tuple(
-        tuple(doc.get(name) or ()) if i == fields.DEPARTMENTS else doc.get(name)
+        tuple(doc.get(name) or ()) if i in fields.TUPLE_INDEXES else doc.get(name)
         for i, name in enumerate(fields.FIELD_NAMES)
     )
     user = EntraUser(

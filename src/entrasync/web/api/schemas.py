@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field, create_model
@@ -16,8 +16,10 @@ from entrasync.web.api.deps import MAX_ID, Strict
 def _mapped_out() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in fields.FIELDS:
-        if f.kind is fields.FieldKind.DEPARTMENTS:
+        if f.kind in (fields.FieldKind.DEPARTMENTS, fields.FieldKind.LIST):
             out[f.name] = (list[str], [])
+        elif f.kind is fields.FieldKind.DATE:
+            out[f.name] = (date | None, None)
         elif f.name != "email":
             out[f.name] = (str | None, None)
     return out
