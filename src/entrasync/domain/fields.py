@@ -138,9 +138,9 @@ def departments_of(department: Any, limit: int = BY_NAME["departments"].limit) -
 __all__ = [
     "BY_NAME",
     "COLUMN_LIMITS",
+    "CUSTOM_FIELDS",
     "DEPARTMENTS",
     "DISPLAY_NAME",
-    "CUSTOM_FIELDS",
     "EMAIL",
     "EMPTY_VALUES",
     "FIELDS",
@@ -157,6 +157,6 @@ __all__ = [
     "MappedField",
     "date_of",
     "departments_of",
-    "list_of",
     "fit",
+    "list_of",
 ]

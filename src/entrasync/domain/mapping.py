@@ -135,7 +135,9 @@ def entry(name: str, raw: Mapping[str, Any]) -> FieldMap:
     label = label.strip()
     if f.custom:
         if source is None:
-            raise MappingError(f"Give {name} a source property (--source), e.g. onPremisesExtensionAttributes.extensionAttribute1.")
+            raise MappingError(
+                f"Give {name} a source property (--source), e.g. onPremisesExtensionAttributes.extensionAttribute1."
+            )
         if not label:
             raise MappingError(f"Give {name} a label (--label), e.g. Cost centre: it is what the person's page shows.")
     elif not label:

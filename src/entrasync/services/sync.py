@@ -18,10 +18,10 @@ from entrasync.adapters.db import sync_state_repo
 from entrasync.adapters.graph.client import GraphClient
 from entrasync.adapters.graph.errors import DeltaTokenExpiredError, GraphError
 from entrasync.adapters.graph.reader import DeltaCursor, FetchResult, StoredCursor, fetch_snapshot, mapper_for
+from entrasync.domain.mapping import DEFAULTS as DEFAULT_MAPS
 from entrasync.domain.planner import plan as make_plan
 from entrasync.domain.rest import Inputs, Rest, counts_at_rest, mapping_digest
 from entrasync.domain.rest import counts as rest_counts
-from entrasync.domain.mapping import DEFAULTS as DEFAULT_MAPS
 from entrasync.domain.settings import SyncSettings
 from entrasync.domain.states import Mode, PlanState, RunOutcome
 from entrasync.errors import ConflictError, EntrasyncError, NotConnectedError
@@ -263,7 +263,9 @@ def _refresh(ctx: AppContext, org_id: int, run_id: int, client: GraphClient, rep
             raise ConflictError("This refresh took longer than its lease and was stopped; nothing was changed.")
         settings = uow.settings.load(org_id)
         if stored_mapping_digest(settings) != digest:
-            raise ConflictError("The attribute mapping changed while Entra was read; nothing was changed. Refresh again.")
+            raise ConflictError(
+                "The attribute mapping changed while Entra was read; nothing was changed. Refresh again."
+            )
         base_version = uow.orgs.version(org_id)
         the_plan = make_plan(result.snapshot, uow.people.load_records(org_id), settings.scope(),
                              uow.overrides.load(org_id))  # fmt: skip

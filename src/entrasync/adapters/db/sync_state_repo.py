@@ -91,7 +91,7 @@ class SyncStateRepo:
         st = t.sync_state
         row = self.conn.execute(
             sa.select(st.c.delta_link, st.c.graph_filter, st.c.rest, st.c.cursor.is_not(None),
-                      st.c.mapping_digest).where(st.c.org_id == org_id)  # fmt: skip
+                      st.c.mapping_digest).where(st.c.org_id == org_id)
         ).first()
         if row is None or not row[3] or (row[1] or None) != graph_filter or (row[4] or None) != mapping:
             return None, None

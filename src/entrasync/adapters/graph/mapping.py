@@ -78,6 +78,11 @@ def _extractor(fm: FieldMap) -> Callable[[Mapping[str, Any]], Any]:
     return lambda d: d.get(top)
 
 
+def _too_long(var: str, limit: int) -> str:
+    """Generated code: the variable holds a string that needs fitting (too long, or a NUL in it)."""
+    return f"({var}.__class__ is str and (len({var}) > {limit} or '\\x00' in {var}))"
+
+
 class UserMapper:
     """Graph user JSON -> :class:`EntraUser` under one mapping (domain.mapping), compiled once per
     mapping. ``user_from_graph`` runs 100,000 times per read: a generated function reads each source
@@ -133,11 +138,11 @@ class UserMapper:
             var = var_of(fm)
             if f.name == "email":
                 checks.append(f"({email_var} is not None and {email_var}.__class__ is not str)")
-                checks.append(f"({email_var}.__class__ is str and (len({email_var}) > {f.limit} or '\\x00' in {email_var}))")
+                checks.append(_too_long(email_var, f.limit))
                 parts.append(f"({email_var} or {upn_var} or '')")
                 continue
             if f.name == "user_principal_name":
-                checks.append(f"({upn_var}.__class__ is str and (len({upn_var}) > {f.limit} or '\\x00' in {upn_var}))")
+                checks.append(_too_long(upn_var, f.limit))
                 parts.append(f"({upn_var} or '')")
                 continue
             if var is None:
@@ -147,7 +152,7 @@ class UserMapper:
                     parts.append(const(_converter(f, fm)(None)))
                 continue
             if f.kind is _K.DEPARTMENTS:
-                checks.append(f"({var}.__class__ is str and (len({var}) > {f.limit} or '\\x00' in {var}))")
+                checks.append(_too_long(var, f.limit))
                 dflt = const(fields.departments_of(fm.default, f.limit))
                 parts.append(f"(({var},) if {var}.__class__ is str and {var} else {dflt})")
             elif f.kind is _K.DATE:
@@ -157,9 +162,7 @@ class UserMapper:
                 dflt = const((fields.fit(fm.default, f.limit),) if fm.default else ())
                 parts.append(f"(list_of({var}, {f.limit}) or {dflt})")
             else:
-                checks.append(
-                    f"({var} is not None and ({var}.__class__ is not str or len({var}) > {f.limit} or '\\x00' in {var}))"
-                )
+                checks.append(f"({var} is not None and ({var}.__class__ is not str or {_too_long(var, f.limit)}))")
                 parts.append(var if fm.default is None else f"({var} or {const(fm.default)})")
         lines.append("    if " + " or ".join(checks) + ":")
         lines.append("        return None")
