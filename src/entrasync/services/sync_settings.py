@@ -451,3 +451,8 @@ def unmap_field(ctx: AppContext, org_id: int, actor: Actor, name: str) -> tuple[
         raise ValidationError({"mapping": f"{name} already has its default mapping; nothing to unmap."})
     rest = {k: v for k, v in current.mapping.items() if k != name}
     return save(ctx, org_id, actor, {"mapping": rest}, None)
+
+
+def mappable_fields() -> list[tuple[str, str]]:
+    """(field, label) of every field the Mapping page offers (the user principal name's source is fixed)."""
+    return [(f.name, f.label) for f in fields.FIELDS if f.name not in field_mapping.FIXED]
