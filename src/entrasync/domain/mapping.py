@@ -175,9 +175,12 @@ def difference(entries: Mapping[str, FieldMap]) -> dict[str, dict[str, Any]]:
     """What to store: each entry that differs from the default, as plain JSON."""
     out: dict[str, dict[str, Any]] = {}
     for name, m in sorted(entries.items(), key=lambda kv: fields.INDEX[kv[0]]):
-        if m != _DEFAULT_BY_NAME[name]:
+        base = _DEFAULT_BY_NAME[name]
+        if m != base:
             out[name] = {k: v for k, v in m.public().items() if v not in (None, False, "")}
-            out[name].setdefault("source", m.source)
+            out[name]["source"] = m.source
+            if m.label == base.label:
+                out[name].pop("label", None)
     return out
 
 
