@@ -169,7 +169,8 @@ def test_a_mapped_reader_reads_nested_extension_attributes_and_defaults() -> Non
         "employee_id": {"source": "extension_0123456789abcdef0123456789abcdef_payroll"},
     }
     m = mapper_for(mapping.effective(stored))
-    assert "onPremisesExtensionAttributes" in m.select and "extension_0123456789abcdef0123456789abcdef_payroll" in m.select
+    assert "onPremisesExtensionAttributes" in m.select
+    assert "extension_0123456789abcdef0123456789abcdef_payroll" in m.select
     d = {
         "id": "u1", "mail": "a@x", "userPrincipalName": "a@x", "city": None, "employeeId": "ignored",
         "onPremisesExtensionAttributes": {"extensionAttribute1": "CC-1"},

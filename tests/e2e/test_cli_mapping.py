@@ -103,9 +103,7 @@ def test_directory_extension_and_default(env: dict[str, str], emulator: Any, adm
         assert rows[u["id"]]["custom_3"] == (u.get(grade) or "n/a")
 
 
-def test_create_only_field_is_left_alone_after_an_edit_in_entra(
-    env: dict[str, str], emulator: Any, admin: Any
-) -> None:
+def test_create_only_field_is_left_alone_after_an_edit_in_entra(env: dict[str, str], emulator: Any, admin: Any) -> None:
     connect(env, emulator)
     saved = cli(env, "settings", "map", "job_title", "--create-only")
     assert saved["stored"]["job_title"] == {"source": "jobTitle", "create_only": True}
@@ -124,9 +122,7 @@ def test_create_only_field_is_left_alone_after_an_edit_in_entra(
     assert by_entra(people(env))[joiner["id"]]["job_title"] == "Apprentice"
 
 
-def test_people_added_by_hand_are_kept_when_the_setting_says_so(
-    env: dict[str, str], emulator: Any, admin: Any
-) -> None:
+def test_people_added_by_hand_are_kept_when_the_setting_says_so(env: dict[str, str], emulator: Any, admin: Any) -> None:
     ctx = _ctx(env)
     org = ctx.org_id()
     stray = people_svc.add_person(ctx, org, HR, {"email": "contractor@elsewhere.example", "display_name": "Contractor"})
