@@ -21,10 +21,10 @@ router = APIRouter(include_in_schema=False)
 
 def _page(request: Request, me: Principal, code: int = 200, **extra: Any) -> Response:
     s = sync_settings.load(ctx_of(request), me.org_id)
+    context: dict[str, Any] = {"form": {}, "error": None, **extra}
     return render(
         request, "mapping.html", code, rows=sync_settings.mapping_rows(s),
-        free=sync_settings.free_custom_slots(s), fields=sync_settings.mappable_fields(), form={}, error=None,
-        **extra,
+        free=sync_settings.free_custom_slots(s), fields=sync_settings.mappable_fields(), **context,
     )  # fmt: skip
 
 
