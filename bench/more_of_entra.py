@@ -115,8 +115,9 @@ def main(argv: list[str] | None = None) -> int:
                     src = base_src if side == "base" else ROOT / "src"
                     r = one(src, emu.info, args.db, work, args.mapped and side == "this")
                     runs[side].append(r)
-                    print(f"{side:5} run {i + 1}: {r['wall']:.2f} s (read {r['read']:.2f} s, plan+apply "
-                          f"{r['wall'] - r['read']:.2f} s) {r['outcome']}, {r['created']} created", flush=True)  # fmt: skip
+                    split = f"read {r['read']:.2f} s, plan+apply {r['wall'] - r['read']:.2f} s"
+                    print(f"{side:5} run {i + 1}: {r['wall']:.2f} s ({split}) {r['outcome']}, {r['created']} created",
+                          flush=True)  # fmt: skip
         finally:
             emu.stop()
     med = {k: statistics.median(x["wall"] for x in v) for k, v in runs.items()}
