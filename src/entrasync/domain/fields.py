@@ -13,6 +13,7 @@ unchanged person costs one tuple comparison in the planner.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 from typing import Any, Final
 
@@ -114,8 +115,11 @@ def date_of(value: Any) -> str | None:
     """A Graph DateTimeOffset (``2021-03-15T00:00:00Z``) or date -> ``"2021-03-15"``; anything else None."""
     if isinstance(value, str) and len(value) >= 10 and value[4] == "-" and value[7] == "-":
         day = value[:10]
-        if day[:4].isdigit() and day[5:7].isdigit() and day[8:10].isdigit():
-            return day
+        try:
+            parsed = date.fromisoformat(day)
+        except ValueError:
+            return None
+        return day if parsed.year >= 1 and day.isascii() else None
     return None
 
 

@@ -82,6 +82,8 @@ _KIND_ORDER: Final = {
     ChangeKind.MOVE: 3,
     ChangeKind.ARCHIVE: 4,
 }
+_CUSTOM0: Final = fields.INDEX[fields.CUSTOM_FIELDS[0]]
+_N_CUSTOM: Final = len(fields.CUSTOM_FIELDS)
 _SEP: Final = "\x1f"
 _NONE: Final = "\x00"
 
@@ -94,12 +96,14 @@ def change_fingerprint(kind: str, subject: str, payload: Sequence[str]) -> str:
 
 def _payload(user: EntraUser, manager_entra_id: str | None, diff_fields: Sequence[str]) -> list[str]:
     """Entra's side of a create/update/move/restore: its id, every mapped value, the diffs' fields."""
+    values = user.values
+    if values[_CUSTOM0:].count(None) == _N_CUSTOM:  # no custom field: the payload the fields before gave
+        values = values[:_CUSTOM0]
     out = [user.id]
-    for value in user.values:
-        if value.__class__ is tuple:
-            out.append("\x1e".join(value))
-        else:
-            out.append(_NONE if value is None else str(value))
+    out += [
+        _NONE if v is None else v if v.__class__ is str else "\x1e".join(v) if v.__class__ is tuple else str(v)
+        for v in values
+    ]
     out.append(_NONE if manager_entra_id is None else manager_entra_id)
     out.append(",".join(diff_fields))
     return out

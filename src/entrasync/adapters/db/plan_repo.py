@@ -78,16 +78,15 @@ def _json(value: Any) -> str:
 
 _MORE = fields.INDEX["start_date"]
 _FIRST_NAMES = fields.FIELD_NAMES[:_MORE]
+_MORE_NAMES = fields.FIELD_NAMES[_MORE:]
 
 
 def target_json(user: EntraUser, manager_id: int | None) -> dict[str, Any]:
     """The Entra data an apply writes, as stored: every mapped field by name, the effective manager."""
     values = user.values
     out: dict[str, Any] = dict(zip(_FIRST_NAMES, values, strict=False))
-    for i in range(_MORE, len(values)):  # the later fields only when they hold something (plans stay small)
-        v = values[i]
-        if v is not None and v != ():
-            out[fields.FIELD_NAMES[i]] = v
+    # The later fields only when they hold something (plans stay small; absent reads back as empty).
+    out.update({k: v for k, v in zip(_MORE_NAMES, values[_MORE:], strict=True) if v is not None and v != ()})
     out["id"] = user.id
     out["mail"] = user.mail
     out["account_enabled"] = user.account_enabled

@@ -83,6 +83,19 @@ def _too_long(var: str, limit: int) -> str:
     return f"({var}.__class__ is str and (len({var}) > {limit} or '\\x00' in {var}))"
 
 
+class _Dates(dict[str, str | None]):
+    """Graph DateTimeOffsets -> their dates, memoised (bounded): the fast path's date conversion."""
+
+    def __missing__(self, key: str) -> str | None:
+        if len(self) > 50_000:
+            self.clear()
+        value = self[key] = fields.date_of(key)
+        return value
+
+
+_DATES = _Dates()
+
+
 class UserMapper:
     """Graph user JSON -> :class:`EntraUser` under one mapping (domain.mapping), compiled once per
     mapping. ``user_from_graph`` runs 100,000 times per read: a generated function reads each source
@@ -108,7 +121,7 @@ class UserMapper:
     def _compile_fast(self) -> Callable[..., EntraUser | None]:
         lines = ["def fast(d, manager_id, new, s0, s1, s2, s3, s4, s5, mgr):", "    get = d.get"]
         names: dict[tuple[str, str | None], str] = {}
-        consts: dict[str, Any] = {"EntraUser": EntraUser, "date_of": fields.date_of, "list_of": fields.list_of}
+        consts: dict[str, Any] = {"EntraUser": EntraUser, "list_of": fields.list_of, "DC": _DATES}
         checks: list[str] = []
 
         def var_of(fm: FieldMap) -> str | None:
@@ -127,6 +140,8 @@ class UserMapper:
             return names[key]
 
         def const(value: Any) -> str:
+            if value is None or value == () or (isinstance(value, tuple) and all(type(x) is str for x in value)):
+                return repr(value)  # a literal: no global lookup per user
             name = f"c{len(consts)}"
             consts[name] = value
             return name
@@ -156,11 +171,17 @@ class UserMapper:
                 dflt = const(fields.departments_of(fm.default, f.limit))
                 parts.append(f"(({var},) if {var}.__class__ is str and {var} else {dflt})")
             elif f.kind is _K.DATE:
+                # Hire dates repeat (a few thousand distinct values): each is checked once, then looked up.
                 dflt = const(fields.date_of(fm.default))
-                parts.append(f"(date_of({var}) or {dflt})")
+                parts.append(f"((DC[{var}] if {var}.__class__ is str else None) or {dflt})")
             elif f.kind is _K.LIST:
+                # Graph's string collections here hold at most one phone: that case inline, the rest by call.
                 dflt = const((fields.fit(fm.default, f.limit),) if fm.default else ())
-                parts.append(f"(list_of({var}, {f.limit}) or {dflt})")
+                one = (
+                    f"({var}.__class__ is list and len({var}) == 1 and (x := {var}[0]).__class__ is str "
+                    f"and 0 < len(x) <= {f.limit} and '\\x00' not in x)"
+                )
+                parts.append(f"((() if not {var} else (x,) if {one} else list_of({var}, {f.limit})) or {dflt})")
             else:
                 checks.append(f"({var} is not None and ({var}.__class__ is not str or {_too_long(var, f.limit)}))")
                 parts.append(var if fm.default is None else f"({var} or {const(fm.default)})")
