@@ -27,8 +27,19 @@ _set = tuple(
 )
 
 
+_CUSTOM0 = fields.INDEX[fields.CUSTOM_FIELDS[0]]
+_N_CUSTOM = len(fields.CUSTOM_FIELDS)
+_NO_CUSTOM = (None,) * _N_CUSTOM
+
+
+def _stored(values: tuple[object, ...]) -> tuple[object, ...]:
+    """A user's values as the mirror keeps them: empty custom fields (the last values) left off."""
+    return values[:_CUSTOM0] if values[_CUSTOM0:].count(None) == _N_CUSTOM else values
+
+
 def dump(cursor: DeltaCursor) -> bytes:
-    rows = [[u.id, u.mail, u.account_enabled, u.user_type, u.manager_id, *u.values] for u in cursor.users.values()]
+    rows = [[u.id, u.mail, u.account_enabled, u.user_type, u.manager_id, *_stored(u.values)]
+            for u in cursor.users.values()]  # fmt: skip
     doc = {
         "v": _VERSION,
         "link": cursor.delta_link,
@@ -49,13 +60,15 @@ def load(blob: bytes) -> DeltaCursor | None:
         return None
     s0, s1, s2, s3, s4, s5 = _set
     tuples = tuple(5 + i for i in fields.TUPLE_INDEXES)
+    n_fields = len(fields.FIELDS)
     users: dict[str, EntraUser] = {}
     for row in doc["users"]:
         u = _new(EntraUser)
         s0(u, row[0])
         for at in tuples:
             row[at] = tuple(row[at])
-        s1(u, tuple(row[5:]))
+        values = tuple(row[5:])
+        s1(u, values if len(values) == n_fields else values + _NO_CUSTOM)
         s2(u, row[1])
         s3(u, row[2])
         s4(u, row[3])
