@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from e2e_helpers import audit_rows, by_entra, cli, connect, people
+from tests.feed_helpers import all_events
 
 from entrasync.config import Config
 from entrasync.services import people as people_svc
@@ -46,6 +47,13 @@ def test_more_of_entra_is_read_by_default(env: dict[str, str], emulator: Any, ad
     assert out["read_mode"] == "delta" and out["counts"]["update"] == 1
     p = by_entra(people(env))[someone["id"]]
     assert p["city"] == "Reykjavík" and p["business_phones"] == ["+354 555 0100"]
+    # The change feed carries them: in the created event's person, and as an updated event's diffs.
+    feed = all_events(_ctx(env), _ctx(env).org_id())
+    created = next(e for e in feed if e["type"] == "person.created" and e["person_id"] == p["id"])
+    assert created["data"]["person"]["start_date"] == p["start_date"]
+    updated = [e for e in feed if e["type"] == "person.updated" and e["person_id"] == p["id"]]
+    diffs = {c["field"]: c["new"] for e in updated for c in e["data"]["changes"]}
+    assert diffs == {"city": "Reykjavík", "business_phones": ["+354 555 0100"]}
 
 
 def test_custom_field_from_an_extension_attribute_syncs_and_changes(
