@@ -76,17 +76,16 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-_MORE = fields.INDEX["start_date"]
-_FIRST_NAMES = fields.FIELD_NAMES[:_MORE]
-_MORE_NAMES = fields.FIELD_NAMES[_MORE:]
+_CUSTOM0 = fields.INDEX[fields.CUSTOM_FIELDS[0]]
+_N_CUSTOM = len(fields.CUSTOM_FIELDS)
 
 
 def target_json(user: EntraUser, manager_id: int | None) -> dict[str, Any]:
     """The Entra data an apply writes, as stored: every mapped field by name, the effective manager."""
     values = user.values
-    out: dict[str, Any] = dict(zip(_FIRST_NAMES, values, strict=False))
-    # The later fields only when they hold something (plans stay small; absent reads back as empty).
-    out.update({k: v for k, v in zip(_MORE_NAMES, values[_MORE:], strict=True) if v is not None and v != ()})
+    if values[_CUSTOM0:].count(None) == _N_CUSTOM:  # empty custom fields left off (absent reads back as None)
+        values = values[:_CUSTOM0]
+    out: dict[str, Any] = dict(zip(fields.FIELD_NAMES, values, strict=False))
     out["id"] = user.id
     out["mail"] = user.mail
     out["account_enabled"] = user.account_enabled
