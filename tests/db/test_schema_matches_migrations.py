@@ -10,6 +10,7 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import JSON
 
 from entrasync.adapters.db import tables as t
 from entrasync.adapters.db.engine import make_engine
@@ -47,5 +48,11 @@ def test_every_mapped_field_has_its_column_and_limit() -> None:
         if col is None:
             continue
         assert col in people, f"people has no column for mapped field {f.name}"
+        if f.kind is fields.FieldKind.DATE:
+            assert isinstance(people[col].type, t.ISODate), f"{col}: a date column"
+            continue
+        if f.kind is fields.FieldKind.LIST:
+            assert isinstance(people[col].type, JSON), f"{col}: a JSON list"
+            continue
         length = getattr(people[col].type, "length", None)
         assert length == f.limit, f"{col}: column length {length}, field limit {f.limit}"

@@ -93,3 +93,36 @@ def test_rejected_long_changes_become_overrides(env: dict[str, str], emulator: A
     assert applied["rejected"] == 1
     again = cli(env, "refresh")
     assert again["counts"]["overridden"] == 1, again
+
+
+def test_more_of_entra_and_custom_fields_at_their_limits(env: dict[str, str], emulator: Any, admin: Any) -> None:
+    """Issue 16: the new columns (and the custom slots, 1024) hold maximal values; longer ones are cut."""
+    connect(env, emulator)
+    cost = next(e["name"] for e in admin.extension_properties() if e["name"].endswith("_costCenter"))
+    cli(env, "settings", "map", "custom_1", "--source", "onPremisesExtensionAttributes.extensionAttribute1",
+        "--label", "Cost centre")  # fmt: skip
+    cli(env, "settings", "map", "custom_20", "--source", cost, "--label", "C" * 64)
+    joiner = admin.create_user(
+        **_maximal("more"),
+        employeeHireDate="2024-02-29T00:00:00Z",
+        employeeType="T" * 100,
+        companyName="C" * 64,
+        city="Ç" * 200,
+        country="N" * 128,
+        mobilePhone="+" + "9" * 80,
+        businessPhones=["+" + "1" * 100],
+        preferredLanguage="l" * 40,
+        onPremisesExtensionAttributes={"extensionAttribute1": "A" * 1024},
+        **{cost: "Ž" * 1100},
+    )
+    result = cli(env, "refresh")
+    assert result["outcome"] == "applied", result
+    p = by_entra(people(env))[joiner["id"]]
+    assert p["start_date"] == "2024-02-29"
+    assert len(p["employee_type"]) == 64 and len(p["company_name"]) == 64
+    assert p["city"] == "Ç" * 128 and len(p["country"]) == 128
+    assert len(p["mobile_phone"]) == 64 and [len(x) for x in p["business_phones"]] == [64]
+    assert len(p["preferred_language"]) == 16
+    assert p["custom_1"] == "A" * 1024 and p["custom_20"] == "Ž" * 1024
+    again = cli(env, "refresh")
+    assert again["outcome"] == "no_changes", again

@@ -29,6 +29,7 @@ from rel_common import FULL, TEST_DB, tally
 from entrasync.adapters.db.engine import make_engine
 from entrasync.adapters.graph.errors import GraphBadRequestError
 from entrasync.config import Config
+from entrasync.domain import mapping as field_mapping
 from entrasync.domain.graph_filter import needs_advanced_query
 from entrasync.domain.schedule import REFRESH_TIMES, parse_refresh_time, parse_time_zone
 from entrasync.domain.scope import email_matches, normalise_email_terms
@@ -275,6 +276,10 @@ class FakeProbe:
     def count_in_groups(self, graph_filter: str | None, group_ids: list[str]) -> int:
         return 3
 
+    def check_select(self, properties: list[str]) -> None:
+        if self.fail:
+            raise GraphBadRequestError(400, "BadRequest", f"Could not find a property named '{properties[0]}'.")
+
 
 json_scalar = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(), st.text(max_size=40)
@@ -303,6 +308,32 @@ def _field_values(name: str, typed_only: bool) -> st.SearchStrategy[Any]:
         "group_filter_on": st.booleans(),
         "group_ids": st.lists(st.one_of(guid, st.text(max_size=100)), max_size=60),
         "guard_percent": st.one_of(st.none(), st.floats()),
+        "manual_people": st.one_of(st.sampled_from(["archive", "keep"]), st.text(max_size=10)),
+        "link_by": st.one_of(st.sampled_from(["email", "employee_id"]), st.text(max_size=12)),
+        "mapping": st.dictionaries(
+            st.one_of(st.sampled_from(["job_title", "city", "custom_1", "custom_20", "email"]), st.text(max_size=12)),
+            st.fixed_dictionaries(
+                {
+                    "source": st.one_of(
+                        st.none(),
+                        st.sampled_from(
+                            [
+                                "city",
+                                "onPremisesExtensionAttributes.extensionAttribute3",
+                                "extension_0123456789abcdef0123456789abcdef_x",
+                            ]
+                        ),
+                        st.text(max_size=40),
+                    )
+                },
+                optional={
+                    "create_only": st.one_of(st.booleans(), st.text(max_size=3)),
+                    "default": st.one_of(st.none(), st.text(max_size=60)),
+                    "label": st.one_of(st.none(), st.text(max_size=70)),
+                },
+            ),
+            max_size=4,
+        ),
     }
     return typed[name] if typed_only else st.one_of(typed[name], any_json)
 
@@ -336,6 +367,10 @@ def _check_settings_outcome(svc_ctx: tuple[AppContext, int, int], changes: dict[
         assert 0 < len(new.graph_filter) <= sync_settings.MAX_FILTER and facts["matching_users"] == 7
     for flag in ("notify", "graph_filter_on", "email_filter_on", "group_filter_on"):
         assert isinstance(getattr(new, flag), bool)
+    assert new.manual_people in ("archive", "keep") and new.link_by in ("email", "employee_id")
+    parsed = field_mapping.parse(new.mapping)  # what was saved reads back, and is only differences
+    assert field_mapping.difference(parsed) == new.mapping
+    assert len(field_mapping.custom_in_use(field_mapping.effective(new.mapping))) <= 20
 
 
 @PROPS

@@ -182,3 +182,23 @@ def test_standing_rows_are_listed_by_a_run_at_rest(svc: Org) -> None:
     assert review.tab_counts(svc.ctx, svc.org_id, quick.run_id) == review.tab_counts(
         svc.ctx, svc.org_id, settled.run_id
     )
+
+
+def test_a_changed_attribute_mapping_reads_in_full_and_is_planned(
+    svc: Org, synced: RefreshResult, mirror_loads: list[int]
+) -> None:
+    """Issue 16: the mapping is an input of the rest, and the stored mirror is of one mapping only."""
+    mapping = {"office_location": {"source": "jobTitle", "create_only": False}}
+    sync_settings.save(svc.ctx, svc.org_id, Actor.cli(), {"mapping": mapping}, None)
+    out = refresh(svc)
+    assert at_rest_since(svc, out) is None and out.read_mode == "full" and not mirror_loads
+    with svc.ctx.read() as uow:
+        digest = sync.stored_mapping_digest(uow.settings.load(svc.org_id))
+        assert digest is not None and uow.sync_state.link(svc.org_id, None, digest)[0]
+        assert uow.sync_state.link(svc.org_id, None, None) == (None, None)  # the default mapping's mirror is gone
+    svc.graph.delta_pages = [EMPTY_ROUND]
+    again = refresh(svc)
+    assert again.read_mode == "delta" and again.outcome == "no_changes"
+    sync_settings.save(svc.ctx, svc.org_id, Actor.cli(), {"link_by": "employee_id"}, None)
+    svc.graph.delta_pages = [EMPTY_ROUND]
+    assert at_rest_since(svc, refresh(svc)) is None, "first link by is an input too"

@@ -243,3 +243,35 @@ def test_api_connect_with_a_certificate(client: TestClient, app_ctx: AppContext,
     assert r.status_code == 200 and r.json()["connected"] is True, r.text
     assert "PRIVATE KEY" not in client.get("/api/v1/connection", headers=h).text
     assert client.post("/api/v1/refresh", headers=h).json()["outcome"] == "applied"
+
+
+def test_mapping_and_more_of_entra_in_the_api(client: TestClient, app_ctx: AppContext, emulator: Any) -> None:
+    """Issue 16: settings carry mapping, link_by and manual_people; people carry the more of Entra and the
+    custom fields, typed in the OpenAPI."""
+    h = bearer(app_ctx, add_account(app_ctx, "it@example.com", ["it_admin"]))
+    connect(app_ctx, emulator)
+    s = client.get("/api/v1/settings", headers=h).json()
+    assert s["mapping"] == {} and s["link_by"] == "email" and s["manual_people"] == "archive"
+    bad = client.put("/api/v1/settings", json={"mapping": {"custom_1": {"source": "noSuchThing", "label": "X"}}},
+                     headers=h)  # fmt: skip
+    assert bad.status_code == 422 and "noSuchThing" in bad.json()["errors"]["mapping"]
+    assert client.put("/api/v1/settings", json={"link_by": "phone"}, headers=h).status_code == 422
+    body = {"mapping": {"custom_1": {"source": "onPremisesExtensionAttributes.extensionAttribute2", "label": "Region"},
+                        "job_title": {"source": "jobTitle", "create_only": True}},
+            "link_by": "employee_id", "manual_people": "keep"}  # fmt: skip
+    r = client.put("/api/v1/settings", json=body, headers=h)
+    assert r.status_code == 200, r.text
+    saved = r.json()["settings"]
+    assert saved["mapping"]["custom_1"] == {"source": "onPremisesExtensionAttributes.extensionAttribute2",
+                                            "create_only": False, "default": None, "label": "Region"}  # fmt: skip
+    assert saved["mapping"]["job_title"]["create_only"] is True
+    assert sorted(r.json()["changed"]) == ["link_by", "manual_people", "mapping"]
+    assert client.post("/api/v1/refresh", headers=h).json()["outcome"] == "applied"
+    items = client.get("/api/v1/people?limit=500", headers=h).json()["items"]
+    assert any(p["custom_1"] in ("EMEA", "AMER", "APAC") for p in items)
+    assert any(p["start_date"] for p in items) and all(isinstance(p["business_phones"], list) for p in items)
+    schema = client.get("/api/v1/openapi.json").json()["components"]["schemas"]
+    person = schema["PersonOut"]["properties"]
+    assert person["business_phones"]["type"] == "array"
+    assert {"type": "string", "format": "date"} in person["start_date"]["anyOf"]
+    assert "custom_20" in person and "mapping" in schema["SettingsOut"]["properties"]

@@ -105,6 +105,7 @@ def _pages(seeded: dict[str, Any]) -> dict[str, str]:
         "user-sync-differences": "/user-sync?tab=differences",
         "user-sync-matched": "/user-sync?tab=matched",
         "user-sync-history": "/user-sync?tab=history",
+        "user-sync-mapping": "/user-sync/mapping",
         "run-first-sync": f"/user-sync/runs/{runs[0]}",
         "run-failed": f"/user-sync/runs/{runs[1]}",
         "run-waiting": f"/user-sync/runs/{runs[3]}",

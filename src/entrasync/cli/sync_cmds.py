@@ -62,6 +62,10 @@ def settings_set(
     email_filter: Annotated[bool | None, typer.Option("--email-filter/--no-email-filter")] = None,
     groups: Annotated[str | None, typer.Option(help="Entra group ids, comma-separated; '' turns it off.")] = None,
     guard_percent: Annotated[float | None, typer.Option(help="Safety guard share, percent.")] = None,
+    link_by: Annotated[str | None, typer.Option(help="First link by: email (default) or employee_id.")] = None,
+    manual_people: Annotated[
+        str | None, typer.Option(help="People added by hand who match no Entra user: archive (default) or keep.")
+    ] = None,
     preview: Annotated[
         bool,
         typer.Option("--preview", help="Validate as a Save, show the plan these settings would make; save nothing."),
@@ -83,6 +87,8 @@ def settings_set(
         ("mode", mode),
         ("notify", notify),
         ("guard_percent", guard_percent),
+        ("link_by", link_by),
+        ("manual_people", manual_people),
     ):
         if value is not None:
             changes[key] = value
@@ -115,6 +121,83 @@ def settings_set(
         return
     s, facts = sync_settings.save(ctx, org_id, Actor.cli(), changes)
     _settings_out(ctx, org_id, s, facts, as_json)
+
+
+@settings_app.command("mapping")
+@handle_errors
+def settings_mapping(as_json: JsonOpt = False) -> None:
+    """Show the attribute mapping: each directory field, its Entra source, written always or on create."""
+    from entrasync.services import field_mapping, sync_settings
+
+    ctx = _ctx()
+    org_id = _org(ctx)
+    s = sync_settings.load(ctx, org_id)
+    rows = field_mapping.mapping_rows(s)
+    if as_json:
+        emit_json({"mapping": rows, "link_by": s.link_by, "manual_people": s.manual_people,
+                   "free_custom_fields": len(field_mapping.free_custom_slots(s))})  # fmt: skip
+        return
+    table(rows, ["field", "label", "source", "write", "default"])
+    typer.echo(f"first link by: {s.link_by}; people added by hand: {s.manual_people}")
+
+
+@settings_app.command("map")
+@handle_errors
+def settings_map(
+    field: Annotated[str, typer.Argument(help="Directory field (e.g. employee_id), custom_1..custom_20, or custom.")],
+    source: Annotated[
+        str | None,
+        typer.Option(help="Entra property: e.g. userPrincipalName, onPremisesExtensionAttributes.extensionAttribute1, "
+                     "extension_<appId>_<name>."),
+    ] = None,
+    create_only: Annotated[
+        bool | None, typer.Option("--create-only/--always", help="Write only when the person is created, or always.")
+    ] = None,
+    default: Annotated[str | None, typer.Option(help="Value when Entra's is empty ('' removes it).")] = None,
+    label: Annotated[str | None, typer.Option(help="What the person's page calls it (custom fields).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Map a directory field: checked against Graph ($select) before it is saved."""
+    from entrasync.services import field_mapping
+    from entrasync.services.context import Actor
+
+    ctx = _ctx()
+    org_id = _org(ctx)
+    if source is None and create_only is None and default is None and label is None:
+        fail("nothing to change; give --source, --create-only/--always, --default or --label.")
+    s, facts = field_mapping.map_field(ctx, org_id, Actor.cli(), field, source=source, create_only=create_only,
+                                       default=default, label=label)  # fmt: skip
+    _mapping_out(s, facts, as_json)
+
+
+@settings_app.command("unmap")
+@handle_errors
+def settings_unmap(
+    field: Annotated[str, typer.Argument(help="Directory field back to its default mapping; a custom field stops.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Give a field its default mapping back (a custom field is no longer read)."""
+    from entrasync.services import field_mapping
+    from entrasync.services.context import Actor
+
+    ctx = _ctx()
+    org_id = _org(ctx)
+    s, facts = field_mapping.unmap_field(ctx, org_id, Actor.cli(), field)
+    _mapping_out(s, facts, as_json)
+
+
+def _mapping_out(s: Any, facts: dict[str, Any], as_json: bool) -> None:
+    from entrasync.services import field_mapping
+
+    rows = field_mapping.mapping_rows(s)
+    if as_json:
+        emit_json({"mapping": rows, "stored": s.mapping, "changed": facts.get("changed", [])})
+        return
+    changed = [r for r in rows if r["changed"]]
+    saved = "saved; the next refresh reads Entra in full with the new mapping"
+    typer.echo(saved if facts.get("changed") else "no change")
+    for r in changed:
+        typer.echo(f"{r['field']:20} {r['source'] or '':50} {r['write']:7} {r['default'] or ''}  {r['label']}")
 
 
 # ---- refresh, plan, runs -----------------------------------------------------------------------

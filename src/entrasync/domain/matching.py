@@ -125,6 +125,29 @@ class Matches:
     handled: set[int]  # people whose fate the Entra pass decided (changed, matched, untouched)
 
 
+def _employee_ids(scope: Scope, d: Directory) -> tuple[dict[str, PersonRecord], set[str]]:
+    """For "first link by employee id": people by employee id, and the ids claimed once by an in-scope
+    user and held once in the directory (a duplicate on either side falls back to the e-mail)."""
+    at = fields.INDEX["employee_id"]
+    users: dict[str, int] = {}
+    for user in scope.users.values():
+        eid = user.values[at]
+        if isinstance(eid, str) and eid.strip():
+            k = eid.strip().casefold()
+            users[k] = users.get(k, 0) + 1
+    people: dict[str, PersonRecord] = {}
+    twice: set[str] = set()
+    for p in d.by_id.values():
+        eid = p.values[at]
+        if isinstance(eid, str) and eid.strip():
+            k = eid.strip().casefold()
+            if k in people:
+                twice.add(k)
+            people[k] = p
+    unique = {k for k, n in users.items() if n == 1 and k in people and k not in twice}
+    return people, unique
+
+
 def match(
     snapshot: EntraSnapshot,
     scope: Scope,
@@ -132,10 +155,20 @@ def match(
     protected: set[int],
     claimants: set[str],
     conflicts: list[Conflict],
+    link_by: str = "email",
 ) -> Matches:
-    """By Entra id, else an unlinked (or dead-linked) person by e-mail. Each decision reads only the
-    indexes, never an earlier decision, so the outcome does not depend on the order of the users."""
+    """By Entra id, else an unlinked (or dead-linked) person by e-mail (or, with ``link_by`` employee
+    id, by a unique employee id first). Each decision reads only the indexes, never an earlier
+    decision, so the outcome does not depend on the order of the users."""
     out = Matches({}, [], set(protected))
+    by_employee: dict[str, PersonRecord] = {}
+    unique_ids: set[str] = set()
+    at = fields.INDEX["employee_id"]
+    if link_by == "employee_id":
+        by_employee, unique_ids = _employee_ids(scope, d)
+    employee_claimed = {
+        p.id for k in unique_ids if (p := by_employee[k]).entra_id is None or not snapshot.exists(p.entra_id)
+    }
     for uid, user in scope.users.items():
         if uid in claimants:
             continue
@@ -146,7 +179,21 @@ def match(
             if found.id in protected:  # touched by a duplicated e-mail: left as is
                 continue
         else:
-            found = d.by_email.get(key)
+            if unique_ids:
+                eid = user.values[at]
+                k = eid.strip().casefold() if isinstance(eid, str) else ""
+                if k in unique_ids:
+                    found = by_employee[k]
+                    if found.id in protected or (found.entra_id is not None and snapshot.exists(found.entra_id)):
+                        found = None  # linked to a live user already: the e-mail decides
+            if found is None:
+                found = d.by_email.get(key)
+                if found is not None and found.id in employee_claimed and found.id not in protected:
+                    mine = user.values[at]
+                    if not isinstance(mine, str) or mine.strip().casefold() not in unique_ids:
+                        # Another user links to this person by employee id: this one's e-mail is taken.
+                        conflicts.append(Conflict(email=user.email, entra_ids=(uid,), person_id=found.id))
+                        continue
             if found is None:
                 out.joiners.append(user)
                 continue

@@ -120,9 +120,9 @@ class EntraUser(_MappedValues):
         unknown = set(values) - set(fields.INDEX)
         if unknown:
             raise TypeError(f"unknown mapped fields: {sorted(unknown)}")
-        row: list[Any] = [None] * len(fields.FIELDS)
+        row: list[Any] = list(fields.EMPTY_VALUES)
         for name, value in values.items():
-            row[fields.INDEX[name]] = value
+            row[fields.INDEX[name]] = tuple(value) if fields.INDEX[name] in fields.TUPLE_INDEXES else value
         row[fields.UPN] = user_principal_name
         row[fields.EMAIL] = mail or user_principal_name
         row[fields.DEPARTMENTS] = fields.departments_of(department)
@@ -137,7 +137,7 @@ class EntraUser(_MappedValues):
             row[fields.DEPARTMENTS] = fields.departments_of(changes.pop("department"))
         attrs = {k: changes.pop(k) for k in ("id", "account_enabled", "user_type", "manager_id") if k in changes}
         for name, value in changes.items():
-            row[fields.INDEX[name]] = value
+            row[fields.INDEX[name]] = tuple(value) if fields.INDEX[name] in fields.TUPLE_INDEXES else value
         row[fields.EMAIL] = mail or row[fields.UPN]
         return EntraUser(
             attrs.get("id", self.id),
@@ -183,6 +183,12 @@ class ScopeSettings:
     email_exclude: tuple[str, ...] = ()
     group_filter: bool = False
     guard_percent: float = 10.0
+    # Fields written only when the person is created: later plans keep the person's value (§12).
+    create_only: frozenset[str] = frozenset()
+    # People added by hand who match no Entra user: archived (False, the default) or kept (§3).
+    keep_manual: bool = False
+    # The first link of an unlinked person: by e-mail (default) or by employee id (§12).
+    link_by: str = "email"
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,10 +224,9 @@ class PersonRecord(_MappedValues):
         unknown = set(values) - set(fields.INDEX)
         if unknown:
             raise TypeError(f"unknown mapped fields: {sorted(unknown)}")
-        row: list[Any] = [None] * len(fields.FIELDS)
-        row[fields.DEPARTMENTS] = ()
+        row: list[Any] = list(fields.EMPTY_VALUES)
         for name, value in values.items():
-            row[fields.INDEX[name]] = tuple(value) if name == "departments" else value
+            row[fields.INDEX[name]] = tuple(value) if fields.INDEX[name] in fields.TUPLE_INDEXES else value
         row[fields.EMAIL] = email
         return cls(id, tuple(row), entra_id, manager_id, status, source, roles, manual_fields)
 
@@ -233,7 +238,7 @@ class PersonRecord(_MappedValues):
             if k in changes
         }
         for name, value in changes.items():
-            row[fields.INDEX[name]] = tuple(value) if name == "departments" else value
+            row[fields.INDEX[name]] = tuple(value) if fields.INDEX[name] in fields.TUPLE_INDEXES else value
         return PersonRecord(
             attrs.get("id", self.id),
             tuple(row),

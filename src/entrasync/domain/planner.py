@@ -70,9 +70,10 @@ from entrasync.domain.model import (
 )
 from entrasync.domain.overrides import NOT_FIELDS, Override, Overrides, index, value_key
 
-__all__ = ["KEPT_ADMIN_REASON", "MIN_GUARD_ARCHIVES", "change_fingerprint", "plan"]
+__all__ = ["KEPT_ADMIN_REASON", "KEPT_MANUAL_REASON", "MIN_GUARD_ARCHIVES", "change_fingerprint", "plan"]
 
 KEPT_ADMIN_REASON: Final = "admin added by hand with no Entra match; kept so the sync cannot lock admins out"
+KEPT_MANUAL_REASON: Final = "added by hand with no Entra match; kept (People added by hand: keep)"
 
 _NAMES: Final = fields.FIELD_NAMES
 _DEPTS: Final = fields.DEPARTMENTS
@@ -83,6 +84,8 @@ _KIND_ORDER: Final = {
     ChangeKind.MOVE: 3,
     ChangeKind.ARCHIVE: 4,
 }
+_CUSTOM0: Final = fields.INDEX[fields.CUSTOM_FIELDS[0]]
+_N_CUSTOM: Final = len(fields.CUSTOM_FIELDS)
 _SEP: Final = "\x1f"
 _NONE: Final = "\x00"
 
@@ -95,9 +98,17 @@ def change_fingerprint(kind: str, subject: str, payload: Sequence[str]) -> str:
 
 def _payload(user: EntraUser, manager_entra_id: str | None, diff_fields: Sequence[str]) -> list[str]:
     """Entra's side of a create/update/move/restore: its id, every mapped value, the diffs' fields."""
-    values = [_NONE if value is None else value for value in user.values]
-    values[_DEPTS] = "\x1e".join(user.values[_DEPTS])
-    return [user.id, *values, _NONE if manager_entra_id is None else manager_entra_id, ",".join(diff_fields)]
+    values = user.values
+    if values[_CUSTOM0:].count(None) == _N_CUSTOM:  # no custom field: the payload the fields before gave
+        values = values[:_CUSTOM0]
+    out = [user.id]
+    out += [
+        _NONE if v is None else v if v.__class__ is str else "\x1e".join(v) if v.__class__ is tuple else str(v)
+        for v in values
+    ]
+    out.append(_NONE if manager_entra_id is None else manager_entra_id)
+    out.append(",".join(diff_fields))
+    return out
 
 
 # -- phase 5: changes -------------------------------------------------------------------------------
@@ -126,8 +137,21 @@ def _joiner_changes(m: Matches, resolve: Resolver) -> list[_Row]:
     return rows
 
 
+def _keep_create_only(user: EntraUser, p: PersonRecord, at: tuple[int, ...]) -> EntraUser:
+    """The user with the person's own values in the create-only fields (§12: written on create only)."""
+    values = list(user.values)
+    for i in at:
+        values[i] = p.values[i]
+    return EntraUser(user.id, tuple(values), user.mail, user.account_enabled, user.user_type, user.manager_id)
+
+
 def _matched_changes(
-    scope: Scope, d: Directory, m: Matches, resolve: Resolver, rejected_move: Callable[[str, str], bool]
+    scope: Scope,
+    d: Directory,
+    m: Matches,
+    resolve: Resolver,
+    rejected_move: Callable[[str, str], bool],
+    create_only: tuple[int, ...] = (),
 ) -> tuple[list[_Row], list[int]]:
     rows: list[_Row] = []
     matched_ids: list[int] = []
@@ -145,6 +169,8 @@ def _matched_changes(
 
     for uid, (p, link) in m.matched.items():
         user = scoped[uid]
+        if create_only:
+            user = _keep_create_only(user, p, create_only)
         mgr_entra, mgr_pid = resolve(user)
         if mgr_pid == KEEP_CURRENT and not (mgr_entra is not None and rejected_move(f"p:{p.id}", mgr_entra)):
             # Entra's manager is a rejected joiner: stay with the current one. Only a move the admin
@@ -204,7 +230,8 @@ def _matched_changes(
 
 
 def _leaver_changes(
-    snapshot: EntraSnapshot, people: Sequence[PersonRecord], scope: Scope, d: Directory, m: Matches
+    snapshot: EntraSnapshot, people: Sequence[PersonRecord], scope: Scope, d: Directory, m: Matches,
+    keep_manual: bool = False,
 ) -> tuple[list[_Row], list[Kept]]:
     """§4.4: everyone the Entra pass did not account for is archived, with the reason (admins added by
     hand with no Entra match are kept)."""
@@ -231,6 +258,9 @@ def _leaver_changes(
                 why = Reason.DISABLED if not same.account_enabled else Reason.OUT_OF_SCOPE
             elif p.source == Source.MANUAL and not ADMIN_ROLES.isdisjoint(p.roles):
                 kept.append(Kept(person_id=p.id, reason=KEPT_ADMIN_REASON))
+                continue
+            elif p.source == Source.MANUAL and keep_manual:
+                kept.append(Kept(person_id=p.id, reason=KEPT_MANUAL_REASON))
                 continue
             else:
                 why = Reason.NOT_IN_ENTRA
@@ -337,7 +367,7 @@ def plan(
     scope = scope_users(snapshot, settings)
     d = index_directory(people)
     protected, claimants, conflicts = duplicates(scope, d)
-    m = match(snapshot, scope, d, protected, claimants, conflicts)
+    m = match(snapshot, scope, d, protected, claimants, conflicts, settings.link_by)
     ov = index(overrides)
     resolve = manager_resolver(scope, d, m)
     rows = _joiner_changes(m, resolve)
@@ -349,11 +379,12 @@ def plan(
         rejected = now_rejected
         resolve = manager_resolver(scope, d, m, rejected)
         rows = _joiner_changes(m, resolve)
+    create_only = tuple(fields.INDEX[n] for n in sorted(settings.create_only, key=fields.INDEX.__getitem__))
     changed, matched_ids = _matched_changes(
-        scope, d, m, resolve, lambda subject, mid: ov.field_overridden(subject, "manager", mid)
+        scope, d, m, resolve, lambda subject, mid: ov.field_overridden(subject, "manager", mid), create_only
     )
     rows += changed
-    leavers, kept = _leaver_changes(snapshot, people, scope, d, m)
+    leavers, kept = _leaver_changes(snapshot, people, scope, d, m, settings.keep_manual)
     rows += leavers
 
     # Overrides (§4.5), field by field, and a deterministic order.

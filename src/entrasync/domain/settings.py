@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from entrasync.domain import mapping as field_mapping
 from entrasync.domain.model import ScopeSettings
 from entrasync.domain.states import Mode, Strategy
 
@@ -27,6 +28,10 @@ class SyncSettings:
     group_filter_on: bool = False
     group_ids: tuple[str, ...] = ()
     guard_percent: float = 10.0
+    manual_people: str = "archive"  # People added by hand who match no Entra user: archive | keep (§3)
+    link_by: str = "email"  # the first link of an unlinked person: email | employee_id (§12)
+    # The attribute mapping's differences from the default (domain.mapping), as stored.
+    mapping: dict[str, Any] = field(default_factory=dict)
     # When the schedule (strategy, time, zone) last changed: slots before it never fire (§5).
     effective_from: datetime | None = field(default=None, compare=False)
 
@@ -37,7 +42,14 @@ class SyncSettings:
             email_exclude=self.email_exclude,
             group_filter=self.group_filter_on,
             guard_percent=self.guard_percent,
+            create_only=field_mapping.create_only(self.field_maps()),
+            keep_manual=self.manual_people == "keep",
+            link_by=self.link_by,
         )
+
+    def field_maps(self) -> tuple[field_mapping.FieldMap, ...]:
+        """The effective mapping, one entry per field in FIELDS order."""
+        return field_mapping.effective(self.mapping)
 
     @property
     def active_graph_filter(self) -> str | None:
@@ -54,6 +66,7 @@ class SyncSettings:
         d["email_include"] = list(self.email_include)
         d["email_exclude"] = list(self.email_exclude)
         d["group_ids"] = list(self.group_ids)
+        d["mapping"] = {k: dict(v) for k, v in self.mapping.items()}
         return d
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from entrasync.adapters.graph.client import GraphClient, GraphConfig
 from entrasync.adapters.graph.credential import CredentialError, is_certificate, parse_certificate
 from entrasync.adapters.graph.errors import GraphError
-from entrasync.adapters.graph.reader import check_groups, count_users, count_users_in_groups
+from entrasync.adapters.graph.reader import check_groups, count_users, count_users_in_groups, probe_select
 from entrasync.errors import ConflictError, NotConnectedError, ValidationError
 from entrasync.services.audit import AuditEntry
 from entrasync.services.context import Actor, AppContext
@@ -111,6 +111,9 @@ class ClientProbe:
 
     def count_in_groups(self, graph_filter: str | None, group_ids: list[str]) -> int:
         return count_users_in_groups(self.client, graph_filter, group_ids)
+
+    def check_select(self, properties: list[str]) -> None:
+        probe_select(self.client, properties)
 
     def close(self) -> None:
         self.client.close()

@@ -18,7 +18,7 @@ from entrasync.adapters.db.people_reads import Subset
 from entrasync.adapters.graph import lookup
 from entrasync.adapters.graph.client import GraphClient
 from entrasync.adapters.graph.errors import GraphError
-from entrasync.adapters.graph.mapping import user_from_graph
+from entrasync.adapters.graph.mapping import UserMapper, mapper_for
 from entrasync.domain import fields
 from entrasync.domain.explain import MatchKind, Outcome, email_verdict, outcome
 from entrasync.domain.model import EntraSnapshot, EntraUser, PersonRecord
@@ -46,6 +46,15 @@ class _Reads:
     # Users read only to know they exist (linked to a person concerned): their scope is not asked of
     # Graph, it cannot change this person's outcome.
     existing_only: set[str] = field(default_factory=set)
+    # The organisation's attribute mapping (§12): what to $select, and how a user's JSON becomes values.
+    mapper: UserMapper = field(default_factory=mapper_for)
+
+    @property
+    def select(self) -> str:
+        return ",".join(self.mapper.select)
+
+    def user(self, d: dict[str, Any]) -> EntraUser:
+        return self.mapper.user_from_graph(d)
 
     def add(self, d: dict[str, Any] | None) -> None:
         if d is not None and isinstance(d.get("id"), str):
@@ -121,44 +130,45 @@ def _explain(
     ctx: AppContext, org_id: int, q: str, settings: SyncSettings, hits: list[PersonRecord], client: GraphClient
 ) -> Explanation:
     start = client.request_count
-    reads = _Reads()
+    reads = _Reads(mapper=mapper_for(settings.field_maps()))
+    sel = reads.select
     person = _pick_person(q, hits)
     # 1. The Entra user: by object id; else the one the person asked for is linked to; else by user
     #    principal name, else by e-mail (the query's, then the person's).
-    user = lookup.user_by_key(client, q) if GUID.match(q) else None
+    user = lookup.user_by_key(client, q, sel) if GUID.match(q) else None
     if user is None and person is not None and person.entra_id:
-        user = lookup.user_by_key(client, person.entra_id)
+        user = lookup.user_by_key(client, person.entra_id, sel)
     if user is None and "@" in q:
-        user = lookup.user_by_key(client, q)
+        user = lookup.user_by_key(client, q, sel)
     claimants: list[dict[str, Any]] = []
     for email in (q, person.email if person is not None else None):
         if user is None and email is not None and "@" in email:
-            claimants = lookup.users_with_email(client, email)
+            claimants = lookup.users_with_email(client, email, sel)
             user = min(claimants, key=lambda d: d["id"]) if claimants else None
     if user is None and person is None:
         raise NotFoundError(f"{q!r} is neither a user in Microsoft Entra ID nor a person in the directory.")
     reads.add(user)
-    entra = user_from_graph(user) if user is not None else None
+    entra = reads.user(user) if user is not None else None
     if entra is not None:
         if not claimants:
-            claimants = lookup.users_with_email(client, entra.email)
+            claimants = lookup.users_with_email(client, entra.email, sel)
         for d in claimants:
             reads.add(d)
         if entra.manager_id and entra.manager_id not in reads.users:
-            reads.add(lookup.user_by_key(client, entra.manager_id))
+            reads.add(lookup.user_by_key(client, entra.manager_id, sel))
     # 2. The people concerned: linked to or holding the e-mail of any user read, the person asked for,
     #    and their managers (diffs name managers by e-mail).
     people, managers_only = _people(ctx, org_id, reads, person)
     mine = person or next((p for p in people if entra is not None and p.entra_id == entra.id), None)
     if mine is not None and entra is not None and email_key(mine.email) != email_key(entra.email):
         # The person's e-mail changes: who else claims the one it holds now (a conflict's other side)?
-        for d in lookup.users_with_email(client, mine.email):
+        for d in lookup.users_with_email(client, mine.email, sel):
             reads.add(d)
         people, managers_only = _people(ctx, org_id, reads, person)
     # 3. Users those people are linked to (is the link dead? out of scope?), and deleted ones.
     linked = [p.entra_id for p in people if p.entra_id and p.entra_id not in reads.users and p.id not in managers_only]
     for eid in linked[:MAX_EXTRA_IDS]:
-        found = lookup.user_by_key(client, eid)
+        found = lookup.user_by_key(client, eid, sel)
         if found is not None:
             reads.add(found)
             reads.existing_only.add(eid)
@@ -198,7 +208,7 @@ def _people(
     ctx: AppContext, org_id: int, reads: _Reads, person: PersonRecord | None
 ) -> tuple[list[PersonRecord], set[int]]:
     """The people concerned, and which of them are there only as someone's current manager."""
-    users = [user_from_graph(d) for d in reads.users.values()]
+    users = [reads.user(d) for d in reads.users.values()]
     subset = Subset(
         ids=frozenset({person.id} if person is not None else ()),
         entra_ids=frozenset(u.id for u in users),
@@ -220,7 +230,7 @@ def _scope(
     membership of the listed groups) and the explained user's verdict per filter."""
     graph_filter, groups = settings.active_graph_filter, settings.active_group_ids
     listed = {g.lower() for g in groups or ()}
-    users = {uid: user_from_graph(d) for uid, d in reads.users.items()}
+    users = {uid: reads.user(d) for uid, d in reads.users.items()}
     passing = set(users)
     members: set[str] = set()
     verdict: dict[str, Any] = {
@@ -284,7 +294,7 @@ def _match(entra: EntraUser | None, person: PersonRecord | None, out: Outcome, r
     conflicts = [conflict_public(c) for c in out.conflicts]
     others = sorted(
         uid for uid, d in reads.users.items()
-        if entra is not None and uid != entra.id and email_key(user_from_graph(d).email) == email_key(entra.email)
+        if entra is not None and uid != entra.id and email_key(reads.user(d).email) == email_key(entra.email)
     )  # fmt: skip
     if entra is None:
         kind, say = MatchKind.NO_USER, "No Entra user matches this person"

@@ -418,3 +418,23 @@ def names_for_ids(ctx: AppContext, org_id: int, ids: list[int]) -> dict[int, str
         return {}
     with ctx.read() as uow:
         return {i: str(v["name"]) for i, v in uow.people.names_by_id(org_id, ids).items()}
+
+
+def more_facts(ctx: AppContext, org_id: int, person: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(field, label, value) of the "more" facts of the person's page (spec §12): the more of Entra, and
+    the custom fields in use (with the mapping's labels), those the viewer may see (``person`` is already
+    :func:`visible`)."""
+    from entrasync.domain import mapping as field_mapping
+
+    with ctx.read() as uow:
+        maps = uow.settings.load(org_id).field_maps()
+    out: list[tuple[str, str, str]] = []
+    for f, m in zip(fields.FIELDS, maps, strict=True):
+        if not (f.more or f.custom) or f.name not in person:
+            continue
+        value = person.get(f.name)
+        if f.custom and m.source is None and not value:
+            continue
+        shown = ", ".join(value) if isinstance(value, list | tuple) else ("" if value is None else str(value))
+        out.append((f.name, field_mapping.label_of(maps, f.name), shown or "–"))
+    return out

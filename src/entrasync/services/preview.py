@@ -14,7 +14,7 @@ from typing import Any
 
 from entrasync.adapters.graph.client import GraphClient
 from entrasync.adapters.graph.errors import GraphError
-from entrasync.adapters.graph.reader import fetch_snapshot
+from entrasync.adapters.graph.reader import fetch_snapshot, mapper_for
 from entrasync.domain.model import Change, Conflict, FieldDiff
 from entrasync.domain.planner import plan as make_plan
 from entrasync.domain.rest import counts as plan_counts
@@ -104,6 +104,7 @@ def _plan(ctx: AppContext, org_id: int, settings: SyncSettings, client: GraphCli
             graph_filter=settings.active_graph_filter,
             group_ids=list(groups) if groups is not None else None,
             cursor=None,
+            mapper=mapper_for(settings.field_maps()),  # the mapping of the settings previewed (§12)
         )
         requests = gclient.request_count - start
     except GraphError as exc:

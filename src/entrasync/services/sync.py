@@ -17,9 +17,10 @@ from typing import Any
 from entrasync.adapters.db import sync_state_repo
 from entrasync.adapters.graph.client import GraphClient
 from entrasync.adapters.graph.errors import DeltaTokenExpiredError, GraphError
-from entrasync.adapters.graph.reader import DeltaCursor, FetchResult, StoredCursor, fetch_snapshot
+from entrasync.adapters.graph.reader import DeltaCursor, FetchResult, StoredCursor, fetch_snapshot, mapper_for
+from entrasync.domain.mapping import DEFAULTS as DEFAULT_MAPS
 from entrasync.domain.planner import plan as make_plan
-from entrasync.domain.rest import Inputs, Rest, counts_at_rest
+from entrasync.domain.rest import Inputs, Rest, counts_at_rest, mapping_digest
 from entrasync.domain.rest import counts as rest_counts
 from entrasync.domain.settings import SyncSettings
 from entrasync.domain.states import Mode, PlanState, RunOutcome
@@ -143,7 +144,9 @@ def _read(ctx: AppContext, org_id: int, run_id: int, client: GraphClient, report
     with ctx.read() as uow:
         settings = uow.settings.load(org_id)
         graph_filter = settings.active_graph_filter
-        link, rest = uow.sync_state.link(org_id, graph_filter) if graph_filter is None else (None, None)
+        digest = stored_mapping_digest(settings)
+        link, rest = uow.sync_state.link(org_id, graph_filter, digest) if graph_filter is None else (None, None)
+    mapper = mapper_for(settings.field_maps())
 
     def load_mirror() -> DeltaCursor | None:
         with ctx.read() as uow:
@@ -164,8 +167,18 @@ def _read(ctx: AppContext, org_id: int, run_id: int, client: GraphClient, report
     group_ids = list(groups) if groups is not None else None
     cursor = StoredCursor(link, load_mirror) if link else None
     result = fetch_snapshot(client, graph_filter=graph_filter, group_ids=group_ids, cursor=cursor,
-                            on_progress=read_progress)  # fmt: skip
-    return _Read(result, graph_filter, rest if result.delta_items == 0 else None, client, group_ids, read_progress)
+                            on_progress=read_progress, mapper=mapper)  # fmt: skip
+    return _Read(result, graph_filter, rest if result.delta_items == 0 else None, client, group_ids, read_progress,
+                 mapper, digest)  # fmt: skip
+
+
+def stored_mapping_digest(settings: SyncSettings) -> str | None:
+    """The digest sync_state keeps beside the mirror: None for the default mapping (mirrors stored before
+    mappings existed stay valid), else a digest of the effective mapping (its sources and defaults)."""
+    maps = settings.field_maps()
+    if maps == DEFAULT_MAPS:
+        return None
+    return mapping_digest([[m.field, m.source, m.default] for m in maps])
 
 
 @dataclass
@@ -176,6 +189,8 @@ class _Read:
     client: GraphClient
     group_ids: list[str] | None
     progress: Callable[[int], None]
+    mapper: Any = None
+    digest: str | None = None
 
     def snapshot(self) -> FetchResult:
         """The result with its snapshot built; a mirror gone unreadable since the round means a full read."""
@@ -183,7 +198,7 @@ class _Read:
             _ = self.result.snapshot
         except DeltaTokenExpiredError:
             self.result = fetch_snapshot(self.client, graph_filter=self.graph_filter, group_ids=self.group_ids,
-                                         cursor=None, on_progress=self.progress)  # fmt: skip
+                                         cursor=None, on_progress=self.progress, mapper=self.mapper)  # fmt: skip
         return self.result
 
 
@@ -192,6 +207,8 @@ def _inputs(uow: Any, org_id: int, settings: SyncSettings, version: int, result:
         version=version, settings=settings.public(),
         overrides=[(o.subject, o.part, o.value) for o in uow.overrides.load(org_id)],
         soft_deleted_ids=result.soft_deleted_ids, group_member_ids=result.group_member_ids,
+        mapping=mapping_digest({"mapping": settings.public()["mapping"], "link_by": settings.link_by,
+                                "manual_people": settings.manual_people}),
     )  # fmt: skip
 
 
@@ -231,7 +248,7 @@ def _refresh(ctx: AppContext, org_id: int, run_id: int, client: GraphClient, rep
         done = _at_rest(ctx, org_id, run_id, read, report)
         if done is not None:
             return done
-    result, graph_filter = read.snapshot(), read.graph_filter
+    result, graph_filter, digest = read.snapshot(), read.graph_filter, read.digest
     del read
     people_read = len(result.snapshot.users)
     report("planning", {"people_read": people_read})
@@ -245,6 +262,10 @@ def _refresh(ctx: AppContext, org_id: int, run_id: int, client: GraphClient, rep
             # Swept as dead while stalled: another refresh may own the org now. Change nothing.
             raise ConflictError("This refresh took longer than its lease and was stopped; nothing was changed.")
         settings = uow.settings.load(org_id)
+        if stored_mapping_digest(settings) != digest:
+            raise ConflictError(
+                "The attribute mapping changed while Entra was read; nothing was changed. Refresh again."
+            )
         base_version = uow.orgs.version(org_id)
         people = uow.people.load_records(org_id, share=result.snapshot.users)  # shares at-rest values
         the_plan = make_plan(result.snapshot, people, settings.scope(), uow.overrides.load(org_id))
@@ -285,7 +306,7 @@ def _refresh(ctx: AppContext, org_id: int, run_id: int, client: GraphClient, rep
         if link_only and new_link is not None:
             uow.sync_state.write_link(org_id, new_link, now, at_rest)
         else:
-            uow.sync_state.write(org_id, cursor_blob, graph_filter, now, new_link, at_rest)
+            uow.sync_state.write(org_id, cursor_blob, graph_filter, now, new_link, at_rest, digest)
         uow.runs.update(
             run_id, outcome=outcome.value, plan_state=plan_state.value, finished_at=ctx.now(), counts=counts,
             graph_requests=requests, read_mode=read_mode, hold_reason=hold_reason, base_version=base_version,

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from entrasync.adapters.db.audit_repo import AuditEntry
 from entrasync.adapters.graph.errors import GraphError
+from entrasync.domain import mapping as field_mapping
 from entrasync.domain.schedule import parse_refresh_time, parse_time_zone
 from entrasync.domain.scope import normalise_email_terms
 from entrasync.domain.settings import SCHEDULE_FIELDS, SETTING_FIELDS, SyncSettings
@@ -40,6 +41,9 @@ class GraphProbe(Protocol):
     def missing_groups(self, group_ids: list[str]) -> list[str]: ...
 
     def count_in_groups(self, graph_filter: str | None, group_ids: list[str]) -> int: ...
+
+    def check_select(self, properties: list[str]) -> None:
+        """Raise GraphError when Graph cannot ``$select`` these user properties."""
 
 
 class _Default:
@@ -104,6 +108,9 @@ class _Answers:
     missing: dict[tuple[str, ...], list[str]] = field(default_factory=dict)
     group_errors: dict[tuple[str, ...], str] = field(default_factory=dict)
     in_groups: dict[tuple[str | None, tuple[str, ...]], int] = field(default_factory=dict)  # (filter, groups)
+    # Mapping source properties Graph refused ($select probe): top-level property -> Graph's reason.
+    refused: dict[str, str] = field(default_factory=dict)
+    selectable: set[str] = field(default_factory=set)  # the properties Graph accepted
 
 
 def _clean_filter(raw: Any) -> str:
@@ -128,6 +135,7 @@ def _ask_graph(current: SyncSettings, changes: dict[str, Any], probe: GraphProbe
             answers.matching[gf] = probe.count_users(gf)
         except GraphError as exc:
             answers.filter_errors[gf] = f"Microsoft Graph rejected the Definition: {exc}"
+    _ask_mapping(merged.get("mapping"), _known_tops(current), probe, answers)
     groups = _clean_groups(merged.get("group_ids"))
     gon = merged.get("group_filter_on")
     valid = groups and len(groups) <= MAX_GROUPS and all(GUID_RE.match(g) for g in groups)
@@ -141,6 +149,72 @@ def _ask_graph(current: SyncSettings, changes: dict[str, Any], probe: GraphProbe
         except GraphError as exc:
             answers.group_errors[groups] = f"Could not check the groups in Microsoft Graph: {exc}"
     return answers
+
+
+_DEFAULT_TOPS = frozenset(m.top for m in field_mapping.DEFAULTS if m.top is not None)
+
+
+def _known_tops(current: SyncSettings) -> frozenset[str]:
+    """Properties needing no probe: the default mapping's and those of the mapping already saved."""
+    return _DEFAULT_TOPS | {m.top for m in current.field_maps() if m.top is not None}
+
+
+def _mapped_tops(raw: Any, known: frozenset[str]) -> list[str]:
+    """The top-level Graph properties a (valid) mapping reads beyond ``known``."""
+    try:
+        entries = field_mapping.parse(raw)
+    except field_mapping.MappingError:
+        return []  # reported by the validation
+    return list(dict.fromkeys(t for m in entries.values() if (t := m.top) is not None and t not in known))
+
+
+def _ask_mapping(raw: Any, known: frozenset[str], probe: GraphProbe, answers: _Answers) -> None:
+    """Probe Graph with ``$select`` for the mapping's new properties: all at once, then one by one when
+    Graph refuses, so the error names the property (spec §12: the property exists and can be selected)."""
+    tops = _mapped_tops(raw, known)
+    if not tops:
+        return
+    try:
+        probe.check_select(tops)
+        answers.selectable.update(tops)
+        return
+    except GraphError as exc:
+        if len(tops) == 1:
+            answers.refused[tops[0]] = str(exc)
+            return
+    for top in tops:
+        try:
+            probe.check_select([top])
+            answers.selectable.add(top)
+        except GraphError as exc:
+            answers.refused[top] = str(exc)
+
+
+def _validate_mapping(raw: Any, known: frozenset[str], answers: _Answers, errors: dict[str, str]) -> dict[str, Any]:
+    try:
+        entries = field_mapping.parse(raw)
+    except field_mapping.MappingError as exc:
+        errors["mapping"] = str(exc)
+        return {}
+    for name, m in entries.items():
+        top = m.top
+        if top is None or top in known:
+            continue
+        if not answers.connected:
+            errors["mapping"] = (
+                f"Connect Microsoft Entra ID first: the source of {name} is checked against Graph on Save."
+            )
+            break
+        if top in answers.refused:
+            errors["mapping"] = (
+                f"Microsoft Graph cannot read '{m.source}' (the source of {name}): {answers.refused[top].rstrip('.')}. "
+                "Check the property name (see the user resource type, or the app's directory extensions)."
+            )
+            break
+        if top not in answers.selectable:
+            errors["mapping"] = "The settings changed while they were checked against Graph; save again."
+            break
+    return field_mapping.difference(entries)
 
 
 def check(
@@ -249,6 +323,12 @@ def _validate(
             combined = answers.in_groups.get((gf if merged["graph_filter_on"] and gf else None, groups))
             if combined is not None:
                 facts["matching_users"] = combined
+
+    if merged["manual_people"] not in field_mapping.MANUAL_PEOPLE:
+        errors["manual_people"] = "People added by hand is 'archive' (the default) or 'keep'."
+    if merged["link_by"] not in field_mapping.LINK_BY:
+        errors["link_by"] = "First link by is 'email' (the default) or 'employee_id'."
+    merged["mapping"] = _validate_mapping(merged["mapping"], _known_tops(current), answers, errors)
 
     try:
         raw_guard = merged["guard_percent"]

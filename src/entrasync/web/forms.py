@@ -27,6 +27,8 @@ SETTINGS_ERROR_FIELDS = {
     "group_filter_on": "group_ids",
     "group_ids": "group_ids",
     "guard_percent": "guard_percent",
+    "manual_people": "manual_people",
+    "link_by": "link_by",
 }
 
 
@@ -70,6 +72,8 @@ def settings_view(s: SyncSettings, viewer_zone: str) -> dict[str, Any]:
         "group_filter_on": s.group_filter_on,
         "group_ids": ", ".join(s.group_ids),
         "guard_percent": f"{guard:g}",
+        "manual_people": s.manual_people,
+        "link_by": s.link_by,
     }
 
 
@@ -89,6 +93,8 @@ def settings_from_form(form: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         "group_filter_on": bool(form.get("group_filter_on")),
         "group_ids": text(form, "group_ids"),
         "guard_percent": text(form, "guard_percent", 32),
+        "manual_people": text(form, "manual_people", 16) or "archive",
+        "link_by": text(form, "link_by", 16) or "email",
     }
     changes: dict[str, Any] = dict(view)
     changes["recipient_id"] = to_int(view["recipient_id"]) if view["recipient_id"] else None

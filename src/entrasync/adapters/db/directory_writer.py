@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, Protocol
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
@@ -27,6 +29,31 @@ from entrasync.domain.model import ChangeKind, EntraUser, FieldDiff, Status
 _TEXT = tuple((i, f.people_column) for i, f in enumerate(fields.FIELDS) if f.people_column is not None)
 _TEXT_IDX = tuple(i for i, _ in _TEXT)
 _TEXT_COLS = tuple(c for _, c in _TEXT)
+# LIST fields (JSON columns): written as JSON text (NULL when empty) by the raw insert.
+_LIST_AT = tuple(k for k, (i, _) in enumerate(_TEXT) if fields.FIELDS[i].kind is fields.FieldKind.LIST)
+assert len(_LIST_AT) == 1  # one string collection (businessPhones): the insert's row builder below relies on it
+_LIST_IDX = _TEXT_IDX[_LIST_AT[0]]
+# The custom slots are the last values: a batch whose custom fields are all empty leaves their columns out.
+_CUSTOM0 = fields.INDEX[fields.CUSTOM_FIELDS[0]]
+assert fields.FIELD_NAMES[_CUSTOM0:] == fields.CUSTOM_FIELDS
+_N_CUSTOM = len(fields.CUSTOM_FIELDS)
+
+
+def _getter(at: Sequence[int]) -> Any:
+    """``itemgetter`` that always returns a tuple (itemgetter of one index returns the item)."""
+    if len(at) == 1:
+        (i,) = at
+        return lambda v: (v[i],)
+    return itemgetter(*at) if at else (lambda v: ())
+
+
+_BEFORE_LIST = _getter([i for i in _TEXT_IDX if i < _LIST_IDX])
+_AFTER_LIST = _getter([i for i in _TEXT_IDX if _LIST_IDX < i < _CUSTOM0])
+_CUSTOM = _getter(range(_CUSTOM0, _CUSTOM0 + _N_CUSTOM))
+
+
+def _list_json(value: Any) -> str | None:
+    return orjson.dumps(list(value)).decode() if value else None
 _CREATE_COLUMNS = (
     "id",
     "org_id",
@@ -139,6 +166,11 @@ class DirectoryWriter:
         self, org_id: int, creates: Sequence[Applicable], created: dict[str, int], stamp: Any, version: int
     ) -> None:
         active, entra = Status.ACTIVE.value, "entra"
+        # Custom fields unmapped (the default): their columns stay out of the insert (NULL either way).
+        custom = any(c.target is not None and c.target.values[_CUSTOM0:].count(None) != _N_CUSTOM for c in creates)
+        columns = _CREATE_COLUMNS if custom else tuple(c for c in _CREATE_COLUMNS if c not in fields.CUSTOM_FIELDS)
+        before, after, custom_of, list_at = _BEFORE_LIST, _AFTER_LIST, _CUSTOM, _LIST_IDX
+        no_custom: tuple[Any, ...] = ()
 
         def rows() -> Iterator[tuple[Any, ...]]:
             for c in creates:
@@ -146,12 +178,16 @@ class DirectoryWriter:
                 assert u is not None
                 pid = created[u.id]
                 v = u.values
+                phones = v[list_at]
                 yield (
                     pid,
                     org_id,
                     u.id,
                     v[fields.EMAIL].lower(),
-                    *[v[i] for i in _TEXT_IDX],
+                    *before(v),
+                    _list_json(phones) if phones else None,
+                    *after(v),
+                    *(custom_of(v) if custom else no_custom),
                     self._manager(c, created, pid),
                     active,
                     entra,
@@ -162,7 +198,7 @@ class DirectoryWriter:
                     version,
                 )
 
-        bulk_insert_rows(self.conn, t.people, _CREATE_COLUMNS, rows())
+        bulk_insert_rows(self.conn, t.people, columns, rows())
 
     def _update(self, writes: Sequence[Applicable], created: dict[str, int], now: datetime, version: int) -> None:
         p = t.people
@@ -196,7 +232,7 @@ class DirectoryWriter:
             params.append(
                 {
                     "_pid": pid,
-                    **{f"_{col}": v[i] for i, col in _TEXT},
+                    **{f"_{col}": v[i] if v[i] != () else None for i, col in _TEXT},
                     "_email_lower": v[fields.EMAIL].lower(),
                     "_entra_id": u.id,
                     "_manager_id": self._manager(c, created, pid),
@@ -276,7 +312,10 @@ class DirectoryWriter:
             if kind == ChangeKind.CREATE:
                 u = c.target
                 assert u is not None
-                initial = {n: v for n, v in zip(fields.FIELD_NAMES, u.values, strict=True) if v not in (None, "", ())}
+                v = u.values
+                if v[_CUSTOM0:].count(None) == _N_CUSTOM:
+                    v = v[:_CUSTOM0]
+                initial = {n: x for n, x in zip(fields.FIELD_NAMES, v, strict=False) if x not in (None, "", ())}
                 if c.manager_id is not None or c.manager_entra_id is not None:
                     initial["manager_entra_id"] = c.manager_entra_id
                 yield (*head, created.get(u.id), "create", None, None, render(initial))

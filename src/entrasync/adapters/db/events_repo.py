@@ -25,6 +25,7 @@ from sqlalchemy import Connection
 
 from entrasync.adapters.db import tables as t
 from entrasync.adapters.db.bulk import CHUNK, bulk_insert_rows, db_time
+from entrasync.domain import fields
 from entrasync.domain.events import FEED_FIELDS, change
 from entrasync.domain.model import ChangeKind, EntraUser, FieldDiff, Source, Status
 from entrasync.domain.states import EventType
@@ -38,6 +39,9 @@ _KIND_EVENT = {
     ChangeKind.RESTORE: EventType.RESTORED,
 }
 _ACTIVE, _ENTRA = Status.ACTIVE.value, Source.ENTRA.value
+
+_CUSTOM0 = fields.INDEX[fields.CUSTOM_FIELDS[0]]  # the custom slots: the last mapped values
+_N_CUSTOM = len(fields.CUSTOM_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +141,11 @@ class EventsRepo:
                     assert u is not None
                     pid = created[u.id]
                     mgr = None if pid in nulled else _written_manager(c, created, pid)
-                    values = dumps((u.id, mgr, _ACTIVE, _ENTRA, None, *u.values)).decode()  # FEED_FIELDS order
+                    # FEED_FIELDS order; empty custom fields at the end left off (they read back as null).
+                    v = u.values
+                    if v[_CUSTOM0:].count(None) == _N_CUSTOM:
+                        v = v[:_CUSTOM0]
+                    values = dumps((u.id, mgr, _ACTIVE, _ENTRA, None, *v)).decode()
                     yield (org_id, seq, created_type, pid, stamp, label, run_id, values)
                     continue
                 assert c.person_id is not None

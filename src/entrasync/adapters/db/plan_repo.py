@@ -76,21 +76,30 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+_CUSTOM0 = fields.INDEX[fields.CUSTOM_FIELDS[0]]
+_N_CUSTOM = len(fields.CUSTOM_FIELDS)
+
+
 def target_json(user: EntraUser, manager_id: int | None) -> dict[str, Any]:
     """The Entra data an apply writes, as stored: every mapped field by name, the effective manager."""
-    u = user
-    row = (*u.values, u.id, u.mail, u.account_enabled, u.user_type, u.manager_id, manager_id)
-    return dict(zip(_TARGET_KEYS, row, strict=True))
-
-
-_TARGET_KEYS = (*fields.FIELD_NAMES, "id", "mail", "account_enabled", "user_type", "manager_entra_id", "manager_id")
+    values = user.values
+    if values[_CUSTOM0:].count(None) == _N_CUSTOM:  # empty custom fields left off (absent reads back as None)
+        values = values[:_CUSTOM0]
+    out: dict[str, Any] = dict(zip(fields.FIELD_NAMES, values, strict=False))
+    out["id"] = user.id
+    out["mail"] = user.mail
+    out["account_enabled"] = user.account_enabled
+    out["user_type"] = user.user_type
+    out["manager_entra_id"] = user.manager_id
+    out["manager_id"] = manager_id
+    return out
 
 
 def _target_of(doc: Any) -> tuple[EntraUser | None, int | None]:
     if not isinstance(doc, dict) or "id" not in doc:
         return None, None
     values = tuple(
-        tuple(doc.get(name) or ()) if i == fields.DEPARTMENTS else doc.get(name)
+        tuple(doc.get(name) or ()) if i in fields.TUPLE_INDEXES else doc.get(name)
         for i, name in enumerate(fields.FIELD_NAMES)
     )
     user = EntraUser(

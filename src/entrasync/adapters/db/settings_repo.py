@@ -36,6 +36,9 @@ class SettingsRepo:
             group_filter_on=m["group_filter_on"],
             group_ids=tuple(m["group_ids"] or ()),
             guard_percent=float(m["guard_percent"]),
+            manual_people=m["manual_people"] or "archive",
+            link_by=m["link_by"] or "email",
+            mapping=dict(m["mapping"] or {}),
             effective_from=m["effective_from"],
         )
 

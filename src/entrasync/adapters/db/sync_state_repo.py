@@ -21,15 +21,25 @@ from entrasync.domain.model import EntraUser
 from entrasync.domain.rest import Rest
 
 _VERSION = 2
-_DEPTS = fields.DEPARTMENTS
 _new = EntraUser.__new__
 _set = tuple(
     getattr(EntraUser, n).__set__ for n in ("id", "values", "mail", "account_enabled", "user_type", "manager_id")
 )
 
 
+_CUSTOM0 = fields.INDEX[fields.CUSTOM_FIELDS[0]]
+_N_CUSTOM = len(fields.CUSTOM_FIELDS)
+_NO_CUSTOM = (None,) * _N_CUSTOM
+
+
+def _stored(values: tuple[object, ...]) -> tuple[object, ...]:
+    """A user's values as the mirror keeps them: empty custom fields (the last values) left off."""
+    return values[:_CUSTOM0] if values[_CUSTOM0:].count(None) == _N_CUSTOM else values
+
+
 def dump(cursor: DeltaCursor) -> bytes:
-    rows = [[u.id, u.mail, u.account_enabled, u.user_type, u.manager_id, *u.values] for u in cursor.users.values()]
+    rows = [[u.id, u.mail, u.account_enabled, u.user_type, u.manager_id, *_stored(u.values)]
+            for u in cursor.users.values()]  # fmt: skip
     doc = {
         "v": _VERSION,
         "link": cursor.delta_link,
@@ -49,13 +59,16 @@ def load(blob: bytes) -> DeltaCursor | None:
     if doc.get("v") != _VERSION or tuple(doc.get("fields", ())) != fields.FIELD_NAMES:
         return None
     s0, s1, s2, s3, s4, s5 = _set
-    at = 5 + _DEPTS
+    tuples = tuple(5 + i for i in fields.TUPLE_INDEXES)
+    n_fields = len(fields.FIELDS)
     users: dict[str, EntraUser] = {}
     for row in doc["users"]:
         u = _new(EntraUser)
         s0(u, row[0])
-        row[at] = tuple(row[at])
-        s1(u, tuple(row[5:]))
+        for at in tuples:
+            row[at] = tuple(row[at])
+        values = tuple(row[5:])
+        s1(u, values if len(values) == n_fields else values + _NO_CUSTOM)
         s2(u, row[1])
         s3(u, row[2])
         s4(u, row[3])
@@ -72,26 +85,28 @@ class SyncStateRepo:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def read(self, org_id: int, graph_filter: str | None) -> DeltaCursor | None:
-        """The cursor, if one was saved for the same Graph filter (a changed filter means a full read)."""
+    def read(self, org_id: int, graph_filter: str | None, mapping: str | None = None) -> DeltaCursor | None:
+        """The cursor, if one was saved for the same Graph filter and mapping (``mapping``: its digest;
+        None: the default mapping). A changed filter or mapping means a full read."""
         st = t.sync_state
         row = self.conn.execute(
-            sa.select(st.c.graph_filter, st.c.cursor.is_not(None)).where(st.c.org_id == org_id)
+            sa.select(st.c.graph_filter, st.c.cursor.is_not(None), st.c.mapping_digest).where(st.c.org_id == org_id)
         ).first()
-        if row is None or not row[1] or (row[0] or None) != graph_filter:
+        if row is None or not row[1] or (row[0] or None) != graph_filter or (row[2] or None) != mapping:
             return None
         return self.mirror(org_id)
 
-    def link(self, org_id: int, graph_filter: str | None) -> tuple[str | None, Rest | None]:
+    def link(
+        self, org_id: int, graph_filter: str | None, mapping: str | None = None
+    ) -> tuple[str | None, Rest | None]:
         """The delta link and the rest of the last clean run, without the mirror (None, None when no
-        cursor was saved for this Graph filter)."""
+        cursor was saved for this Graph filter and this mapping: ``mapping`` is its digest, None the default)."""
         st = t.sync_state
         row = self.conn.execute(
-            sa.select(st.c.delta_link, st.c.graph_filter, st.c.rest, st.c.cursor.is_not(None)).where(
-                st.c.org_id == org_id
-            )
+            sa.select(st.c.delta_link, st.c.graph_filter, st.c.rest, st.c.cursor.is_not(None),
+                      st.c.mapping_digest).where(st.c.org_id == org_id)
         ).first()
-        if row is None or not row[3] or (row[1] or None) != graph_filter:
+        if row is None or not row[3] or (row[1] or None) != graph_filter or (row[4] or None) != mapping:
             return None, None
         rest = Rest.from_json(orjson.loads(row[2])) if row[2] else None
         return row[0], rest
@@ -109,7 +124,7 @@ class SyncStateRepo:
 
     def write(
         self, org_id: int, blob: bytes | None, graph_filter: str | None, now: datetime, delta_link: str | None,
-        rest: Rest | None = None,
+        rest: Rest | None = None, mapping: str | None = None,
     ) -> None:  # fmt: skip
         """Replace the stored cursor (``blob`` from :func:`dump`); None forgets it. ``rest``: what a clean
         run leaves (None: the next refresh plans in full)."""
@@ -124,6 +139,7 @@ class SyncStateRepo:
                     graph_filter=graph_filter,
                     updated_at=now,
                     rest=_rest_json(rest),
+                    mapping_digest=mapping,
                 )
             )
 

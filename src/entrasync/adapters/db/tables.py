@@ -7,7 +7,7 @@ into plain records for the planner, so bulk statements are the natural unit. Eve
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -29,6 +30,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.types import TypeDecorator
+
+from entrasync.domain import fields
 
 metadata = MetaData(
     naming_convention={
@@ -63,6 +66,38 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 TS = UTCDateTime()
 
+
+class ISODate(TypeDecorator[str]):
+    """A DATE column whose Python value is its ISO text (``"2021-03-15"``), as the domain holds dates:
+    plans, mirrors and events carry it as JSON unchanged."""
+
+    impl = Date
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> date | None:
+        if value is None or isinstance(value, date):
+            return value
+        return date.fromisoformat(str(value)[:10])
+
+    def process_result_value(self, value: Any, dialect: Any) -> str | None:
+        if value is None:
+            return None
+        return value.isoformat() if isinstance(value, date) else str(value)[:10]
+
+
+def more_of_entra_columns() -> list[Column[Any]]:
+    """The people columns of the mapped fields added in issue 16 (0010_more_of_entra), from domain.fields."""
+    out: list[Column[Any]] = []
+    start = fields.INDEX["start_date"]
+    for f in fields.FIELDS[start:]:
+        if f.kind is fields.FieldKind.DATE:
+            out.append(Column(f.name, ISODate()))
+        elif f.kind is fields.FieldKind.LIST:
+            out.append(Column(f.name, JSON))
+        else:
+            out.append(Column(f.name, String(f.limit)))
+    return out
+
 organisations = Table(
     "organisations",
     metadata,
@@ -91,6 +126,8 @@ people = Table(
     Column("job_title", String(256)),
     Column("employee_id", String(64)),
     Column("office_location", String(256)),
+    # More of Entra (spec §12) and the admin's custom fields: columns generated from domain.fields below.
+    *more_of_entra_columns(),
     Column("manager_id", Integer, ForeignKey("people.id", ondelete="SET NULL")),
     Column("status", String(16), nullable=False, default="active"),
     Column("source", String(16), nullable=False, default="manual"),
@@ -191,6 +228,8 @@ sync_state = Table(
     Column("updated_at", TS, nullable=False),
     # JSON of domain.rest.Rest: what the last clean run left (None: plan in full next time).
     Column("rest", Text),
+    # Digest of the attribute mapping the mirror was read with (a changed mapping means a full read).
+    Column("mapping_digest", String(64)),
 )
 
 sync_settings = Table(
@@ -211,6 +250,9 @@ sync_settings = Table(
     Column("group_filter_on", Boolean, nullable=False, default=False),
     Column("group_ids", JSON, nullable=False, default=list),
     Column("guard_percent", Float, nullable=False, default=10.0),
+    Column("manual_people", String(16), nullable=False, server_default="archive"),  # archive | keep
+    Column("link_by", String(16), nullable=False, server_default="email"),  # email | employee_id
+    Column("mapping", JSON, nullable=False, server_default="{}"),  # differences from the default mapping
     Column("updated_at", TS, nullable=False),
     # Slots before this instant never fire: a changed time/zone applies from the save on.
     Column("effective_from", TS, nullable=False),

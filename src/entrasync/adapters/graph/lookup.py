@@ -64,9 +64,10 @@ def _quote_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def user_by_key(client: GraphClient, key: str) -> dict[str, Any] | None:
-    """One live user by object id or user principal name, with its manager's id; None when there is none."""
-    params: dict[str, str | int | bool] = {"$select": USER_SELECT, "$expand": MANAGER_EXPAND}
+def user_by_key(client: GraphClient, key: str, select: str = USER_SELECT) -> dict[str, Any] | None:
+    """One live user by object id or user principal name, with its manager's id; None when there is none.
+    ``select``: the properties the organisation's mapping reads (UserMapper.select)."""
+    params: dict[str, str | int | bool] = {"$select": select, "$expand": MANAGER_EXPAND}
     try:
         return client.get(f"/users/{quote(key, safe='@')}", params)
     except GraphBadRequestError as exc:
@@ -75,12 +76,12 @@ def user_by_key(client: GraphClient, key: str) -> dict[str, Any] | None:
         raise
 
 
-def users_with_email(client: GraphClient, email: str) -> list[dict[str, Any]]:
+def users_with_email(client: GraphClient, email: str, select: str = USER_SELECT) -> list[dict[str, Any]]:
     """Every live user whose ``mail`` or user principal name is ``email`` (Graph compares them
     case-insensitively), with their managers' ids."""
     lit = _quote_literal(email)
     params: dict[str, str | int | bool] = {
-        "$select": USER_SELECT,
+        "$select": select,
         "$expand": MANAGER_EXPAND,
         "$filter": f"mail eq {lit} or userPrincipalName eq {lit}",
         "$top": 50,

@@ -39,9 +39,12 @@ from entrasync.adapters.graph.errors import (
     GraphBadRequestError,
 )
 from entrasync.adapters.graph.mapping import (
+    DEFAULT_MAPPER,
     USER_TYPE,
+    UserMapper,
     apply_delta,
     manager_id_of,
+    mapper_for,
     merge_delta_user,
     user_from_graph,
 )
@@ -179,9 +182,9 @@ def _group_member_ids(client: GraphClient, group_ids: Sequence[str]) -> frozense
     return frozenset(members)
 
 
-def _latest_delta_link(client: GraphClient) -> str | None:
+def _latest_delta_link(client: GraphClient, mapper: UserMapper = DEFAULT_MAPPER) -> str | None:
     """A deltaLink for "now" without enumerating users (``$deltatoken=latest``)."""
-    params = {"$select": f"{USER_SELECT},manager", "$deltatoken": "latest"}
+    params = {"$select": ",".join((*mapper.select, "manager")), "$deltatoken": "latest"}
     try:
         page = client.get("/users/delta", params)
     except GraphBadRequestError as exc:
@@ -208,8 +211,10 @@ def _list_users(
     expand_manager: bool,
     managers: Mapping[str, str | None] | None,
     on_progress: Progress | None,
+    mapper: UserMapper = DEFAULT_MAPPER,
 ) -> dict[str, EntraUser]:
-    params: dict[str, str | int | bool] = {"$select": USER_SELECT}
+    params: dict[str, str | int | bool] = {"$select": ",".join(mapper.select)}
+    user_from_graph = mapper.user_from_graph
     if expand_manager:
         params["$expand"] = MANAGER_EXPAND
     params["$top"] = PAGE_SIZE
@@ -234,13 +239,15 @@ def _full_read(
     graph_filter: str | None,
     group_ids: Sequence[str] | None,
     on_progress: Progress | None,
+    mapper: UserMapper = DEFAULT_MAPPER,
 ) -> tuple[EntraSnapshot, DeltaCursor | None]:
     graph_filter = (graph_filter or "").strip() or None
-    delta_link = _latest_delta_link(client) if graph_filter is None else None
+    delta_link = _latest_delta_link(client, mapper) if graph_filter is None else None
 
     all_ids: frozenset[str] | None = None
     if graph_filter is None:
-        users = _list_users(client, None, advanced=False, expand_manager=True, managers=None, on_progress=on_progress)
+        users = _list_users(client, None, advanced=False, expand_manager=True, managers=None, on_progress=on_progress,
+                            mapper=mapper)  # fmt: skip
     elif needs_advanced_query(graph_filter):
         # $expand is not allowed with advanced queries: take managers from the unfiltered id listing.
         managers: dict[str, str | None] = {}
@@ -260,11 +267,13 @@ def _full_read(
             expand_manager=False,
             managers=managers,
             on_progress=on_progress,
+            mapper=mapper,
         )
     else:
         users = _list_users(
-            client, graph_filter, advanced=False, expand_manager=True, managers=None, on_progress=on_progress
-        )
+            client, graph_filter, advanced=False, expand_manager=True, managers=None, on_progress=on_progress,
+            mapper=mapper,
+        )  # fmt: skip
         all_ids = frozenset(_list_ids(client, "/users"))
 
     soft_deleted = _soft_deleted_ids(client)
@@ -285,6 +294,7 @@ def _delta_read(
     load: Callable[[], DeltaCursor | None],
     group_ids: Sequence[str] | None,
     on_progress: Progress | None,
+    mapper: UserMapper = DEFAULT_MAPPER,
 ) -> FetchResult:
     """One delta round. The mirror is loaded (``load``) at the first page that brings a change; a round
     that brings none leaves it unloaded."""
@@ -302,7 +312,7 @@ def _delta_read(
                     raise DeltaTokenExpiredError(410, "mirrorUnreadable", "The stored mirror could not be read.")
                 users, stored_soft = dict(base.users), frozenset(base.soft_deleted_ids)
                 soft.update(base.soft_deleted_ids)
-            apply_delta(users, soft, page)
+            mapper.apply_delta(users, soft, page)
         seen += len(page)
         if on_progress is not None:
             on_progress(seen)
@@ -332,6 +342,7 @@ def fetch_snapshot(
     group_ids: Sequence[str] | None,
     cursor: DeltaCursor | StoredCursor | None,
     on_progress: Progress | None = None,
+    mapper: UserMapper = DEFAULT_MAPPER,
 ) -> FetchResult:
     """Read Entra into a complete snapshot, or raise. Never returns a partial snapshot.
 
@@ -345,12 +356,12 @@ def fetch_snapshot(
     if cursor is not None and graph_filter is None and cursor.delta_link:
         load = cursor.load if isinstance(cursor, StoredCursor) else _given(cursor)
         try:
-            result = _delta_read(client, cursor.delta_link, load, group_ids, on_progress)
+            result = _delta_read(client, cursor.delta_link, load, group_ids, on_progress, mapper)
             result.requests = client.request_count - start
             return result
         except DeltaTokenExpiredError as exc:
             log.info("delta token refused (%s); falling back to a full read", exc.code)
-    snapshot, full_cursor = _full_read(client, graph_filter, group_ids, on_progress)
+    snapshot, full_cursor = _full_read(client, graph_filter, group_ids, on_progress, mapper)
     return FetchResult(snapshot, full_cursor, "full", client.request_count - start)
 
 
@@ -393,6 +404,13 @@ def count_users_in_groups(client: GraphClient, graph_filter: str | None, group_i
     return matching
 
 
+def probe_select(client: GraphClient, properties: Sequence[str]) -> None:
+    """Whether Graph can ``$select`` these user properties: ``GET /users?$select=id,...&$top=1``. Graph
+    answers 400 for a property the user type does not have (an unknown directory extension included);
+    that refusal surfaces as :class:`GraphBadRequestError` carrying Graph's message."""
+    client.get("/users", {"$select": ",".join(("id", *properties)), "$top": 1})
+
+
 def check_groups(client: GraphClient, ids: Sequence[str]) -> list[str]:
     """The ids (in input order) that are not existing groups. 404 (or a malformed id) -> missing."""
     missing: list[str] = []
@@ -408,16 +426,20 @@ def check_groups(client: GraphClient, ids: Sequence[str]) -> list[str]:
 
 
 __all__ = [
+    "DEFAULT_MAPPER",
     "MANAGER_EXPAND",
     "USER_SELECT",
     "DeltaCursor",
     "FetchResult",
     "StoredCursor",
+    "UserMapper",
     "apply_delta",
     "check_groups",
     "count_users",
     "count_users_in_groups",
     "fetch_snapshot",
+    "mapper_for",
     "merge_delta_user",
+    "probe_select",
     "user_from_graph",
 ]

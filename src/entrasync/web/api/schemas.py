@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field, create_model
@@ -16,8 +16,10 @@ from entrasync.web.api.deps import MAX_ID, Strict
 def _mapped_out() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in fields.FIELDS:
-        if f.kind is fields.FieldKind.DEPARTMENTS:
+        if f.kind in (fields.FieldKind.DEPARTMENTS, fields.FieldKind.LIST):
             out[f.name] = (list[str], [])
+        elif f.kind is fields.FieldKind.DATE:
+            out[f.name] = (date | None, None)
         elif f.name != "email":
             out[f.name] = (str | None, None)
     return out
@@ -90,6 +92,16 @@ class MoveBody(Strict):
     manager_id: Annotated[int | None, Field(ge=1, le=MAX_ID)] = None
 
 
+class FieldMapping(Strict):
+    """How one directory field is fed (spec §12); a field left out of ``mapping`` has its default."""
+
+    source: Annotated[str | None, Field(default=None, max_length=200, description="Entra user property, "
+        "onPremisesExtensionAttributes.extensionAttributeN or extension_{appId}_{name}")] = None  # fmt: skip
+    create_only: bool = Field(default=False, description="Write only when the person is created")
+    default: Annotated[str | None, Field(default=None, max_length=1024)] = None
+    label: Annotated[str | None, Field(default=None, max_length=64)] = None
+
+
 class SettingsBody(Strict):
     strategy: Literal["manual", "daily"] | None = None
     refresh_time: Annotated[str | None, Field(max_length=5)] = None
@@ -105,6 +117,11 @@ class SettingsBody(Strict):
     group_filter_on: bool | None = None
     group_ids: list[Annotated[str, Field(max_length=100)]] | None = Field(default=None, max_length=100)
     guard_percent: float | None = None
+    manual_people: Literal["archive", "keep"] | None = None
+    link_by: Literal["email", "employee_id"] | None = None
+    mapping: dict[Annotated[str, Field(max_length=64)], FieldMapping] | None = Field(
+        default=None, max_length=40, description="The whole mapping's differences from the default (replaces it)"
+    )
 
 
 class SettingsOut(BaseModel):
@@ -122,6 +139,9 @@ class SettingsOut(BaseModel):
     group_filter_on: bool
     group_ids: list[str]
     guard_percent: float
+    manual_people: Literal["archive", "keep"]
+    link_by: Literal["email", "employee_id"]
+    mapping: dict[str, FieldMapping]
 
 
 class SettingsSaved(BaseModel):

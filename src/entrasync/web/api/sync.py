@@ -50,6 +50,8 @@ def get_settings(ctx: Ctx, me: Integrator) -> dict[str, Any]:
 def put_settings(ctx: Ctx, body: SettingsBody, me: Integrator) -> dict[str, Any]:
     """Change some settings (the others stay). A Graph filter or group ids are checked against Graph."""
     changes = body.model_dump(exclude_unset=True)
+    if body.mapping is not None:
+        changes["mapping"] = {k: v.model_dump(exclude_unset=True) for k, v in body.mapping.items()}
     for key, value in changes.items():
         if value is None and key != "recipient_id":
             raise ValidationError({key: "Give a value (null is not allowed here)."})

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from entrasync.web.pages import (
     explain,
     integrations,
+    mapping,
     me,
     microsoft,
     organisation,
@@ -21,7 +22,7 @@ from entrasync.web.pages import (
 
 router = APIRouter(include_in_schema=False)
 for part in (signin.router, microsoft.router, explain.router, people.router, organisation.router, integrations.router,
-             webhooks.router, user_sync.router, runs.router, overrides.router, me.router):  # fmt: skip
+             webhooks.router, user_sync.router, runs.router, overrides.router, mapping.router, me.router):  # fmt: skip
     router.include_router(part)
 
 __all__ = ["router"]

@@ -93,7 +93,8 @@ def _person_page(request: Request, me: Principal, person_id: int, status: int = 
         request, "person.html", status, person=person, trail=[present.audit_row(a, names) for a in trail],
         reports=reports, sync_on=sync_on, values=values,
         editor_open=bool(extra.get("errors")) or request.query_params.get("edit") == "1",
-        managers=people.managers(ctx, me.org_id) if editing else [], **extra,
+        managers=people.managers(ctx, me.org_id) if editing else [], more=people.more_facts(ctx, me.org_id, person),
+        **extra,
     )  # fmt: skip
 
 
