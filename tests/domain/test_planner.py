@@ -82,10 +82,12 @@ def diff_map(c: Change) -> dict[str, tuple[Any, Any, bool]]:
 
 
 def apply_plan(people: Sequence[PersonRecord], p: Plan) -> list[PersonRecord]:
-    """Apply a plan in memory the way the storage layer does: targets, then managers by Entra id."""
+    """Apply a plan in memory the way the storage layer does (adapters/db/directory_writer.py): targets,
+    then managers: the change's person id, else the joiner of this plan with that Entra id."""
     by_id = {x.id: x for x in people}
     next_id = max(by_id, default=0) + 1
-    manager_of: dict[int, str | None] = {}
+    manager_of: dict[int, tuple[int | None, str | None]] = {}
+    created: dict[str, int] = {}
     for c in p.changes:
         if c.kind is ChangeKind.ARCHIVE:
             assert c.person_id is not None
@@ -93,34 +95,24 @@ def apply_plan(people: Sequence[PersonRecord], p: Plan) -> list[PersonRecord]:
             continue
         t = c.target
         assert t is not None
-        fields: dict[str, Any] = {
-            "entra_id": t.id,
-            "email": t.email,
-            "user_principal_name": t.user_principal_name,
-            "display_name": t.display_name,
-            "given_name": t.given_name,
-            "surname": t.surname,
-            "job_title": t.job_title,
-            "employee_id": t.employee_id,
-            "office_location": t.office_location,
-            "departments": (t.department,) if t.department else (),
-            "source": Source.ENTRA,
-            "manual_fields": frozenset(),
-        }
+        # The writer stores the target's values as they are (every mapped field, departments whole).
+        written = {"values": t.values, "entra_id": t.id, "source": Source.ENTRA, "manual_fields": frozenset()}
         if c.kind is ChangeKind.CREATE:
             pid = next_id
             next_id += 1
-            by_id[pid] = PersonRecord.of(pid, **fields)
+            by_id[pid] = _dc_replace(PersonRecord.of(pid, t.email), **written)
+            created[t.id] = pid
         else:
             assert c.person_id is not None
             pid = c.person_id
             old = by_id[pid]
             status = Status.ACTIVE if c.kind is ChangeKind.RESTORE else old.status
-            by_id[pid] = replace(old, status=status, **fields)
-        manager_of[pid] = t.manager_id
-    by_entra = {x.entra_id: x.id for x in by_id.values() if x.entra_id is not None}
-    for pid, mid in manager_of.items():
-        by_id[pid] = replace(by_id[pid], manager_id=by_entra.get(mid) if mid is not None else None)
+            by_id[pid] = _dc_replace(old, status=status, **written)
+        manager_of[pid] = (c.manager_id, c.manager_entra_id)
+    for pid, (mid, mentra) in manager_of.items():
+        if mid is None and mentra is not None:
+            mid = created.get(mentra)  # a joiner of this plan (None if its create was rejected)
+        by_id[pid] = replace(by_id[pid], manager_id=None if mid == pid else mid)
     return sorted(by_id.values(), key=lambda x: x.id)
 
 
@@ -811,7 +803,8 @@ def directories(draw: st.DrawFn) -> list[PersonRecord]:
                 display_name=draw(_txt),
                 job_title=draw(_txt),
                 departments=draw(st.sampled_from([(), ("Sales",), ("Sales", "Ops")])),
-                manager_id=draw(st.sampled_from([None, *range(1, n + 1)])),
+                # Nobody manages themselves: hand edits refuse loops and the writer never writes one.
+                manager_id=draw(st.sampled_from([None, *(m for m in range(1, n + 1) if m != i)])),
                 status=draw(st.sampled_from(list(Status))),
                 source=draw(st.sampled_from(list(Source))),
                 roles=draw(st.sampled_from([frozenset(), frozenset({"super_admin"}), frozenset({"it_admin"})])),
