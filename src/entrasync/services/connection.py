@@ -97,6 +97,13 @@ def graph_client(ctx: AppContext, org_id: int) -> GraphClient:
     return GraphClient(graph_config(ctx, credentials(ctx, org_id)))
 
 
+def connected_client(ctx: AppContext, org_id: int) -> GraphClient:
+    """The organisation's Graph client, or NotConnectedError (explain, dry run, Preview read on demand)."""
+    if not status(ctx, org_id).connected:
+        raise NotConnectedError(NOT_CONNECTED)
+    return graph_client(ctx, org_id)
+
+
 class ClientProbe:
     """The settings dialog's checks, asked of Graph through the org's client."""
 

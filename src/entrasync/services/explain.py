@@ -24,7 +24,7 @@ from entrasync.domain.explain import MatchKind, Outcome, email_verdict, outcome
 from entrasync.domain.model import EntraSnapshot, EntraUser, PersonRecord
 from entrasync.domain.scope import email_key, in_scope
 from entrasync.domain.settings import SyncSettings
-from entrasync.errors import NotConnectedError, NotFoundError, UpstreamError, ValidationError
+from entrasync.errors import NotFoundError, UpstreamError, ValidationError
 from entrasync.services import connection
 from entrasync.services.context import AppContext
 from entrasync.services.preview import change_public, conflict_public, diff_public
@@ -85,12 +85,6 @@ class Explanation:
         }
 
 
-def _client(ctx: AppContext, org_id: int) -> GraphClient:
-    if not connection.status(ctx, org_id).connected:
-        raise NotConnectedError(connection.NOT_CONNECTED)
-    return connection.graph_client(ctx, org_id)
-
-
 def explain(ctx: AppContext, org_id: int, query: str, *, client: GraphClient | None = None) -> Explanation:
     """Explain ``query`` (an e-mail, a user principal name or an Entra object id). Raises NotFoundError
     (one sentence) when neither Entra nor the directory knows it."""
@@ -101,7 +95,7 @@ def explain(ctx: AppContext, org_id: int, query: str, *, client: GraphClient | N
         settings = uow.settings.load(org_id)
         hits = uow.people.load_records(org_id, only=_subset_for_query(q))
     own = client is None
-    gclient = client or _client(ctx, org_id)
+    gclient = client or connection.connected_client(ctx, org_id)
     try:
         return _explain(ctx, org_id, q, settings, hits, gclient)
     except GraphError as exc:

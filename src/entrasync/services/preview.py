@@ -19,7 +19,7 @@ from entrasync.domain.model import Change, Conflict, FieldDiff
 from entrasync.domain.planner import plan as make_plan
 from entrasync.domain.rest import counts as plan_counts
 from entrasync.domain.settings import SyncSettings
-from entrasync.errors import NotConnectedError, UpstreamError
+from entrasync.errors import UpstreamError
 from entrasync.services import connection, sync_settings
 from entrasync.services.context import AppContext
 
@@ -87,15 +87,9 @@ class PlanPreview:
         }
 
 
-def _client(ctx: AppContext, org_id: int) -> GraphClient:
-    if not connection.status(ctx, org_id).connected:
-        raise NotConnectedError(connection.NOT_CONNECTED)
-    return connection.graph_client(ctx, org_id)
-
-
 def _plan(ctx: AppContext, org_id: int, settings: SyncSettings, client: GraphClient | None, first: int) -> PlanPreview:
     own = client is None
-    gclient = client or _client(ctx, org_id)
+    gclient = client or connection.connected_client(ctx, org_id)
     try:
         start = gclient.request_count
         groups = settings.active_group_ids
