@@ -128,3 +128,31 @@ def test_directory_records_share_the_users_values_at_rest_and_only_then(db_url: 
     assert shared["u-moved"].values[fields.DEPARTMENTS] == ()
     assert shared[None].values == alone[None].values and shared[None].email == "manual@x.example"
     assert {k: v.values for k, v in shared.items()} == {k: v.values for k, v in alone.items()}
+
+
+def test_a_person_written_with_an_archived_manager_gets_none(db_url: str) -> None:
+    """directory_writer._no_archived_managers (§4.2): someone this apply wrote never reports to an
+    archived manager; people it did not write keep theirs. On PostgreSQL the clearing once took minutes
+    at 20,000 people (a nested loop chosen on fresh rows without statistics): it now goes by id."""
+    from entrasync.adapters.db.directory_writer import DirectoryWriter
+    from entrasync.domain.model import FieldDiff
+
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        org = _org(conn)
+        for pid, email, status, mgr in ((1, "boss@x.example", "archived", None), (2, "ann@x.example", "active", 1),
+                                        (3, "bo@x.example", "active", 1)):  # fmt: skip
+            conn.execute(
+                sa.insert(t.people).values(
+                    id=pid, org_id=org, entra_id=f"u{pid}", email=email, email_lower=email, status=status,
+                    source="entra", manager_id=mgr, manual_fields=[], created_at=NOW, updated_at=NOW, version=1,
+                )
+            )  # fmt: skip
+        ann = EntraUser.of("u2", "ann@x.example", "ann@x.example", job_title="Lead", manager_id="u1")
+        change = Change(ChangeKind.UPDATE, "p:2", Reason.FIELDS_CHANGED, "f", person_id=2, entra_id="u2",
+                        email="ann@x.example", diffs=(FieldDiff("job_title", None, "Lead"),), target=ann,
+                        manager_id=1, manager_entra_id="u1")  # fmt: skip
+        DirectoryWriter(conn).apply(org, [change], Actor(label="sync run 1", run_id=1), NOW, version=2)
+        managers = dict(conn.execute(sa.select(t.people.c.id, t.people.c.manager_id)).all())
+    engine.dispose()
+    assert managers == {1: None, 2: None, 3: 1}  # Ann was written: no archived manager; Bo was not

@@ -268,12 +268,25 @@ class DirectoryWriter:
         """A person this apply wrote never reports to an archived manager (a manager's restore rejected
         in review, say): no manager instead, as for a manager out of scope (§4.2)."""
         p = t.people
-        archived = sa.select(p.c.id).where(p.c.org_id == org_id, p.c.status == Status.ARCHIVED.value)
-        self.conn.execute(
-            sa.update(p)
-            .where(p.c.org_id == org_id, p.c.last_synced_at == now, p.c.manager_id.in_(archived))
-            .values(manager_id=None)
+        archived = list(
+            self.conn.execute(
+                sa.select(p.c.id).where(p.c.org_id == org_id, p.c.status == Status.ARCHIVED.value)
+            ).scalars()
         )
+        # The archived ids first, then the update by id: as one UPDATE ... IN (SELECT ...) PostgreSQL,
+        # with statistics not yet gathered on freshly written rows, chose a nested loop over every
+        # pair of people (minutes at 20,000 people).
+        for i in range(0, len(archived), CHUNK):
+            self.conn.execute(
+                sa.update(p)
+                .where(
+                    p.c.org_id == org_id,
+                    p.c.last_synced_at == now,
+                    p.c.manager_id.in_(sa.bindparam("ids", expanding=True)),
+                )
+                .values(manager_id=None),
+                {"ids": archived[i : i + CHUNK]},
+            )
 
     def _departments(self, org_id: int, written: Sequence[tuple[int | None, EntraUser | None]], *, fresh: int) -> None:
         """The departments of everyone written: exactly Entra's one department, or none (§4.2).
