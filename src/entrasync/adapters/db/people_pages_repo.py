@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from entrasync.adapters.db import tables as t
+from entrasync.adapters.db.people_reads import person_filters
 from entrasync.adapters.db.people_repo import PeopleRepo, _person
-from entrasync.adapters.db.search import contains
 
 
 class PeoplePagesRepo:
@@ -39,23 +39,10 @@ class PeoplePagesRepo:
         """People by id after ``after_id`` (the API's cursor paging: stable under concurrent inserts and
         edits, since ids never change), with exact look-ups and ``updated_since``."""
         p = t.people
-        conds: list[Any] = [p.c.org_id == org_id, p.c.id > after_id]
-        if status and status != "all":
-            conds.append(p.c.status == status)
+        conds = person_filters(org_id, status=status, search=search, department=department, manager_id=manager_id)
+        conds.append(p.c.id > after_id)
         if not_archived:
             conds.append(p.c.status != "archived")
-        if search:
-            conds.append(sa.or_(contains(p.c.email_lower, search, folded=True), contains(p.c.display_name, search)))
-        if department:
-            conds.append(
-                p.c.id.in_(
-                    sa.select(t.person_departments.c.person_id)
-                    .join(t.departments, t.departments.c.id == t.person_departments.c.department_id)
-                    .where(t.departments.c.org_id == org_id, t.departments.c.name == department)
-                )
-            )
-        if manager_id is not None:
-            conds.append(p.c.manager_id == manager_id)
         if updated_since is not None:
             conds.append(p.c.updated_at >= updated_since)
         if entra_id is not None:

@@ -15,6 +15,30 @@ from entrasync.adapters.db import tables as t
 from entrasync.adapters.db.search import contains
 
 
+def person_filters(
+    org_id: int, *, status: str | None, search: str | None, department: str | None, manager_id: int | None
+) -> list[Any]:
+    """The People list's filters, one set for the pages (offset) and the API (cursor)."""
+    p = t.people
+    conds: list[Any] = [p.c.org_id == org_id]
+    if status and status != "all":
+        conds.append(p.c.status == status)
+    if search:
+        conds.append(sa.or_(contains(p.c.email_lower, search, folded=True), contains(p.c.display_name, search)))
+    if department:
+        conds.append(
+            p.c.id.in_(
+                sa.select(t.person_departments.c.person_id)
+                .join(t.departments, t.departments.c.id == t.person_departments.c.department_id)
+                .where(t.departments.c.org_id == org_id, t.departments.c.name == department)
+            )
+        )
+    if manager_id is not None:
+        conds.append(p.c.manager_id == manager_id)
+    return conds
+
+
+
 def not_by_org(p: Any) -> Any:
     """``org_id`` as an expression no index serves, for queries a narrower index answers better.
 

@@ -14,9 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from entrasync.adapters.db import tables as t
-from entrasync.adapters.db.people_reads import PeopleReads, not_by_org
+from entrasync.adapters.db.people_reads import PeopleReads, not_by_org, person_filters
 from entrasync.adapters.db.people_records import PlannerRecords
-from entrasync.adapters.db.search import contains
 from entrasync.domain import fields
 from entrasync.domain.model import ADMIN_ROLES, Role
 
@@ -52,21 +51,7 @@ class PeopleRepo(PeopleReads, PlannerRecords):
         per_page: int,
     ) -> tuple[list[dict[str, Any]], int]:
         p = t.people
-        conds: list[Any] = [p.c.org_id == org_id]
-        if status and status != "all":
-            conds.append(p.c.status == status)
-        if search:
-            conds.append(sa.or_(contains(p.c.email_lower, search, folded=True), contains(p.c.display_name, search)))
-        if department:
-            conds.append(
-                p.c.id.in_(
-                    sa.select(t.person_departments.c.person_id)
-                    .join(t.departments, t.departments.c.id == t.person_departments.c.department_id)
-                    .where(t.departments.c.org_id == org_id, t.departments.c.name == department)
-                )
-            )
-        if manager_id is not None:
-            conds.append(p.c.manager_id == manager_id)
+        conds = person_filters(org_id, status=status, search=search, department=department, manager_id=manager_id)
         total = int(self.conn.execute(sa.select(sa.func.count()).select_from(p).where(*conds)).scalar_one())
         rows = self.conn.execute(
             sa.select(p).where(*conds).order_by(p.c.display_name, p.c.id).limit(per_page).offset((page - 1) * per_page)
