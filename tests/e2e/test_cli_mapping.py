@@ -40,6 +40,13 @@ def test_more_of_entra_is_read_by_default(env: dict[str, str], emulator: Any, ad
         assert p["mobile_phone"] == u.get("mobilePhone")
         assert p["business_phones"] == list(u.get("businessPhones") or [])
         assert p["preferred_language"] == u.get("preferredLanguage")
+    # People filters on them (any case, combined): the CLI lists exactly who holds those values.
+    active = people(env, "active")
+    sample = next(p for p in active if p["city"] and p["company_name"])
+    city, company = sample["city"], sample["company_name"]
+    listed = cli(env, "people", "list", "--city", city.lower(), "--company", company.upper(), "--per-page", "500")
+    want = sorted(p["id"] for p in active if p["city"] == city and p["company_name"] == company)
+    assert want and sorted(p["id"] for p in listed["items"]) == want and listed["total"] == len(want)
     # A change in Entra travels by delta like the rest.
     someone = hired[0]
     admin.update_user(someone["id"], city="Reykjavík", businessPhones=["+354 555 0100"])
@@ -170,6 +177,30 @@ def test_first_link_by_employee_id(env: dict[str, str], emulator: Any, admin: An
     cli(env, "plan", "apply")
     p = {x["id"]: x for x in people(env)}[pid]
     assert p["entra_id"] == u["id"] and p["email"] == u["mail"] and p["source"] == "entra"
+
+
+def test_explain_finds_the_person_a_first_link_by_employee_id_would_take(
+    env: dict[str, str], emulator: Any, admin: Any
+) -> None:
+    """Explain reads the people holding the user's employee id, not only its e-mail: otherwise it
+    predicted a create for a user the refresh then links to a person typed by hand."""
+    ctx = _ctx(env)
+    org = ctx.org_id()
+    connect(env, emulator)
+    cli(env, "settings", "set", "--link-by", "employee_id", "--mode", "manual", "--guard-percent", "100")
+    domain = next(u for u in _enabled(admin) if u.get("mail"))["mail"].split("@")[1]
+    new = admin.create_user(displayName="Emp Linked", userPrincipalName=f"emp.linked@{domain}",
+                            mail=f"emp.linked@{domain}", employeeId="E-77881")  # fmt: skip
+    pid = people_svc.add_person(ctx, org, HR, {"email": "emp.typed@old-domain.example", "employee_id": "E-77881",
+                                               "display_name": "Typed By Hand"})  # fmt: skip
+    out = cli(env, "people", "explain", new["id"])
+    assert out["person"] is not None and out["person"]["id"] == pid, out
+    change = out["next_refresh"]["change"]
+    assert change["person_id"] == pid and change["reason"] == "first_link", change
+    assert out["match"]["kind"] == "first_link" and "by employee id (E-77881)" in out["match"]["summary"]
+    cli(env, "refresh")
+    link = next(c for c in cli(env, "plan", "show", "--per-page", "500")["changes"] if c["entra_id"] == new["id"])
+    assert (link["person_id"], link["reason"]) == (pid, "first_link"), "explain said what the refresh does"
 
 
 def test_duplicate_employee_ids_fall_back_to_the_email(env: dict[str, str], emulator: Any, admin: Any) -> None:

@@ -20,21 +20,29 @@ def people_list(
     status: Annotated[str, typer.Option(help="active, paused, archived or all.")] = "active",
     search: Annotated[str | None, typer.Option(help="Name or e-mail contains.")] = None,
     department: Annotated[str | None, typer.Option(help="Department name.")] = None,
+    employee_type: Annotated[str | None, typer.Option(help="Employee type (any case), e.g. Contractor.")] = None,
+    company: Annotated[str | None, typer.Option(help="Company name (any case).")] = None,
+    city: Annotated[str | None, typer.Option(help="City (any case).")] = None,
+    country: Annotated[str | None, typer.Option(help="Country (any case).")] = None,
     page: Annotated[int, typer.Option(help="Page, from 1.")] = 1,
     per_page: Annotated[int, typer.Option(help="People per page, 1 to 500.")] = 100,
     as_json: JsonOpt = False,
 ) -> None:
     """People in the directory, one page at a time (the output says when there are more)."""
-    from entrasync.services import people
+    from entrasync.services import people, people_facets
 
     if page < 1:
         fail("--page starts at 1.")
     if not 1 <= per_page <= people.MAX_PER_PAGE:
         fail(f"--per-page is 1 to {people.MAX_PER_PAGE}.")
     ctx = _ctx()
-    pg = people.list_people(
-        ctx, _org(ctx), status=status, search=search, department=department, page=page, per_page=per_page
+    facets = people_facets.facets_of(
+        {"employee_type": employee_type, "company_name": company, "city": city, "country": country}
     )
+    pg = people.list_people(
+        ctx, _org(ctx), status=status, search=search, department=department, page=page, per_page=per_page,
+        facets=facets,
+    )  # fmt: skip
     more = pg.page * pg.per_page < pg.total
     if as_json:
         emit_json({"total": pg.total, "page": pg.page, "per_page": pg.per_page, "more": more, "items": pg.items})

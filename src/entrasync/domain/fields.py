@@ -40,6 +40,7 @@ class MappedField:
     everyone: bool = True  # shown to every signed-in person (else to admins only), on pages and in the API
     custom: bool = False  # one of the admin's custom field slots (``custom_1`` ..), labelled by the mapping
     more: bool = False  # shown among the "more" facts of the person's page
+    facet: bool = False  # a People filter (exact value, any case): few distinct values, shown to everyone
 
     @property
     def people_column(self) -> str | None:
@@ -61,10 +62,10 @@ FIELDS: Final[tuple[MappedField, ...]] = (
     MappedField("departments", "department", "Departments", 256, FieldKind.DEPARTMENTS),
     # More of Entra (spec §12), read by default.
     MappedField("start_date", "employeeHireDate", "Start date", 10, FieldKind.DATE, more=True),
-    MappedField("employee_type", "employeeType", "Employee type", 64, more=True),
-    MappedField("company_name", "companyName", "Company", 64, more=True),
-    MappedField("city", "city", "City", 128, more=True),
-    MappedField("country", "country", "Country", 128, more=True),
+    MappedField("employee_type", "employeeType", "Employee type", 64, more=True, facet=True),
+    MappedField("company_name", "companyName", "Company", 64, more=True, facet=True),
+    MappedField("city", "city", "City", 128, more=True, facet=True),
+    MappedField("country", "country", "Country", 128, more=True, facet=True),
     MappedField("mobile_phone", "mobilePhone", "Mobile phone", 64, everyone=False, more=True),
     MappedField("business_phones", "businessPhones", "Business phones", 64, FieldKind.LIST, more=True),
     MappedField("preferred_language", "preferredLanguage", "Preferred language", 16, more=True),
@@ -91,6 +92,8 @@ GRAPH_USER_SELECT: Final = (
     "id", "accountEnabled", *dict.fromkeys(f.graph for f in FIELDS if f.graph is not None), "userType",
 )  # fmt: skip
 CUSTOM_FIELDS: Final = tuple(f.name for f in FIELDS if f.custom)
+# People filters on a field's value (employee type, company, city, country), in FIELDS order.
+FACET_FIELDS: Final = tuple(f.name for f in FIELDS if f.facet)
 MAX_CUSTOM: Final = len(CUSTOM_FIELDS)
 # Values held as tuples (JSON lists once stored): departments and string collections.
 TUPLE_INDEXES: Final = tuple(i for i, f in enumerate(FIELDS) if f.kind in (FieldKind.DEPARTMENTS, FieldKind.LIST))
@@ -147,6 +150,7 @@ __all__ = [
     "DISPLAY_NAME",
     "EMAIL",
     "EMPTY_VALUES",
+    "FACET_FIELDS",
     "FIELDS",
     "FIELD_NAMES",
     "GRAPH_USER_SELECT",

@@ -152,13 +152,14 @@ def _explain(
             reads.add(lookup.user_by_key(client, entra.manager_id, sel))
     # 2. The people concerned: linked to or holding the e-mail of any user read, the person asked for,
     #    and their managers (diffs name managers by e-mail).
-    people, managers_only = _people(ctx, org_id, reads, person)
+    by_employee = settings.link_by == "employee_id"
+    people, managers_only = _people(ctx, org_id, reads, person, by_employee)
     mine = person or next((p for p in people if entra is not None and p.entra_id == entra.id), None)
     if mine is not None and entra is not None and email_key(mine.email) != email_key(entra.email):
         # The person's e-mail changes: who else claims the one it holds now (a conflict's other side)?
         for d in lookup.users_with_email(client, mine.email, sel):
             reads.add(d)
-        people, managers_only = _people(ctx, org_id, reads, person)
+        people, managers_only = _people(ctx, org_id, reads, person, by_employee)
     # 3. Users those people are linked to (is the link dead? out of scope?), and deleted ones.
     linked = [p.entra_id for p in people if p.entra_id and p.entra_id not in reads.users and p.id not in managers_only]
     for eid in linked[:MAX_EXTRA_IDS]:
@@ -186,6 +187,14 @@ def _explain(
         snapshot, people, settings.scope(), overrides,
         user_id=entra.id if entra is not None else None, person_id=person.id if person is not None else None,
     )  # fmt: skip
+    if person is None and entra is not None:
+        # No person by Entra id or e-mail, yet the plan links one (first link by employee id): that one.
+        taken = next((c.person_id for c in out.changes if c.entra_id == entra.id and c.person_id is not None), None)
+        if taken is not None:
+            person = next(p for p in people if p.id == taken)
+            with ctx.read() as uow:
+                override_rows = uow.overrides.page(org_id, person_id=person.id)
+            out = outcome(snapshot, people, settings.scope(), overrides, user_id=entra.id, person_id=person.id)
     return Explanation(
         query=q,
         user=_user_public(entra) if entra is not None else None,
@@ -199,14 +208,17 @@ def _explain(
 
 
 def _people(
-    ctx: AppContext, org_id: int, reads: _Reads, person: PersonRecord | None
+    ctx: AppContext, org_id: int, reads: _Reads, person: PersonRecord | None, by_employee: bool
 ) -> tuple[list[PersonRecord], set[int]]:
-    """The people concerned, and which of them are there only as someone's current manager."""
+    """The people concerned, and which of them are there only as someone's current manager. With the
+    first link by employee id, the people holding a read user's employee id too."""
     users = [reads.user(d) for d in reads.users.values()]
+    at = fields.INDEX["employee_id"]
     subset = Subset(
         ids=frozenset({person.id} if person is not None else ()),
         entra_ids=frozenset(u.id for u in users),
         emails=frozenset(u.email for u in users) | ({person.email} if person is not None else set()),
+        employee_ids=frozenset(e for u in users if isinstance(e := u.values[at], str)) if by_employee else frozenset(),
     )
     with ctx.read() as uow:
         found = {p.id: p for p in uow.people.load_records(org_id, only=subset)}
@@ -309,7 +321,9 @@ def _match(entra: EntraUser | None, person: PersonRecord | None, out: Outcome, r
     elif person is not None:
         link = next((c.reason.value for c in out.changes if c.person_id == person.id), None)
         kind = MatchKind.RELINK if link == "relink" else MatchKind.FIRST_LINK
-        say = f"Would link to person #{person.id} by e-mail ({person.email}) on the next refresh"
+        by = (f"e-mail ({person.email})" if email_key(person.email) == email_key(entra.email)
+              else f"employee id ({person.values[fields.INDEX['employee_id']]})")  # fmt: skip
+        say = f"Would link to person #{person.id} by {by} on the next refresh"
     else:
         kind, say = MatchKind.NEW, "No person in the directory yet"
     return {"kind": kind.value, "summary": say, "conflicts": conflicts, "same_email_users": others}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -60,8 +61,10 @@ def list_people(
     manager_id: int | None = None,
     page: int = 1,
     per_page: int = 50,
+    facets: Mapping[str, str] | None = None,
 ) -> Page:
-    """One page of people by name; ``status`` None or 'all' lists every status."""
+    """One page of people by name; ``status`` None or 'all' lists every status; ``facets`` as
+    :func:`people_facets.facets_of` gives them."""
     if status and status != "all" and status not in {s.value for s in Status}:
         raise ValidationError({"status": "Status must be active, paused, archived or all."})
     per_page = max(1, min(per_page, MAX_PER_PAGE))
@@ -69,7 +72,7 @@ def list_people(
     with ctx.read() as uow:
         items, total = uow.people.page(
             org_id, status=status, search=search, department=department, manager_id=manager_id, page=page,
-            per_page=per_page,
+            per_page=per_page, facets=facets,
         )  # fmt: skip
     return Page(items=items, total=total, page=page, per_page=per_page)
 
@@ -91,6 +94,7 @@ def find_people(
     entra_id: str | None = None,
     email: str | None = None,
     employee_id: str | None = None,
+    facets: Mapping[str, str] | None = None,
 ) -> paging.CursorPage:
     """People by id with an opaque cursor (the API's lists, spec §11): stable while people are added or
     edited; exact look-ups by Entra object id, e-mail (case-insensitive) and employee id; ``updated_since``."""
@@ -101,7 +105,7 @@ def find_people(
         rows = uow.people_pages.keyset(
             org_id, after_id=paging.decode_id(PEOPLE_KIND, after) or 0, limit=limit + 1, status=status,
             search=search, department=department, manager_id=manager_id, updated_since=updated_since,
-            entra_id=entra_id, email=email, employee_id=employee_id,
+            entra_id=entra_id, email=email, employee_id=employee_id, facets=facets,
         )  # fmt: skip
     return paging.page_of(PEOPLE_KIND, rows, limit)
 

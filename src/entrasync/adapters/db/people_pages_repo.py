@@ -4,6 +4,7 @@ page after id N is the same page whatever was added or edited meanwhile (service
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -35,11 +36,14 @@ class PeoplePagesRepo:
         entra_id: str | None = None,
         email: str | None = None,
         employee_id: str | None = None,
+        facets: Mapping[str, str] | None = None,
     ) -> list[dict[str, Any]]:
         """People by id after ``after_id`` (the API's cursor paging: stable under concurrent inserts and
         edits, since ids never change), with exact look-ups and ``updated_since``."""
         p = t.people
-        conds = person_filters(org_id, status=status, search=search, department=department, manager_id=manager_id)
+        conds = person_filters(
+            org_id, status=status, search=search, department=department, manager_id=manager_id, facets=facets
+        )
         conds.append(p.c.id > after_id)
         if not_archived:
             conds.append(p.c.status != "archived")

@@ -1,10 +1,11 @@
 """People, as the pages read them beyond lists: names for a page of e-mails, ids or Entra ids, the
-count of people synced, linked people by name, and the top of the organisation. A mixin of
+count of people synced, linked people by name, the top of the organisation and the values the People
+filters offer. A mixin of
 :class:`~entrasync.adapters.db.people_repo.PeopleRepo` (``uow.people``), kept apart for its size."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,12 +14,21 @@ from sqlalchemy import Connection
 
 from entrasync.adapters.db import tables as t
 from entrasync.adapters.db.search import contains
+from entrasync.domain import fields
 
 
 def person_filters(
-    org_id: int, *, status: str | None, search: str | None, department: str | None, manager_id: int | None
+    org_id: int,
+    *,
+    status: str | None,
+    search: str | None,
+    department: str | None,
+    manager_id: int | None,
+    facets: Mapping[str, str] | None = None,
 ) -> list[Any]:
-    """The People list's filters, one set for the pages (offset) and the API (cursor)."""
+    """The People list's filters, one set for the pages (offset) and the API (cursor). ``facets``: field
+    of :data:`fields.FACET_FIELDS` -> its value, compared in any case (Entra's values are typed by hand:
+    "Contoso" and "contoso" are one company)."""
     p = t.people
     conds: list[Any] = [p.c.org_id == org_id]
     if status and status != "all":
@@ -35,6 +45,8 @@ def person_filters(
         )
     if manager_id is not None:
         conds.append(p.c.manager_id == manager_id)
+    for name, value in (facets or {}).items():
+        conds.append(sa.func.lower(p.c[fields.BY_NAME[name].people_column or name]) == value.strip().lower())
     return conds
 
 
@@ -51,18 +63,22 @@ def not_by_org(p: Any) -> Any:
 
 @dataclass(frozen=True)
 class Subset:
-    """A few people, by id, Entra object id or e-mail (any case)."""
+    """A few people, by id, Entra object id, e-mail (any case) or employee id (as typed, trimmed, in
+    lower or upper case: the planner compares them casefolded; these variants keep to the index)."""
 
     ids: frozenset[int] = frozenset()
     entra_ids: frozenset[str] = frozenset()
     emails: frozenset[str] = frozenset()
+    employee_ids: frozenset[str] = frozenset()
 
     def condition(self) -> sa.ColumnElement[bool]:
         p = t.people
+        variants = {v for e in self.employee_ids for v in (e, e.strip(), e.strip().lower(), e.strip().upper()) if v}
         return sa.or_(
             p.c.id.in_(sorted(self.ids)),
             p.c.entra_id.in_(sorted(self.entra_ids)),
             p.c.email_lower.in_(sorted({e.strip().lower() for e in self.emails})),
+            p.c.employee_id.in_(sorted(variants)),
         )
 
 
@@ -182,3 +198,23 @@ class PeopleReads:
             "by_hand": hand[:others],
             "by_hand_total": len(hand),
         }
+
+    def facet_values(self, org_id: int, limit: int = 200) -> dict[str, list[str]]:
+        """Each People filter field -> the values people who are not archived hold, by name, at most
+        ``limit`` (one query per field; a field nobody fills is left out)."""
+        p = t.people
+        out: dict[str, list[str]] = {}
+        for name in fields.FACET_FIELDS:
+            col = p.c[fields.BY_NAME[name].people_column or name]
+            values = list(
+                self.conn.execute(
+                    sa.select(col)
+                    .where(p.c.org_id == org_id, p.c.status != "archived", col.is_not(None), col != "")
+                    .group_by(col)
+                    .order_by(col)
+                    .limit(limit)
+                ).scalars()
+            )
+            if values:
+                out[name] = values
+        return out

@@ -7,7 +7,7 @@ manager's name attached) or as :class:`~entrasync.domain.model.PersonRecord` for
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -49,9 +49,12 @@ class PeopleRepo(PeopleReads, PlannerRecords):
         manager_id: int | None,
         page: int,
         per_page: int,
+        facets: Mapping[str, str] | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
         p = t.people
-        conds = person_filters(org_id, status=status, search=search, department=department, manager_id=manager_id)
+        conds = person_filters(
+            org_id, status=status, search=search, department=department, manager_id=manager_id, facets=facets
+        )
         total = int(self.conn.execute(sa.select(sa.func.count()).select_from(p).where(*conds)).scalar_one())
         rows = self.conn.execute(
             sa.select(p).where(*conds).order_by(p.c.display_name, p.c.id).limit(per_page).offset((page - 1) * per_page)

@@ -9,12 +9,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 
 from entrasync.errors import PermissionDeniedError, ValidationError
-from entrasync.services import people
+from entrasync.services import people, people_facets
 from entrasync.web.api.deps import MAX_ID, NO_NUL, After, Ctx, DeptText, Id, Limit, SearchText, SuperAdmin, User, Write
 from entrasync.web.api.schemas import MoveBody, Page, PersonCreate, PersonOut, PersonUpdate, TreeNode
 
 router = APIRouter()
 ExactText = Annotated[str | None, Query(max_length=320, pattern=NO_NUL)]
+FacetText = Annotated[str | None, Query(max_length=128, pattern=NO_NUL, description="That value, in any case.")]
 LOOKUP_DENIED = "Only a Super admin or an IT admin can look people up by Entra id or employee id."
 
 
@@ -30,19 +31,27 @@ def list_people(
     entra_id: ExactText = None,
     email: ExactText = None,
     employee_id: ExactText = None,
+    employee_type: FacetText = None,
+    company_name: FacetText = None,
+    city: FacetText = None,
+    country: FacetText = None,
     after: After = None,
     limit: Limit = 50,
 ) -> dict[str, Any]:
     """People by id: a page never shifts when someone is added or edited meanwhile. ``entra_id``,
     ``email`` (any case) and ``employee_id`` are exact look-ups; combine with ``status=all`` to find
-    archived people too. Employees and managers see the basic fields only."""
+    archived people too. ``employee_type``, ``company_name``, ``city`` and ``country`` filter on that
+    value, in any case. Employees and managers see the basic fields only."""
     if (entra_id is not None or employee_id is not None) and not me.is_admin:
         raise PermissionDeniedError(LOOKUP_DENIED)
     if updated_since is not None and updated_since.tzinfo is None:
         raise ValidationError({"updated_since": "Give a time zone, e.g. 2024-05-01T09:00:00Z."})
     pg = people.find_people(ctx, me.org_id, after=after, limit=limit, status=status, search=search,
                             department=department, manager_id=manager_id, updated_since=updated_since,
-                            entra_id=entra_id, email=email, employee_id=employee_id)  # fmt: skip
+                            entra_id=entra_id, email=email, employee_id=employee_id,
+                            facets=people_facets.facets_of({"employee_type": employee_type,
+                                                            "company_name": company_name, "city": city,
+                                                            "country": country}))  # fmt: skip
     return {"items": [people.visible(i, admin=me.is_admin) for i in pg.items], "next_cursor": pg.next_cursor}
 
 

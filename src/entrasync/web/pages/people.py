@@ -10,7 +10,7 @@ from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, Response
 
 from entrasync.errors import NotFoundError, PermissionDeniedError, ValidationError
-from entrasync.services import audit, connection, people
+from entrasync.services import audit, connection, people, people_facets
 from entrasync.web import present
 from entrasync.web.auth import Principal, require_super_admin, require_user
 from entrasync.web.forms import text, to_int
@@ -31,18 +31,22 @@ def people_list(request: Request, me: Principal = Depends(require_user)) -> Resp
     department = (q.get("department") or "").replace("\x00", "").strip()[:256] or None
     team = to_int(q.get("team"))
     page = to_int(q.get("page"), 1, hi=10**6) or 1
+    facets = people_facets.facets_of({name: q.get(name) for name in people_facets.FACETS})
     ctx = ctx_of(request)
     result = people.list_people(
         ctx, me.org_id, status=status, search=search or None, department=department, manager_id=team,
-        page=page, per_page=PER_PAGE,
+        page=page, per_page=PER_PAGE, facets=facets,
     )  # fmt: skip
     depts = people.departments(ctx, me.org_id)
     managers = people.managers(ctx, me.org_id)
     team_name = people.person_name(ctx, me.org_id, team) if team else None
-    base = {"status": status, "q": search, "department": department or "", "team": team or ""}
+    base = {"status": status, "q": search, "department": department or "", "team": team or "", **facets}
+    offered = people_facets.facet_values(ctx, me.org_id)
+    choices = [(name, people_facets.LABELS[name], offered.get(name, []), facets.get(name, ""))
+               for name in people_facets.FACETS if offered.get(name) or facets.get(name)]  # fmt: skip
     return render(
         request, "people.html", result=result, status=status, search=search, department=department or "",
-        team=team, team_name=team_name, departments=depts, managers=managers,
+        team=team, team_name=team_name, departments=depts, managers=managers, facets=facets, facet_choices=choices,
         pages=page_count(result.total, result.per_page),
         query=lambda **kw: urlencode({k: v for k, v in {**base, **kw}.items() if v not in ("", None)}),
     )  # fmt: skip
