@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -13,12 +13,14 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from entrasync.adapters.db import tables as t
-from entrasync.adapters.db.bulk import in_chunks
 from entrasync.adapters.db.people_reads import Subset
 from entrasync.domain import fields
 from entrasync.domain.model import EntraUser, PersonRecord, Source, Status, slots_factory
 
 _TEXT_COLUMNS = fields.PEOPLE_COLUMNS  # the mapped columns of people, in FIELDS order (no departments)
+_CUSTOM0 = fields.INDEX[fields.CUSTOM_FIELDS[0]]
+assert fields.FIELD_NAMES[_CUSTOM0:] == fields.CUSTOM_FIELDS, "the custom slots are the last values"
+_NO_CUSTOM: tuple[None, ...] = (None,) * len(fields.CUSTOM_FIELDS)
 
 _RECORD = slots_factory(PersonRecord, [f.name for f in dataclasses.fields(PersonRecord)])
 
@@ -28,34 +30,66 @@ def _manual_fields(raw: Any) -> frozenset[str]:
     return frozenset(orjson.loads(raw) if isinstance(raw, str | bytes) else raw)
 
 
-def _with_lists(values: tuple[Any, ...], at: tuple[int, ...]) -> tuple[Any, ...]:
-    """LIST values as the planner compares them: tuples (None and JSON text read as lists)."""
-    row = list(values)
-    for i in at:
-        v = row[i]
-        if v is None:
-            row[i] = ()
-        elif v.__class__ is not tuple:
-            if isinstance(v, str | bytes):
-                v = orjson.loads(v)
-            row[i] = tuple(v) if isinstance(v, list) else ()
-    return tuple(row)
+def _list_of(v: Any) -> tuple[Any, ...]:
+    """A LIST column's value as the planner compares it: a tuple (NULL, "[]" and JSON text read as lists)."""
+    if v is None or v == "[]":
+        return ()
+    if v.__class__ is tuple:
+        return v
+    if isinstance(v, str | bytes):
+        v = orjson.loads(v)
+    return tuple(v) if isinstance(v, list) else ()
 
+
+def _date_text(v: Any) -> Any:
+    """A DATE column as the domain holds it, ISO text (SQLite stores that text; PostgreSQL's driver
+    gives a ``date``)."""
+    return v if v is None or v.__class__ is str else v.isoformat()
+
+
+def _values_builder(n: int, tail: tuple[Any, ...]) -> Callable[[Any, tuple[str, ...]], tuple[Any, ...]]:
+    """``(row, departments) -> values`` for rows of (id, the ``n`` people columns of FIELDS order, …):
+    one generated tuple display, each LIST and DATE column converted in its place, ``tail`` (the empty
+    custom slots) appended. Value ``i`` past the departments is row item ``i`` (the id comes first)."""
+    at = fields.DEPARTMENTS
+    parts = [f"*r[1:{at + 1}]", "d"]
+    start = at + 1
+    for i, f in enumerate(fields.FIELDS[: n + 1]):
+        if i > at and f.kind in (fields.FieldKind.LIST, fields.FieldKind.DATE):
+            parts += [f"*r[{start}:{i}]", f"{'lst' if f.kind is fields.FieldKind.LIST else 'day'}(r[{i}])"]
+            start = i + 1
+    parts += [f"*r[{start}:{n + 1}]", "*tail"]
+    scope: dict[str, Any] = {"lst": _list_of, "day": _date_text, "tail": tail}
+    exec(f"def build(r, d):\n    return ({', '.join(parts)},)\n", scope)  # our own text, from domain.fields
+    built: Callable[[Any, tuple[str, ...]], tuple[Any, ...]] = scope["build"]
+    return built
 
 
 class PlannerRecords:
     conn: Connection
 
+    def custom_values_held(self, org_id: int) -> bool:
+        """Whether anyone in the organisation holds a custom field's value (one short query). When
+        nobody does, the twenty custom columns are left out of the load: NULL either way."""
+        p = t.people
+        held = sa.or_(*(p.c[c].is_not(None) for c in fields.CUSTOM_FIELDS))
+        return self.conn.execute(sa.select(p.c.id).where(p.c.org_id == org_id, held).limit(1)).first() is not None
+
     def load_records(
         self, org_id: int, share: Mapping[str, EntraUser] | None = None, *, only: Subset | None = None
     ) -> list[PersonRecord]:
-        """The whole directory of one org as planner records (three queries, no N+1); ``only``: just the
+        """The whole directory of one org as planner records (four queries, no N+1); ``only``: just the
         people with one of those ids, Entra ids or e-mails (explain plans a few people).
 
         ``share``: the Entra users being planned against. A linked person whose values equal their
         user's shares that user's tuple instead of keeping a copy: at rest that is nearly everyone, and
         at 100,000 people it saves ~100 MB of peak memory (§9) and makes the planner's compare an
-        identity check."""
+        identity check.
+
+        Read for speed (§9: a delta round loads everyone): the driver's own rows (no SQLAlchemy row
+        objects: every column is text, an integer or NULL, nothing to convert), the JSON lists as text
+        ("[]" or NULL on most rows, decoded only otherwise) and the custom columns only when someone
+        holds one."""
         p, conn = t.people, self.conn
         where = p.c.org_id == org_id
         if only is not None:
@@ -78,9 +112,12 @@ class PlannerRecords:
             .where(where)
         ):
             roles[pid].add(role)
+        custom = self.custom_values_held(org_id)
+        columns = _TEXT_COLUMNS if custom else tuple(c for c in _TEXT_COLUMNS if c not in fields.CUSTOM_FIELDS)
+        lists = {c for c in columns if c in fields.LIST_COLUMNS}
         cols = (
             p.c.id,
-            *(p.c[c] for c in _TEXT_COLUMNS),
+            *(sa.type_coerce(p.c[c], sa.Text) if c in lists else p.c[c] for c in columns),
             p.c.entra_id,
             p.c.manager_id,
             p.c.status,
@@ -88,10 +125,9 @@ class PlannerRecords:
             # Raw JSON text: nearly every row holds "[]", and decoding 100,000 of those costs ~1 s.
             sa.type_coerce(p.c.manual_fields, sa.Text),
         )
-        n = len(_TEXT_COLUMNS)
-        at = fields.DEPARTMENTS
-        # LIST columns (JSON) as tuples, at their place in the values (after departments).
-        lists = tuple(i for i in fields.TUPLE_INDEXES if i != at)
+        n = len(columns)
+        # LIST columns (JSON text) as tuples and DATE columns as ISO text, in place; empty custom slots.
+        build = _values_builder(n, () if custom else _NO_CUSTOM)
         statuses = {m.value: m for m in Status}
         sources = {m.value: m for m in Source}
         no_depts: tuple[str, ...] = ()
@@ -100,30 +136,31 @@ class PlannerRecords:
         out: list[PersonRecord] = []
         append = out.append
         shared = share if share is not None else {}
-        rows = conn.execute(sa.select(*cols).where(where))
-        for r in in_chunks(rows):  # a chunk at a time: the rows never all live at once
-            pid = r[0]
-            text = r[1 : n + 1]
-            values = (*text[:at], tuple(depts.pop(pid)) if pid in depts else no_depts, *text[at:])
-            if lists:
-                values = _with_lists(values, lists)
-            eid = r[n + 1]
-            if eid is not None:
-                user = shared.get(eid)
-                if user is not None and user.values == values:
-                    values = user.values
-            mf = r[n + 5]
-            append(
-                make(
-                    pid,
-                    values,
-                    eid,
-                    r[n + 2],
-                    statuses[r[n + 3]],
-                    sources[r[n + 4]],
-                    frozenset(roles[pid]) if pid in roles else empty,
-                    _manual_fields(mf) if mf and mf != "[]" else empty,
-                )
-            )
+        result = conn.execute(sa.select(*cols).where(where))
+        cursor = result.cursor  # the DBAPI cursor: plain tuples, a chunk at a time (never all rows at once)
+        try:
+            while chunk := cursor.fetchmany(10_000):
+                for r in chunk:
+                    pid = r[0]
+                    values = build(r, tuple(depts.pop(pid)) if pid in depts else no_depts)
+                    eid = r[n + 1]
+                    if eid is not None:
+                        user = shared.get(eid)
+                        if user is not None and user.values == values:
+                            values = user.values
+                    mf = r[n + 5]
+                    append(
+                        make(
+                            pid,
+                            values,
+                            eid,
+                            r[n + 2],
+                            statuses[r[n + 3]],
+                            sources[r[n + 4]],
+                            frozenset(roles[pid]) if pid in roles else empty,
+                            _manual_fields(mf) if mf and mf != "[]" else empty,
+                        )
+                    )
+        finally:
+            result.close()
         return out
-
