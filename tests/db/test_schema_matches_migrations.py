@@ -69,9 +69,9 @@ def test_the_shipped_head_revision_is_alembics_head(db_url: str) -> None:
         assert engine_mod.schema_revision(engine) == (engine_mod.HEAD_REVISION, engine_mod.HEAD_REVISION)
         engine_mod.migrate(engine)  # at head: nothing to do
         with engine.begin() as conn:
-            conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0009'")
-        assert engine_mod.database_revision(engine) == "0009"
-        # Alembic runs 0010 again, onto a schema that has its columns: the short cut did not skip it.
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0010'")
+        assert engine_mod.database_revision(engine) == "0010"
+        # Alembic runs 0011 again, onto a schema that has its table: the short cut did not skip it.
         with pytest.raises(Exception, match=r"(?i)duplicate column|already exists"):
             engine_mod.migrate(engine)
     finally:

@@ -74,6 +74,7 @@ def exact_state(url: str) -> dict[str, Any]:
                 "person_events": _rows(conn, t.person_events, t.person_events.c.org_id, t.person_events.c.seq),
                 "overrides": _rows(conn, t.overrides, t.overrides.c.id),
                 "sync_state": _rows(conn, t.sync_state, t.sync_state.c.org_id),
+                "sync_mirrors": _rows(conn, t.sync_mirrors, t.sync_mirrors.c.org_id),
                 "plan_changes": [
                     (r.id, r.decision, r.applied)
                     for r in conn.execute(

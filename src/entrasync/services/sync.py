@@ -227,7 +227,9 @@ def _at_rest(ctx: AppContext, org_id: int, run_id: int, read: _Read, report: Pro
         if broken:
             log.info("run %s plans in full: changed since run %s: %s", run_id, rest.run_id, ", ".join(broken))
             return None
-        uow.plans.copy_standing(org_id, rest.run_id, run_id)
+        if any(rest.counts.get(k) for k in ("overridden", "kept", "conflicts")):
+            # Only then: the basis run may be a first sync of 100,000 plan rows, which the copy scans.
+            uow.plans.copy_standing(org_id, rest.run_id, run_id)
         uow.sync_state.write_link(org_id, result.delta_link, now)
         counts = dict(rest.counts)
         uow.runs.update(

@@ -1,8 +1,9 @@
 """The delta cursor between refreshes (Entra mirror + delta link), stored compactly.
 
 The mirror is every live user of the tenant as the last read saw it (``DeltaCursor.users``): a delta
-round merges its changes into it. It is one zlib-compressed JSON row (~9 MB at 100,000 users); an
-unchanged round rewrites only the delta link beside it.
+round merges its changes into it. It is one zlib-compressed JSON row (~9 MB at 100,000 users) in a
+table of its own (``sync_mirrors``); an unchanged round reads and rewrites only the small ``sync_state``
+row beside it (delta link, rest, filter and mapping digest).
 """
 
 from __future__ import annotations
@@ -90,9 +91,9 @@ class SyncStateRepo:
         None: the default mapping). A changed filter or mapping means a full read."""
         st = t.sync_state
         row = self.conn.execute(
-            sa.select(st.c.graph_filter, st.c.cursor.is_not(None), st.c.mapping_digest).where(st.c.org_id == org_id)
+            sa.select(st.c.graph_filter, st.c.mapping_digest).where(st.c.org_id == org_id)
         ).first()
-        if row is None or not row[1] or (row[0] or None) != graph_filter or (row[2] or None) != mapping:
+        if row is None or (row[0] or None) != graph_filter or (row[1] or None) != mapping:
             return None
         return self.mirror(org_id)
 
@@ -103,19 +104,20 @@ class SyncStateRepo:
         cursor was saved for this Graph filter and this mapping: ``mapping`` is its digest, None the default)."""
         st = t.sync_state
         row = self.conn.execute(
-            sa.select(st.c.delta_link, st.c.graph_filter, st.c.rest, st.c.cursor.is_not(None),
-                      st.c.mapping_digest).where(st.c.org_id == org_id)
+            sa.select(st.c.delta_link, st.c.graph_filter, st.c.rest, st.c.mapping_digest).where(st.c.org_id == org_id)
         ).first()
-        if row is None or not row[3] or (row[1] or None) != graph_filter or (row[4] or None) != mapping:
+        if row is None or (row[1] or None) != graph_filter or (row[3] or None) != mapping:
             return None, None
         rest = Rest.from_json(orjson.loads(row[2])) if row[2] else None
         return row[0], rest
 
     def mirror(self, org_id: int) -> DeltaCursor | None:
         """The stored mirror with its delta link (None when absent or unreadable: then a full read)."""
-        st = t.sync_state
-        row = self.conn.execute(sa.select(st.c.cursor, st.c.delta_link).where(st.c.org_id == org_id)).first()
-        if row is None or row[0] is None:
+        st, sm = t.sync_state, t.sync_mirrors
+        row = self.conn.execute(
+            sa.select(sm.c.cursor, st.c.delta_link).join(st, st.c.org_id == sm.c.org_id).where(sm.c.org_id == org_id)
+        ).first()
+        if row is None:
             return None
         cursor = load(row[0])
         if cursor is not None and row[1]:
@@ -129,12 +131,12 @@ class SyncStateRepo:
         """Replace the stored cursor (``blob`` from :func:`dump`); None forgets it. ``rest``: what a clean
         run leaves (None: the next refresh plans in full)."""
         st = t.sync_state
-        self.conn.execute(sa.delete(st).where(st.c.org_id == org_id))
+        self.forget(org_id)
         if blob is not None:
+            self.conn.execute(sa.insert(t.sync_mirrors).values(org_id=org_id, cursor=blob))
             self.conn.execute(
                 sa.insert(st).values(
                     org_id=org_id,
-                    cursor=blob,
                     delta_link=delta_link,
                     graph_filter=graph_filter,
                     updated_at=now,
@@ -153,3 +155,4 @@ class SyncStateRepo:
 
     def forget(self, org_id: int) -> None:
         self.conn.execute(sa.delete(t.sync_state).where(t.sync_state.c.org_id == org_id))
+        self.conn.execute(sa.delete(t.sync_mirrors).where(t.sync_mirrors.c.org_id == org_id))

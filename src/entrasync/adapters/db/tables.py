@@ -220,9 +220,8 @@ sync_state = Table(
     "sync_state",
     metadata,
     Column("org_id", Integer, ForeignKey("organisations.id"), primary_key=True),
-    # Compressed mirror of Entra plus the delta link (see adapters.graph.reader.DeltaCursor).
-    Column("cursor", LargeBinary),
-    # The current delta link, kept apart from the mirror so an unchanged round rewrites only this.
+    # The current delta link (see adapters.graph.reader.DeltaCursor); the mirror is in sync_mirrors, so
+    # an unchanged round rewrites and reads only this small row. A row here always has its mirror.
     Column("delta_link", Text),
     Column("graph_filter", Text),  # the filter the cursor was read with
     Column("updated_at", TS, nullable=False),
@@ -230,6 +229,14 @@ sync_state = Table(
     Column("rest", Text),
     # Digest of the attribute mapping the mirror was read with (a changed mapping means a full read).
     Column("mapping_digest", String(64)),
+)
+
+# The compressed mirror of Entra the delta rounds merge into (adapters.db.sync_state_repo.dump).
+sync_mirrors = Table(
+    "sync_mirrors",
+    metadata,
+    Column("org_id", Integer, ForeignKey("organisations.id"), primary_key=True),
+    Column("cursor", LargeBinary, nullable=False),
 )
 
 sync_settings = Table(
