@@ -33,6 +33,22 @@ for _var in ("ENTRASYNC_DATABASE_URL", "ENTRASYNC_GRAPH_URL", "ENTRASYNC_LOGIN_U
     os.environ.pop(_var, None)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    """argon2 at the product's cost takes ~0.2 s per hash and per check on this machine, and the suite
+    creates and signs in hundreds of accounts: in this process they hash at the lowest cost. Processes
+    the tests start (the CLI, ``serve``) hash at full cost, which
+    ``tests/security/test_secrets.py::test_passwords_are_hashed_at_full_cost`` checks."""
+    from argon2 import PasswordHasher
+
+    from entrasync.services import accounts
+
+    real = accounts._hasher
+    accounts._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    accounts._hasher = real
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if TEST_DB != "postgresql":
         return

@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import logging
 import lzma
+import os
 import re
 import zlib
 from collections.abc import Iterator
@@ -191,3 +192,28 @@ def test_secrets_are_encrypted_at_rest_and_never_logged(
     shown = it.client.get("/api/v1/connection").text + it.client.get("/integrations").text
     assert info.client_secret not in shown
     assert world.it_token not in it.client.get("/me").text
+
+
+def test_passwords_are_hashed_at_full_cost(env: dict[str, str]) -> None:
+    """The suite hashes at the lowest cost in its own process (tests/conftest.py); the product never
+    does: an account created by the CLI, in a process of its own, stores argon2id at t=3, m=64 MiB, p=4."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "entrasync"), "admin", "create", "--email", "full.cost@example.com",
+         "--role",
+         "super_admin", "--json"],
+        env={**os.environ, **env, "ENTRASYNC_ADMIN_PASSWORD": "a-long-enough-password"}, capture_output=True,
+        text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    engine = sa.create_engine(env["ENTRASYNC_DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.connect() as conn:
+            stored = conn.execute(
+                sa.select(t.people.c.password_hash).where(t.people.c.email == "full.cost@example.com")
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$"), stored[:40]

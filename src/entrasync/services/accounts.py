@@ -13,10 +13,17 @@ from entrasync.errors import ConflictError, ValidationError
 from entrasync.services import people
 from entrasync.services.context import Actor, AppContext
 
-_hasher = PasswordHasher()
+_hasher = PasswordHasher()  # argon2id, the library's RFC 9106 low-memory profile (t=3, m=64 MiB, p=4)
 MIN_PASSWORD = 12
-# A fixed hash so a sign-in for an unknown e-mail costs the same time as a wrong password.
-_DUMMY_HASH = _hasher.hash("entrasync-dummy-password")
+_dummy: list[str] = []
+
+
+def _dummy_hash() -> str:
+    """A fixed hash so a sign-in for an unknown e-mail costs the same time as a wrong password (made on
+    first use: hashing costs ~0.2 s, which every process importing this module paid)."""
+    if not _dummy:
+        _dummy.append(_hasher.hash("entrasync-dummy-password"))
+    return _dummy[0]
 
 
 def hash_password(password: str) -> str:
@@ -25,7 +32,7 @@ def hash_password(password: str) -> str:
 
 def check_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
