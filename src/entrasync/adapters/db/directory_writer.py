@@ -99,6 +99,34 @@ class Applied:
     created: dict[str, int] = field(default_factory=dict)  # Entra id -> new person id
 
 
+# Writes from which PostgreSQL's statistics matter: below it every plan is cheap whatever they say.
+ANALYZE_AT = 1_000
+
+
+def analyze_if_stale(conn: Connection, tables: Sequence[str], rows: int) -> list[str]:
+    """PostgreSQL: ANALYZE the tables whose statistics are missing or far behind their rows (a new
+    deployment's first large applies, before autovacuum has looked). Without them the planner read a
+    20,000-person table as tiny and checked every foreign key and UPDATE by id with a sequential scan:
+    an apply of 20,000 updates took 22 s instead of 1 s, the departments' COPY 11 s instead of 0.4 s.
+    ``rows``: how many rows this transaction writes or wrote (ANALYZE samples those too): statistics
+    counting fewer than half as many are stale. Returns the tables analysed."""
+    if conn.dialect.name != "postgresql":
+        return []
+    stale = [
+        name
+        for name, tuples, changed in conn.exec_driver_sql(
+            "SELECT c.relname, c.reltuples, coalesce(s.n_mod_since_analyze, 0) FROM pg_class c "
+            "LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid "
+            "WHERE c.relname = ANY(%(names)s) AND c.relnamespace = to_regnamespace(current_schema())",
+            {"names": list(tables)},
+        )
+        if tuples < 0.5 * rows or changed > max(ANALYZE_AT, 0.2 * tuples)
+    ]
+    for name in stale:
+        conn.exec_driver_sql(f'ANALYZE "{name}"')
+    return stale
+
+
 class DirectoryWriter:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -116,6 +144,8 @@ class DirectoryWriter:
         if creates:  # first: updates may name a joiner as the new manager
             out.created = self._reserve_ids(creates)
             self._insert(org_id, creates, out.created, stamp, version)
+        if len(creates) + len(writes) >= ANALYZE_AT:
+            analyze_if_stale(self.conn, ("people", "person_departments"), len(creates) + len(writes))
         if writes:
             self._update(writes, out.created, now, version)
         if archives:
