@@ -1,7 +1,8 @@
 """Shared fixtures: a fresh database per test (SQLite or PostgreSQL), the emulator, the app context.
 
 ``ENTRASYNC_TEST_DB=postgresql`` runs every database-backed test on PostgreSQL (127.0.0.1:5432);
-tests that touch no database run only in the SQLite pass (they would test nothing new twice).
+tests that touch no database run only in the SQLite pass (they would test nothing new twice), and so
+do tests marked ``sqlite_only`` (the pages' layout and accessibility: the same on every database).
 """
 
 from __future__ import annotations
@@ -52,7 +53,12 @@ def _cheap_password_hashing() -> Iterator[None]:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if TEST_DB != "postgresql":
         return
-    keep = [i for i in items if {"db_url", "module_db_url"} & set(getattr(i, "fixturenames", ()))]
+    uses_db = {"db_url", "module_db_url"}
+    keep = [
+        i
+        for i in items
+        if uses_db & set(getattr(i, "fixturenames", ())) and i.get_closest_marker("sqlite_only") is None
+    ]
     dropped = [i for i in items if i not in keep]
     if dropped:
         config.hook.pytest_deselected(items=dropped)

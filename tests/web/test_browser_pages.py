@@ -21,7 +21,8 @@ from entrasync.emulator.admin_client import AdminClient
 from entrasync.services import connection, people, sync, sync_settings
 from entrasync.services.context import Actor
 
-pytestmark = pytest.mark.browser
+# The same pages whatever the database: their layout and accessibility are checked in the SQLite pass.
+pytestmark = [pytest.mark.browser, pytest.mark.sqlite_only]
 ADMIN = "ian.admin@example.com"
 
 
