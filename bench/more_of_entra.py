@@ -88,7 +88,11 @@ def one(src: Path, info: dict[str, str], db: str, work: Path, mapped: bool, prof
     code = CHILD.format(bench=str(HERE), info=json.dumps(info), data=str(data), db=db_url, mapped=mapped,
                         profile=profile)  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(src)}
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
+    try:
+        proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
+    finally:
+        if db != "sqlite":
+            drop_pg(db_url)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-3000:])
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -104,6 +108,17 @@ def bench_pg(data: Path) -> str:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     engine.dispose()
     return base.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_pg(url: str) -> None:
+    """Each run's database goes with it (a 100,000-user one is ~300 MB)."""
+    import sqlalchemy as sa
+
+    base = os.environ.get("ENTRASYNC_BENCH_PG_URL", "postgresql+psycopg://root@127.0.0.1:5432/postgres")
+    engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    engine.dispose()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,6 +50,15 @@ def _cheap_password_hashing() -> Iterator[None]:
     accounts._hasher = real
 
 
+@pytest.fixture(autouse=True)
+def _no_tokens_from_an_earlier_test() -> None:
+    """Access tokens live across refreshes in a process (adapters.graph.auth.PROCESS_TOKENS); each test
+    starts as a new process would, holding none (tests reuse tenant, client and secret values)."""
+    from entrasync.adapters.graph.auth import PROCESS_TOKENS
+
+    PROCESS_TOKENS.clear()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if TEST_DB != "postgresql":
         return

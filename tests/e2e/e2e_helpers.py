@@ -8,6 +8,7 @@ import click
 import orjson
 from click.testing import CliRunner
 
+from entrasync.adapters.graph.auth import PROCESS_TOKENS
 from entrasync.cli.main import run
 
 runner = CliRunner()
@@ -16,7 +17,9 @@ runner = CliRunner()
 @click.command(add_help_option=False, context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.pass_context
 def entrasync(ctx: click.Context) -> None:
-    """The console script as a click command, so CliRunner captures it: ``entrasync.cli.main.run``."""
+    """The console script as a click command, so CliRunner captures it: ``entrasync.cli.main.run``. Each
+    command starts as its own process would, holding no access token from an earlier one."""
+    PROCESS_TOKENS.clear()
     raise SystemExit(run(list(ctx.args)))
 
 

@@ -274,7 +274,18 @@ def test_403_is_a_stop_error_naming_the_permissions() -> None:
     assert "Insufficient privileges" in msg
     assert "User.Read.All" in msg and "GroupMember.Read.All" in msg
     assert info.value.code == "Authorization_RequestDenied"
-    assert h.client.request_count == 1
+    # Asked again once with a new token (a reused token may predate the consent), then refused.
+    assert h.client.request_count == 2 and h.token.invalidations == 1
+
+
+def test_a_403_with_a_token_older_than_the_consent_succeeds_with_a_new_one() -> None:
+    """Tokens live across refreshes in a process (auth.PROCESS_TOKENS); one issued before the admin
+    granted a permission lacks it, so a 403 is asked again once with a new token."""
+    answers = iter([graph_error(403, "Authorization_RequestDenied", "Insufficient privileges."), ok({"value": []})])
+    h = make_client(lambda r: next(answers))
+    assert h.client.get("/users") == {"value": []}
+    assert [r.headers["Authorization"] for r in h.requests] == [f"Bearer {TOKEN}-0", f"Bearer {TOKEN}-1"]
+    assert h.clock.sleeps == []
 
 
 def test_400_carries_graphs_code_and_message() -> None:
@@ -341,7 +352,8 @@ def test_delta_page_without_any_link_is_a_protocol_error() -> None:
 
 
 def test_token_never_logged(caplog: pytest.LogCaptureFixture) -> None:
-    answers = iter([graph_error(429, "TooManyRequests", "x", {"Retry-After": "1"}), graph_error(403, "Denied", "no")])
+    answers = iter([graph_error(429, "TooManyRequests", "x", {"Retry-After": "1"}), graph_error(403, "Denied", "no"),
+                    graph_error(403, "Denied", "no")])  # fmt: skip
     h = make_client(lambda r: next(answers))
     with caplog.at_level(logging.DEBUG), pytest.raises(GraphStopError) as info:
         h.client.get("/users")

@@ -198,6 +198,11 @@ class GraphClient:
         headers = {"ConsistencyLevel": "eventual"} if advanced else {}
         return self._get_json(url, headers, require_value=require_value)
 
+    def _drop_token(self) -> None:
+        invalidate = getattr(self._token_provider, "invalidate", None)
+        if callable(invalidate):
+            invalidate()
+
     def _get_json(self, url: str, extra_headers: Mapping[str, str], *, require_value: bool) -> dict[str, Any]:
         reauthenticated = False
 
@@ -216,11 +221,18 @@ class GraphClient:
                         request_id=exc.request_id,
                     ) from None
                 reauthenticated = True
-                invalidate = getattr(self._token_provider, "invalidate", None)
-                if callable(invalidate):
-                    invalidate()
+                self._drop_token()
                 log.info("Graph answered 401; acquiring a new token and retrying once")
                 raise Retry("HTTP 401 (token refreshed)", retry_after=0.0, status=401, immediate=True) from None
+            except GraphStopError as exc:
+                if exc.status != 403 or reauthenticated:
+                    raise
+                # A token is reused while it lives (auth.PROCESS_TOKENS): one issued before the admin
+                # granted a permission lacks it. Ask once with a new token before calling it missing.
+                reauthenticated = True
+                self._drop_token()
+                log.info("Graph answered 403; acquiring a new token and retrying once")
+                raise Retry("HTTP 403 (token refreshed)", retry_after=0.0, status=401, immediate=True) from None
 
         def on_retry(n: int, exc: Retry, delay: float) -> None:
             if exc.status != 401:
