@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The FULL reliability suite (issue 6, parts 1-3): 24 kill -9 crash trials per database, the whole fault
 # matrix, and more hypothesis examples, on SQLite and then PostgreSQL; prints one summary line per database
-# and a combined one. The fast subset is part of the normal run (`pytest`, scripts/test.sh).
+# and a combined one. The fast subset runs with `bash scripts/test.sh` (the fault matrix) and `--slow` (the
+# crash trials).
 # Usage: bash scripts/reliability.sh [extra pytest args]   (ENTRASYNC_CRASH_SEED=N fixes the kill points)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # Install everything the tests need, then lint, type-check and run the suite on SQLite and PostgreSQL.
-# Usage: bash scripts/test.sh [extra pytest args]
+# Usage: bash scripts/test.sh [--slow | --all] [extra pytest args]
+#   (default)  every test but the long ones marked `slow` (what CI runs, under 25 minutes)
+#   --slow     only the long ones: the kill -9 crash trials, the API fuzzing, the benchmark smoke run
+#   --all      both
 set -euo pipefail
 cd "$(dirname "$0")/.."
+SELECT=(-m "not slow")
+case "${1:-}" in
+  --slow) SELECT=(-m slow); shift ;;
+  --all) SELECT=(); shift ;;
+esac
 
 # PostgreSQL (the production database; the suite runs on it too).
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
@@ -30,6 +38,6 @@ if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/lint-imports  # the import contract of pyproject.toml (README "Layout")
 
 echo "== tests on SQLite =="
-ENTRASYNC_TEST_DB=sqlite .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+ENTRASYNC_TEST_DB=sqlite .venv/bin/python -m pytest -q -p no:cacheprovider "${SELECT[@]}" "$@"
 echo "== tests on PostgreSQL =="
-ENTRASYNC_TEST_DB=postgresql .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+ENTRASYNC_TEST_DB=postgresql .venv/bin/python -m pytest -q -p no:cacheprovider "${SELECT[@]}" "$@"

@@ -33,6 +33,7 @@ FIRST_SYNC_TABLES = {
 }  # fmt: skip
 
 
+@pytest.mark.slow  # ~40 s: `bash scripts/test.sh --slow`
 @pytest.mark.timeout(180)
 def test_bench_prints_a_complete_table(tmp_path: Path) -> None:
     proc = subprocess.run(

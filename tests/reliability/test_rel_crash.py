@@ -260,6 +260,7 @@ def _prepare_plan_apply(emu: RunningEmulator, db_url: str, tmp: Path) -> Prepare
                     feed_base=base)  # fmt: skip
 
 
+@pytest.mark.slow  # ~75 s on SQLite, ~115 s on PostgreSQL: `bash scripts/test.sh --slow`
 @pytest.mark.timeout(3600)
 @pytest.mark.parametrize("kind", ["refresh", "plan-apply"])
 def test_kill_9_during_apply_leaves_directory_before_or_after(

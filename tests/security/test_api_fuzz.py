@@ -86,6 +86,7 @@ def _fuzz_pass(app: Any, token: str, label: str) -> tuple[list[str], int]:
     return failures, counter[0]
 
 
+@pytest.mark.slow  # ~40 s per database: `bash scripts/test.sh --slow`
 @pytest.mark.parametrize("who", ["it_admin", "employee"])
 def test_schemathesis_as_it_admin_and_employee(app_ctx: AppContext, who: str) -> None:
     org = app_ctx.org_id()
