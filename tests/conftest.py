@@ -101,15 +101,17 @@ def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield str(path)
 
 
-def _fresh_db(template: str, folder: Path) -> Iterator[str]:
+def _fresh_db(template: str | None, folder: Path) -> Iterator[str]:
+    """A database of its own: a copy of ``template`` (migrated), or empty when it is None."""
     if TEST_DB == "postgresql":
         name = f"entrasync_t_{uuid.uuid4().hex[:12]}"
-        _pg_exec(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        _pg_exec(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
         yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
         _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     else:
         path = folder / "entrasync.sqlite3"
-        shutil.copyfile(template, path)
+        if template:
+            shutil.copyfile(template, path)
         yield f"sqlite:///{path}"
 
 

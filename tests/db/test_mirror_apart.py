@@ -3,14 +3,13 @@ organisation's mirror and delta link (the next refresh stays a delta round), on 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from tests.conftest import PG_ADMIN_URL, TEST_DB, _pg_exec
+from tests.conftest import _fresh_db
 
 from entrasync.adapters.db import tables as t
 from entrasync.adapters.db.engine import alembic_config, make_engine, migrate
@@ -22,13 +21,9 @@ from entrasync.domain.model import EntraUser
 
 @pytest.fixture
 def empty_url(tmp_path: Path) -> Iterator[str]:
-    if TEST_DB == "postgresql":
-        name = f"entrasync_m_{uuid.uuid4().hex[:12]}"
-        _pg_exec(f'CREATE DATABASE "{name}"')
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-        _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    else:
-        yield f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    folder = tmp_path / "empty"  # apart from db_url's file in tmp_path
+    folder.mkdir()
+    yield from _fresh_db(None, folder)
 
 
 def _user(uid: str) -> EntraUser:
