@@ -7,7 +7,7 @@ on SQLite) is what keeps it within the §9 budget.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from itertools import chain, islice
 from typing import Any
@@ -113,9 +113,3 @@ def _as_dict(value: Any) -> dict[str, Any]:
     if isinstance(value, Mapping):
         return dict(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def in_chunks(result: sa.CursorResult[Any], size: int = 10_000) -> Iterator[sa.Row[Any]]:
-    """Rows ``size`` at a time (fetchmany): nearly fetchall's speed without every row alive at once."""
-    for part in result.partitions(size):
-        yield from part
