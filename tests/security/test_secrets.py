@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import zstandard
 from fastapi.testclient import TestClient
 from tests.security.conftest import BASE_URL, build_world, connect_through_microsoft, microsoft_round_trip
 from tests.web.conftest import PASSWORD, csrf_of
@@ -76,7 +77,8 @@ def all_logging_at_debug() -> Iterator[Capture]:
 
 def _unpack(blob: bytes) -> list[str]:
     out = [blob.decode("latin-1")]
-    for opener in (zlib.decompress, gzip.decompress, lzma.decompress, bz2.decompress):
+    zstd = zstandard.ZstdDecompressor().decompress
+    for opener in (zstd, zlib.decompress, gzip.decompress, lzma.decompress, bz2.decompress):
         try:
             out.append(opener(blob).decode("latin-1"))
         except Exception:  # not this format

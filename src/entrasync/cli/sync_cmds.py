@@ -147,8 +147,10 @@ def settings_map(
     field: Annotated[str, typer.Argument(help="Directory field (e.g. employee_id), custom_1..custom_20, or custom.")],
     source: Annotated[
         str | None,
-        typer.Option(help="Entra property: e.g. userPrincipalName, onPremisesExtensionAttributes.extensionAttribute1, "
-                     "extension_<appId>_<name>."),
+        typer.Option(
+            help="Entra property: e.g. userPrincipalName, onPremisesExtensionAttributes.extensionAttribute1, "
+            "extension_<appId>_<name>."
+        ),
     ] = None,
     create_only: Annotated[
         bool | None, typer.Option("--create-only/--always", help="Write only when the person is created, or always.")

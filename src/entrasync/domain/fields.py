@@ -70,10 +70,7 @@ FIELDS: Final[tuple[MappedField, ...]] = (
     MappedField("business_phones", "businessPhones", "Business phones", 64, FieldKind.LIST, more=True),
     MappedField("preferred_language", "preferredLanguage", "Preferred language", 16, more=True),
     # The admin's custom fields (spec §12): unmapped until the mapping names a source and a label.
-    *(
-        MappedField(f"custom_{n}", None, f"Custom field {n}", 1024, everyone=False, custom=True)
-        for n in range(1, 21)
-    ),
+    *(MappedField(f"custom_{n}", None, f"Custom field {n}", 1024, everyone=False, custom=True) for n in range(1, 21)),
 )
 
 FIELD_NAMES: Final = tuple(f.name for f in FIELDS)

@@ -3,7 +3,8 @@ held for review even in Auto-sync. Pure: it reads the plan and the directory and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Final
 
 from entrasync.domain.model import ADMIN_ROLES, ChangeKind, PersonRecord, Plan, ScopeSettings, Source, Status
@@ -16,20 +17,37 @@ def _percent(value: float) -> str:
     return f"{value:g}%"
 
 
-def apply_guard(result: Plan, people: Sequence[PersonRecord], settings: ScopeSettings) -> None:
+@dataclass(frozen=True, slots=True)
+class Census:
+    """What the guard weighs a plan against: the active synced people and the active admins of the whole
+    directory (a plan of a few people, domain.incremental, brings it from a count query)."""
+
+    synced: int
+    admin_ids: frozenset[int]
+
+    @staticmethod
+    def of(people: Iterable[PersonRecord]) -> Census:
+        synced = 0
+        admins: set[int] = set()
+        for p in people:
+            if p.status == Status.ARCHIVED:
+                continue
+            if p.source == Source.ENTRA:
+                synced += 1
+            if not ADMIN_ROLES.isdisjoint(p.roles):
+                admins.add(p.id)
+        return Census(synced, frozenset(admins))
+
+
+def apply_guard(
+    result: Plan, people: Sequence[PersonRecord], settings: ScopeSettings, census: Census | None = None
+) -> None:
     """§4.6: hold a plan that archives too many synced people, or every admin, even in Auto-sync."""
     archive_ids = {c.person_id for c in result.changes if c.kind is ChangeKind.ARCHIVE}
     if not archive_ids:
         return
-    synced = 0
-    admins: list[int] = []
-    for p in people:
-        if p.status == Status.ARCHIVED:
-            continue
-        if p.source == Source.ENTRA:
-            synced += 1
-        if not ADMIN_ROLES.isdisjoint(p.roles):
-            admins.append(p.id)
+    whole = census if census is not None else Census.of(people)
+    synced, admins = whole.synced, sorted(whole.admin_ids)
     reasons: list[str] = []
     n = len(archive_ids)
     guard = settings.guard_percent

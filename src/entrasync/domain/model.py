@@ -313,6 +313,11 @@ class Plan:
     matched_ids: list[int] = field(default_factory=list)
     held: bool = False
     hold_reason: str | None = None
+    matched_outside: int = 0  # matched people a neighbourhood plan (domain.incremental) left unloaded
+
+    @property
+    def matched(self) -> int:
+        return len(self.matched_ids) + self.matched_outside
 
     def count(self, kind: ChangeKind) -> int:
         return sum(1 for c in self.changes if c.kind is kind)

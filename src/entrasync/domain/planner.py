@@ -37,7 +37,7 @@ from dataclasses import replace
 from typing import Final
 
 from entrasync.domain import fields
-from entrasync.domain.guard import MIN_GUARD_ARCHIVES, apply_guard
+from entrasync.domain.guard import MIN_GUARD_ARCHIVES, Census, apply_guard
 from entrasync.domain.matching import (
     KEEP_CURRENT,
     Directory,
@@ -230,7 +230,11 @@ def _matched_changes(
 
 
 def _leaver_changes(
-    snapshot: EntraSnapshot, people: Sequence[PersonRecord], scope: Scope, d: Directory, m: Matches,
+    snapshot: EntraSnapshot,
+    people: Sequence[PersonRecord],
+    scope: Scope,
+    d: Directory,
+    m: Matches,
     keep_manual: bool = False,
 ) -> tuple[list[_Row], list[Kept]]:
     """§4.4: everyone the Entra pass did not account for is archived, with the reason (admins added by
@@ -357,12 +361,15 @@ def plan(
     people: Sequence[PersonRecord],
     settings: ScopeSettings,
     overrides: Collection[Override] | Overrides = (),
+    *,
+    census: Census | None = None,
 ) -> Plan:
     """Compute the plan that makes the directory match Entra, without changing anything.
 
     ``snapshot`` must come from a completed fetch (§4.1); with the group filter on it must carry the
     group membership, else this raises ``ValueError`` rather than plan from partial data. A 100k plan
     allocates about a million acyclic objects: the refresh runs it with the cyclic GC paused.
+    ``census``: the whole directory's synced people and admins, when ``people`` is only part of it.
     """
     scope = scope_users(snapshot, settings)
     d = index_directory(people)
@@ -403,5 +410,5 @@ def plan(
             result.changes.append(proposed)
         if overridden is not None:
             result.overridden.append(overridden)
-    apply_guard(result, people, settings)
+    apply_guard(result, people, settings, census)
     return result

@@ -56,7 +56,7 @@ def counts(p: Plan) -> dict[str, int]:
     out["overridden"] = len(p.overridden)
     out["kept"] = len(p.kept)
     out["conflicts"] = len(p.conflicts)
-    out["matched"] = len(p.matched_ids)
+    out["matched"] = p.matched
     return out
 
 
@@ -74,7 +74,7 @@ def counts_at_rest(p: Plan, *, applied: bool) -> dict[str, int] | None:
     out = {k.value: 0 for k in ChangeKind}
     overridden = {c.subject for c in p.overridden}
     now_matched = sum(1 for c in p.changes if c.kind is not ChangeKind.ARCHIVE and c.subject not in overridden)
-    out.update(overridden=len(p.overridden), kept=len(p.kept), conflicts=0, matched=len(p.matched_ids) + now_matched)
+    out.update(overridden=len(p.overridden), kept=len(p.kept), conflicts=0, matched=p.matched + now_matched)
     return out
 
 

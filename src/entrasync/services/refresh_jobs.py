@@ -48,7 +48,7 @@ class SlotTakenError(Exception):
 
 
 def running_error(run: dict[str, Any]) -> RefreshRunningError:
-    """"A refresh is already queued/running (run N)…": what a second request is told (409, one CLI line)."""
+    """ "A refresh is already queued/running (run N)…": what a second request is told (409, one CLI line)."""
     state = "queued" if run.get("claimed_by") is None else "running"
     return RefreshRunningError(
         f"A refresh is already {state} (run {run['id']}). Wait for it to finish, then try again."
@@ -66,8 +66,16 @@ def _fail(uow: UnitOfWork, org_id: int, run_id: int, now: datetime, message: str
 
 
 def _queue(
-    uow: UnitOfWork, ctx: AppContext, org_id: int, now: datetime, *, trigger: str, triggered_by: str | None,
-    slot_at: datetime | None = None, attempt: int = 1, retry_of: int | None = None,
+    uow: UnitOfWork,
+    ctx: AppContext,
+    org_id: int,
+    now: datetime,
+    *,
+    trigger: str,
+    triggered_by: str | None,
+    slot_at: datetime | None = None,
+    attempt: int = 1,
+    retry_of: int | None = None,
 ) -> int:
     """Record a queued run and (PostgreSQL) its job, in the caller's transaction."""
     run_id = uow.runs.insert(
@@ -266,4 +274,3 @@ class Lease:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
-

@@ -25,7 +25,7 @@ from entrasync.domain.rest import counts as rest_counts
 from entrasync.domain.settings import SyncSettings
 from entrasync.domain.states import Mode, PlanState, RunOutcome
 from entrasync.errors import ConflictError, EntrasyncError, NotConnectedError
-from entrasync.services import connection, graph_budget, notifications, refresh_jobs
+from entrasync.services import connection, graph_budget, neighbourhood, notifications, refresh_jobs
 from entrasync.services.context import Actor, AppContext
 
 log = logging.getLogger(__name__)
@@ -168,8 +168,7 @@ def _read(ctx: AppContext, org_id: int, run_id: int, client: GraphClient, report
     cursor = StoredCursor(link, load_mirror) if link else None
     result = fetch_snapshot(client, graph_filter=graph_filter, group_ids=group_ids, cursor=cursor,
                             on_progress=read_progress, mapper=mapper)  # fmt: skip
-    return _Read(result, graph_filter, rest if result.delta_items == 0 else None, client, group_ids, read_progress,
-                 mapper, digest)  # fmt: skip
+    return _Read(result, graph_filter, rest, client, group_ids, read_progress, mapper, digest)
 
 
 def stored_mapping_digest(settings: SyncSettings) -> str | None:
@@ -185,7 +184,7 @@ def stored_mapping_digest(settings: SyncSettings) -> str | None:
 class _Read:
     result: FetchResult
     graph_filter: str | None
-    rest: Rest | None  # the last clean run's rest, when the delta round was empty
+    rest: Rest | None  # the last clean run's rest (a delta round only)
     client: GraphClient
     group_ids: list[str] | None
     progress: Callable[[int], None]
@@ -246,11 +245,11 @@ def _at_rest(ctx: AppContext, org_id: int, run_id: int, read: _Read, report: Pro
 
 def _refresh(ctx: AppContext, org_id: int, run_id: int, client: GraphClient, report: Progress) -> RefreshResult:
     read = _read(ctx, org_id, run_id, client, report)
-    if read.rest is not None:
+    if read.rest is not None and read.result.delta_items == 0:
         done = _at_rest(ctx, org_id, run_id, read, report)
         if done is not None:
             return done
-    result, graph_filter, digest = read.snapshot(), read.graph_filter, read.digest
+    result, graph_filter, digest, basis = read.snapshot(), read.graph_filter, read.digest, read.rest
     del read
     people_read = len(result.snapshot.users)
     report("planning", {"people_read": people_read})
@@ -269,16 +268,23 @@ def _refresh(ctx: AppContext, org_id: int, run_id: int, client: GraphClient, rep
                 "The attribute mapping changed while Entra was read; nothing was changed. Refresh again."
             )
         base_version = uow.orgs.version(org_id)
-        people = uow.people.load_records(org_id, share=result.snapshot.users)  # shares at-rest values
-        the_plan = make_plan(result.snapshot, people, settings.scope(), uow.overrides.load(org_id))
-        del people
+        overrides = uow.overrides.load(org_id)
+        new_link = result.delta_link
+        inputs = _inputs(uow, org_id, settings, base_version, result) if new_link else None
+        # A small delta round on a directory at rest: only the people it can affect (services.neighbourhood).
+        around = neighbourhood.plan(uow, org_id, result, settings, overrides, basis, inputs)
+        planned: dict[str, int] = {}
+        if around is not None:
+            the_plan, planned["people_planned"] = around
+        else:
+            people = uow.people.load_records(org_id, share=result.snapshot.users)  # shares at-rest values
+            the_plan = make_plan(result.snapshot, people, settings.scope(), overrides)
+            del people
         # Keep what the rest of the run needs, then let the snapshot go before storing and applying
         # the plan: at 100,000 users that is ~100 MB (§9 peak memory).
-        new_link = result.delta_link
         link_only = result.unchanged and new_link is not None
         cursor_blob = sync_state_repo.dump(result.cursor) if result.cursor is not None and not link_only else None
         requests, read_mode = result.requests, result.mode
-        inputs = _inputs(uow, org_id, settings, base_version, result) if new_link else None
         del result
         uow.runs.supersede_pending(org_id, except_run=run_id)  # a newer refresh replaces a waiting plan
         counts = rest_counts(the_plan)
@@ -312,7 +318,7 @@ def _refresh(ctx: AppContext, org_id: int, run_id: int, client: GraphClient, rep
         uow.runs.update(
             run_id, outcome=outcome.value, plan_state=plan_state.value, finished_at=ctx.now(), counts=counts,
             graph_requests=requests, read_mode=read_mode, hold_reason=hold_reason, base_version=base_version,
-            progress={"phase": "done", "people_read": people_read},
+            progress={"phase": "done", "people_read": people_read, **planned},
         )  # fmt: skip
         uow.connections.record_error(org_id, None)
         notifications.on_refresh(uow, org_id, run_id, outcome, counts, now, hold_reason=hold_reason)

@@ -49,7 +49,9 @@ def parse(url: str) -> tuple[str, str, int]:
     except ValueError:
         port = -1
     if parts.scheme not in ("http", "https") or not parts.hostname or port == -1:
-        raise ValidationError({"url": "Give an http:// or https:// URL with a host name, e.g. https://example.com/hook."})
+        raise ValidationError(
+            {"url": "Give an http:// or https:// URL with a host name, e.g. https://example.com/hook."}
+        )
     if parts.username is not None or parts.password is not None:
         raise ValidationError({"url": "Leave credentials out of the URL: receivers verify the signature instead."})
     return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)

@@ -65,7 +65,12 @@ class AuthRepo:
                   scopes: list[str], expires_at: datetime | None) -> int:  # fmt: skip
         pk = self.conn.execute(
             sa.insert(t.api_tokens).values(
-                org_id=org_id, person_id=person_id, name=name, token_hash=token_hash, created_at=now, scopes=scopes,
+                org_id=org_id,
+                person_id=person_id,
+                name=name,
+                token_hash=token_hash,
+                created_at=now,
+                scopes=scopes,
                 expires_at=expires_at,
             )
         ).inserted_primary_key

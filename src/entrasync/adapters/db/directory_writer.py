@@ -54,6 +54,8 @@ _CUSTOM = _getter(range(_CUSTOM0, _CUSTOM0 + _N_CUSTOM))
 
 def _list_json(value: Any) -> str | None:
     return orjson.dumps(list(value)).decode() if value else None
+
+
 _CREATE_COLUMNS = (
     "id",
     "org_id",

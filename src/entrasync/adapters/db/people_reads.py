@@ -50,7 +50,6 @@ def person_filters(
     return conds
 
 
-
 def not_by_org(p: Any) -> Any:
     """``org_id`` as an expression no index serves, for queries a narrower index answers better.
 
@@ -71,15 +70,15 @@ class Subset:
     emails: frozenset[str] = frozenset()
     employee_ids: frozenset[str] = frozenset()
 
-    def condition(self) -> sa.ColumnElement[bool]:
+    def key_lists(self) -> list[tuple[sa.ColumnElement[Any], list[str]]]:
+        """(column, values) for each kind of key but the id, as the indexed columns hold them."""
         p = t.people
         variants = {v for e in self.employee_ids for v in (e, e.strip(), e.strip().lower(), e.strip().upper()) if v}
-        return sa.or_(
-            p.c.id.in_(sorted(self.ids)),
-            p.c.entra_id.in_(sorted(self.entra_ids)),
-            p.c.email_lower.in_(sorted({e.strip().lower() for e in self.emails})),
-            p.c.employee_id.in_(sorted(variants)),
-        )
+        return [
+            (p.c.entra_id, sorted(self.entra_ids)),
+            (p.c.email_lower, sorted({e.strip().lower() for e in self.emails})),
+            (p.c.employee_id, sorted(variants)),
+        ]
 
 
 class PeopleReads:

@@ -15,7 +15,8 @@ from sqlalchemy import Connection
 from entrasync.adapters.db import tables as t
 from entrasync.adapters.db.people_reads import Subset
 from entrasync.domain import fields
-from entrasync.domain.model import EntraUser, PersonRecord, Source, Status, slots_factory
+from entrasync.domain.guard import Census
+from entrasync.domain.model import ADMIN_ROLES, EntraUser, PersonRecord, Source, Status, slots_factory
 
 _TEXT_COLUMNS = fields.PEOPLE_COLUMNS  # the mapped columns of people, in FIELDS order (no departments)
 _CUSTOM0 = fields.INDEX[fields.CUSTOM_FIELDS[0]]
@@ -68,6 +69,22 @@ def _values_builder(n: int, tail: tuple[Any, ...]) -> Callable[[Any, tuple[str, 
 class PlannerRecords:
     conn: Connection
 
+    def census(self, org_id: int) -> Census:
+        """The whole directory's active synced people and active admins (two short queries): what the
+        safety guard weighs a plan of only some people against."""
+        p, r = t.people, t.person_roles
+        active = sa.and_(p.c.org_id == org_id, p.c.status != Status.ARCHIVED.value)
+        synced = self.conn.execute(
+            sa.select(sa.func.count()).select_from(p).where(active, p.c.source == Source.ENTRA.value)
+        ).scalar_one()
+        admins = self.conn.execute(
+            sa.select(p.c.id)
+            .distinct()
+            .join(r, r.c.person_id == p.c.id)
+            .where(active, r.c.role.in_(sorted(ADMIN_ROLES)))
+        ).scalars()
+        return Census(int(synced), frozenset(int(i) for i in admins))
+
     def custom_values_held(self, org_id: int) -> bool:
         """Whether anyone in the organisation holds a custom field's value (one short query). When
         nobody does, the twenty custom columns are left out of the load: NULL either way."""
@@ -75,8 +92,24 @@ class PlannerRecords:
         held = sa.or_(*(p.c[c].is_not(None) for c in fields.CUSTOM_FIELDS))
         return self.conn.execute(sa.select(p.c.id).where(p.c.org_id == org_id, held).limit(1)).first() is not None
 
+    def ids_of(self, org_id: int, only: Subset) -> list[int]:
+        """The ids of the people ``only`` names: one indexed query per kind of key (an OR of IN lists
+        scans the table on SQLite)."""
+        p = t.people
+        found = set(only.ids)
+        for column, keys in only.key_lists():
+            if keys:
+                q = sa.select(p.c.id).where(p.c.org_id == org_id, column.in_(sa.bindparam("k", expanding=True)))
+                found.update(int(i) for i in self.conn.execute(q, {"k": keys}).scalars())
+        return sorted(found)
+
     def load_records(
-        self, org_id: int, share: Mapping[str, EntraUser] | None = None, *, only: Subset | None = None
+        self,
+        org_id: int,
+        share: Mapping[str, EntraUser] | None = None,
+        *,
+        only: Subset | None = None,
+        custom: bool | None = None,
     ) -> list[PersonRecord]:
         """The whole directory of one org as planner records (four queries, no N+1); ``only``: just the
         people with one of those ids, Entra ids or e-mails (explain plans a few people).
@@ -89,11 +122,14 @@ class PlannerRecords:
         Read for speed (§9: a delta round loads everyone): the driver's own rows (no SQLAlchemy row
         objects: every column is text, an integer or NULL, nothing to convert), the JSON lists as text
         ("[]" or NULL on most rows, decoded only otherwise) and the custom columns only when someone
-        holds one."""
+        holds one (``custom``: whether anyone does, when the caller knows)."""
         p, conn = t.people, self.conn
         where = p.c.org_id == org_id
         if only is not None:
-            where = sa.and_(where, only.condition())
+            ids = self.ids_of(org_id, only)
+            if not ids:
+                return []
+            where = sa.and_(where, p.c.id.in_(ids))
         depts: dict[int, list[str]] = defaultdict(list)
         dq = (
             sa.select(t.person_departments.c.person_id, t.departments.c.name)
@@ -102,7 +138,7 @@ class PlannerRecords:
             .order_by(t.person_departments.c.person_id, t.departments.c.name)
         )
         if only is not None:
-            dq = dq.where(t.person_departments.c.person_id.in_(sa.select(p.c.id).where(where)))
+            dq = dq.where(t.person_departments.c.person_id.in_(ids))
         for pid, name in conn.execute(dq).all():  # fetchall: far cheaper than row-by-row fetchone on SQLite
             depts[pid].append(name)
         roles: dict[int, set[str]] = defaultdict(set)
@@ -112,7 +148,8 @@ class PlannerRecords:
             .where(where)
         ):
             roles[pid].add(role)
-        custom = self.custom_values_held(org_id)
+        if custom is None:
+            custom = self.custom_values_held(org_id)
         columns = _TEXT_COLUMNS if custom else tuple(c for c in _TEXT_COLUMNS if c not in fields.CUSTOM_FIELDS)
         lists = {c for c in columns if c in fields.LIST_COLUMNS}
         cols = (

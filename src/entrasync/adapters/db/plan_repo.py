@@ -185,9 +185,11 @@ class PlanRepo:
         pc = t.plan_changes
         standing = [Decision.OVERRIDDEN.value, Decision.KEPT.value, Decision.CONFLICT.value]
         cols = [c for c in _COLUMNS if c != "run_id"]
-        src = sa.select(sa.literal(to_run).label("run_id"), *[pc.c[c] for c in cols]).where(
-            pc.c.run_id == from_run, pc.c.org_id == org_id, pc.c.decision.in_(standing)
-        ).order_by(pc.c.id)
+        src = (
+            sa.select(sa.literal(to_run).label("run_id"), *[pc.c[c] for c in cols])
+            .where(pc.c.run_id == from_run, pc.c.org_id == org_id, pc.c.decision.in_(standing))
+            .order_by(pc.c.id)
+        )
         return int(self.conn.execute(sa.insert(pc).from_select(["run_id", *cols], src)).rowcount or 0)
 
     def _rows(self, org_id: int, run_id: int, plan: Plan, accept: bool) -> Iterator[tuple[Any, ...]]:

@@ -1,9 +1,11 @@
 """The delta cursor between refreshes (Entra mirror + delta link), stored compactly.
 
 The mirror is every live user of the tenant as the last read saw it (``DeltaCursor.users``): a delta
-round merges its changes into it. It is one zlib-compressed JSON row (~9 MB at 100,000 users) in a
+round merges its changes into it. It is one Zstandard-compressed JSON row (~8 MB at 100,000 users) in a
 table of its own (``sync_mirrors``); an unchanged round reads and rewrites only the small ``sync_state``
-row beside it (delta link, rest, filter and mapping digest).
+row beside it (delta link, rest, filter and mapping digest). Zstandard at level 1 compresses the ~50 MB
+of JSON several times faster than zlib did, which a churn refresh pays on every run; a mirror written
+with zlib before still loads.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import datetime
 
 import orjson
 import sqlalchemy as sa
+import zstandard
 from sqlalchemy import Connection
 
 from entrasync.adapters.db import tables as t
@@ -48,14 +51,18 @@ def dump(cursor: DeltaCursor) -> bytes:
         "fields": list(fields.FIELD_NAMES),
         "users": rows,
     }
-    return zlib.compress(orjson.dumps(doc), 1)
+    return zstandard.ZstdCompressor(level=1).compress(orjson.dumps(doc))
+
+
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 def load(blob: bytes) -> DeltaCursor | None:
     """The stored cursor, or None if it is unreadable or from another layout (then a full read)."""
     try:
-        doc = orjson.loads(zlib.decompress(blob))
-    except (zlib.error, orjson.JSONDecodeError):
+        raw = zstandard.ZstdDecompressor().decompress(blob) if blob[:4] == _ZSTD_MAGIC else zlib.decompress(blob)
+        doc = orjson.loads(raw)
+    except (zlib.error, zstandard.ZstdError, orjson.JSONDecodeError):
         return None
     if doc.get("v") != _VERSION or tuple(doc.get("fields", ())) != fields.FIELD_NAMES:
         return None
@@ -63,7 +70,9 @@ def load(blob: bytes) -> DeltaCursor | None:
     tuples = tuple(5 + i for i in fields.TUPLE_INDEXES)
     n_fields = len(fields.FIELDS)
     users: dict[str, EntraUser] = {}
-    for row in doc["users"]:
+    rows = doc.pop("users")
+    for i, row in enumerate(rows):
+        rows[i] = None  # each decoded row freed as its user is built: ~30 MB less at the peak (§9)
         u = _new(EntraUser)
         s0(u, row[0])
         for at in tuples:
@@ -90,16 +99,12 @@ class SyncStateRepo:
         """The cursor, if one was saved for the same Graph filter and mapping (``mapping``: its digest;
         None: the default mapping). A changed filter or mapping means a full read."""
         st = t.sync_state
-        row = self.conn.execute(
-            sa.select(st.c.graph_filter, st.c.mapping_digest).where(st.c.org_id == org_id)
-        ).first()
+        row = self.conn.execute(sa.select(st.c.graph_filter, st.c.mapping_digest).where(st.c.org_id == org_id)).first()
         if row is None or (row[0] or None) != graph_filter or (row[1] or None) != mapping:
             return None
         return self.mirror(org_id)
 
-    def link(
-        self, org_id: int, graph_filter: str | None, mapping: str | None = None
-    ) -> tuple[str | None, Rest | None]:
+    def link(self, org_id: int, graph_filter: str | None, mapping: str | None = None) -> tuple[str | None, Rest | None]:
         """The delta link and the rest of the last clean run, without the mirror (None, None when no
         cursor was saved for this Graph filter and this mapping: ``mapping`` is its digest, None the default)."""
         st = t.sync_state

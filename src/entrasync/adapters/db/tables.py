@@ -98,6 +98,7 @@ def more_of_entra_columns() -> list[Column[Any]]:
             out.append(Column(f.name, String(f.limit)))
     return out
 
+
 organisations = Table(
     "organisations",
     metadata,

@@ -106,9 +106,7 @@ class UserMapper:
         self.maps = maps
         self.select = mapping.select(maps)
         self._email = maps[fields.EMAIL]
-        self._slow = tuple(
-            (_extractor(fm), _converter(f, fm)) for f, fm in zip(fields.FIELDS, maps, strict=True)
-        )
+        self._slow = tuple((_extractor(fm), _converter(f, fm)) for f, fm in zip(fields.FIELDS, maps, strict=True))
         # (top-level property, index, extractor, converter) for merging partial delta objects.
         self._delta = tuple(
             (fm.top, i, ex, conv)

@@ -101,9 +101,12 @@ class FetchResult:
         stored_soft: frozenset[str] | None = None,
         link: str | None = None,
         load: Callable[[], DeltaCursor | None] | None = None,
+        previous: Mapping[str, EntraUser | None] | None = None,
     ) -> None:
         self._snapshot, self._cursor, self.mode, self.requests = snapshot, cursor, mode, requests
         self.delta_items = delta_items  # items the delta round brought (None: a full read)
+        # A delta round: each user it touched -> their mirror version before it (None: new to the mirror).
+        self.previous = previous
         self.soft_deleted_ids = snapshot.soft_deleted_ids if snapshot is not None else soft_deleted_ids
         self.group_member_ids = snapshot.group_member_ids if snapshot is not None else group_member_ids
         self._stored_soft, self._link, self._load = stored_soft, link, load
@@ -135,6 +138,12 @@ class FetchResult:
         if self._link is not None:
             return self._link
         return self._cursor.delta_link if self._cursor is not None else None
+
+    @property
+    def stored_soft_deleted(self) -> frozenset[str] | None:
+        """The soft-deleted users the stored mirror knew (a delta round only)."""
+        self._materialise()
+        return self._stored_soft
 
     @property
     def unchanged(self) -> bool:
@@ -300,6 +309,7 @@ def _delta_read(
     that brings none leaves it unloaded."""
     users: dict[str, EntraUser] | None = None
     stored_soft: frozenset[str] | None = None
+    previous: dict[str, EntraUser | None] = {}
     soft: set[str] = set()
     new_link = ""
     seen = 0
@@ -312,6 +322,10 @@ def _delta_read(
                     raise DeltaTokenExpiredError(410, "mirrorUnreadable", "The stored mirror could not be read.")
                 users, stored_soft = dict(base.users), frozenset(base.soft_deleted_ids)
                 soft.update(base.soft_deleted_ids)
+            for item in page:
+                uid = item.get("id")
+                if isinstance(uid, str) and uid not in previous:
+                    previous[uid] = users.get(uid)
             mapper.apply_delta(users, soft, page)
         seen += len(page)
         if on_progress is not None:
@@ -324,11 +338,11 @@ def _delta_read(
     requests = client.request_count - start
     if users is None:
         return FetchResult(None, None, "delta", requests, delta_items=0, soft_deleted_ids=soft_now,
-                           group_member_ids=groups, link=new_link, load=load)  # fmt: skip
+                           group_member_ids=groups, link=new_link, load=load, previous={})  # fmt: skip
     snapshot = EntraSnapshot(users=MappingProxyType(users), soft_deleted_ids=soft_now, all_ids=None,
                              group_member_ids=groups)  # fmt: skip
     return FetchResult(snapshot, DeltaCursor(new_link, users, set(soft_now)), "delta", requests, delta_items=seen,
-                       stored_soft=stored_soft)  # fmt: skip
+                       stored_soft=stored_soft, previous=previous)  # fmt: skip
 
 
 def _given(cursor: DeltaCursor) -> Callable[[], DeltaCursor | None]:

@@ -52,9 +52,7 @@ cookie_scheme = APIKeyCookie(
 )
 
 
-def declared_security(
-    _bearer: Any = Security(bearer_scheme), _cookie: Any = Security(cookie_scheme)
-) -> None:
+def declared_security(_bearer: Any = Security(bearer_scheme), _cookie: Any = Security(cookie_scheme)) -> None:
     """Attached to the API router so every operation lists both security schemes."""
 
 

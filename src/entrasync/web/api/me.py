@@ -71,9 +71,7 @@ def list_tokens(ctx: Ctx, me: User, after: After = None, limit: Limit = 50) -> d
     return api_tokens.page_for(ctx, me.org_id, me.person_id, after=after, limit=limit).public()
 
 
-@router.post(
-    "/tokens", response_model=TokenCreated, status_code=201, tags=["tokens"], dependencies=[Write, AdminScope]
-)
+@router.post("/tokens", response_model=TokenCreated, status_code=201, tags=["tokens"], dependencies=[Write, AdminScope])
 def create_token(ctx: Ctx, body: TokenCreate, me: User) -> dict[str, Any]:
     """A token that acts as you within its scopes until it expires; the token is in this answer only."""
     record, token = api_tokens.create(ctx, me.org_id, me.person_id, body.name, scopes=list(body.scopes),

@@ -430,7 +430,6 @@ class AttemptOut(BaseModel):
     person_id: int
 
 
-
 class OverrideOut(BaseModel):
     id: int
     subject: str

@@ -69,9 +69,7 @@ def get_connection(ctx: Ctx, me: Integrator) -> dict[str, Any]:
     return connection.status(ctx, me.org_id).public()
 
 
-@router.post(
-    "/connection", response_model=ConnectionOut, tags=["connection"], dependencies=[Write, AdminScope]
-)
+@router.post("/connection", response_model=ConnectionOut, tags=["connection"], dependencies=[Write, AdminScope])
 def connect(ctx: Ctx, body: ConnectBody, me: Integrator) -> dict[str, Any]:
     """Headless connect (client credentials) with the caller's app registration: tenant id, client id
     and client secret or certificate (PEM with its private key). The credential is verified against Graph,
@@ -91,9 +89,7 @@ def test_connection(ctx: Ctx, body: ConnectionTestBody, me: Integrator) -> dict[
     return connection.test(ctx, me.org_id, creds)
 
 
-@router.delete(
-    "/connection", response_model=ConnectionOut, tags=["connection"], dependencies=[Write, AdminScope]
-)
+@router.delete("/connection", response_model=ConnectionOut, tags=["connection"], dependencies=[Write, AdminScope])
 def disconnect(ctx: Ctx, me: Integrator) -> dict[str, Any]:
     """Forget tenant, secret and delta state. Archives nobody."""
     return connection.disconnect(ctx, me.org_id, me.actor).public()

@@ -107,7 +107,7 @@ def upgrade() -> None:
     op.create_index("ix_webhook_attempts_delivery", "webhook_attempts", ["delivery_id"])
     with op.batch_alter_table("api_tokens") as batch:
         batch.add_column(
-            sa.Column("scopes", sa.JSON(), nullable=False, server_default=sa.text("'[\"read\", \"write\", \"admin\"]'"))
+            sa.Column("scopes", sa.JSON(), nullable=False, server_default=sa.text('\'["read", "write", "admin"]\''))
         )
         batch.add_column(sa.Column("expires_at", TS, nullable=True))
         batch.add_column(sa.Column("revoked_at", TS, nullable=True))
