@@ -10,8 +10,12 @@ with zlib before still loads.
 
 from __future__ import annotations
 
+import io
 import zlib
+from collections.abc import Iterator
 from datetime import datetime
+from itertools import islice
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -24,7 +28,7 @@ from entrasync.domain import fields
 from entrasync.domain.model import EntraUser
 from entrasync.domain.rest import Rest
 
-_VERSION = 2
+_VERSION = 3  # 3: JSON lines, Zstandard; 2: one JSON document, zlib (still read)
 _new = EntraUser.__new__
 _set = tuple(
     getattr(EntraUser, n).__set__ for n in ("id", "values", "mail", "account_enabled", "user_type", "manager_id")
@@ -41,50 +45,74 @@ def _stored(values: tuple[object, ...]) -> tuple[object, ...]:
     return values[:_CUSTOM0] if values[_CUSTOM0:].count(None) == _N_CUSTOM else values
 
 
+_CHUNK = 10_000  # users serialised (and parsed back) at a time
+
+
 def dump(cursor: DeltaCursor) -> bytes:
-    rows = [[u.id, u.mail, u.account_enabled, u.user_type, u.manager_id, *_stored(u.values)]
-            for u in cursor.users.values()]  # fmt: skip
-    doc = {
-        "v": _VERSION,
-        "link": cursor.delta_link,
-        "soft": sorted(cursor.soft_deleted_ids),
-        "fields": list(fields.FIELD_NAMES),
-        "users": rows,
-    }
-    return zstandard.ZstdCompressor(level=1).compress(orjson.dumps(doc))
+    """The cursor as Zstandard-compressed JSON lines: a head (layout, delta link, soft-deleted users,
+    field names), then one array of users per line, serialised and compressed a chunk at a time. At
+    100,000 users neither the whole JSON (~50 MB) nor all row lists exist at once (§9 peak memory)."""
+    soft = sorted(cursor.soft_deleted_ids)
+    head = orjson.dumps({"v": _VERSION, "link": cursor.delta_link, "soft": soft, "fields": list(fields.FIELD_NAMES)})
+    packer = zstandard.ZstdCompressor(level=1).compressobj()
+    out = [packer.compress(head)]
+    users = iter(cursor.users.values())
+    while chunk := list(islice(users, _CHUNK)):
+        rows = [[u.id, u.mail, u.account_enabled, u.user_type, u.manager_id, *_stored(u.values)] for u in chunk]
+        out.append(packer.compress(b"\n" + orjson.dumps(rows)))
+    out.append(packer.flush())
+    return b"".join(out)
 
 
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_BEFORE = 2  # the single-document zlib layout of earlier releases
+
+
+def _documents(blob: bytes) -> Iterator[Any]:
+    """The head, then each chunk of rows, decoded one at a time (a line of the stream at a time: parsing
+    the whole mirror at once cost several times its size in transient memory)."""
+    if blob[:4] != _ZSTD_MAGIC:
+        doc = orjson.loads(zlib.decompress(blob))
+        rows = doc.pop("users", [])
+        if doc.get("v") == _BEFORE:
+            doc["v"] = _VERSION
+        yield doc
+        yield rows
+        return
+    with io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(blob), buffer_size=1 << 20) as lines:
+        for line in lines:
+            yield orjson.loads(line)
 
 
 def load(blob: bytes) -> DeltaCursor | None:
     """The stored cursor, or None if it is unreadable or from another layout (then a full read)."""
-    try:
-        raw = zstandard.ZstdDecompressor().decompress(blob) if blob[:4] == _ZSTD_MAGIC else zlib.decompress(blob)
-        doc = orjson.loads(raw)
-    except (zlib.error, zstandard.ZstdError, orjson.JSONDecodeError):
-        return None
-    if doc.get("v") != _VERSION or tuple(doc.get("fields", ())) != fields.FIELD_NAMES:
-        return None
     s0, s1, s2, s3, s4, s5 = _set
     tuples = tuple(5 + i for i in fields.TUPLE_INDEXES)
     n_fields = len(fields.FIELDS)
     users: dict[str, EntraUser] = {}
-    rows = doc.pop("users")
-    for i, row in enumerate(rows):
-        rows[i] = None  # each decoded row freed as its user is built: ~30 MB less at the peak (§9)
-        u = _new(EntraUser)
-        s0(u, row[0])
-        for at in tuples:
-            row[at] = tuple(row[at])
-        values = tuple(row[5:])
-        s1(u, values if len(values) == n_fields else values + _NO_CUSTOM)
-        s2(u, row[1])
-        s3(u, row[2])
-        s4(u, row[3])
-        s5(u, row[4])
-        users[row[0]] = u
-    return DeltaCursor(delta_link=doc["link"], users=users, soft_deleted_ids=set(doc["soft"]))
+    try:
+        docs = _documents(blob)
+        head = next(docs)
+        if not isinstance(head, dict) or head.get("v") != _VERSION:
+            return None
+        if tuple(head.get("fields", ())) != fields.FIELD_NAMES:
+            return None
+        for rows in docs:
+            for row in rows:
+                u = _new(EntraUser)
+                s0(u, row[0])
+                for at in tuples:
+                    row[at] = tuple(row[at])
+                values = tuple(row[5:])
+                s1(u, values if len(values) == n_fields else values + _NO_CUSTOM)
+                s2(u, row[1])
+                s3(u, row[2])
+                s4(u, row[3])
+                s5(u, row[4])
+                users[row[0]] = u
+        return DeltaCursor(delta_link=head["link"], users=users, soft_deleted_ids=set(head["soft"]))
+    except (zlib.error, zstandard.ZstdError, orjson.JSONDecodeError, StopIteration, KeyError, TypeError, IndexError):
+        return None
 
 
 def _rest_json(rest: Rest | None) -> str | None:
