@@ -70,6 +70,7 @@ def rounds(draw: st.DrawFn) -> tuple[EntraSnapshot, EntraSnapshot, list[PersonRe
         group_filter=group_on,
         guard_percent=draw(st.sampled_from([0.0, 10.0, 50.0, 100.0])),
         create_only=draw(st.sampled_from([frozenset(), frozenset({"job_title"})])),
+        keep_manual=draw(st.booleans()),
     )
     old = EntraSnapshot(users=dict(users), soft_deleted_ids=soft, group_member_ids=members)
     people = draw(directories())
