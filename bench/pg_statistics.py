@@ -6,6 +6,10 @@ deleted and COPYed back — timed with and without ``analyze_if_stale`` first. W
 planner checks every foreign key and runs every UPDATE by id as a sequential scan (quadratic):
 
     .venv/bin/python bench/pg_statistics.py --people 20000
+
+``--first-sync N``: a first sync's COPY of N people with their managers into an empty table, the
+manager foreign key checked at the end of the COPY (as before migration 0012) or deferred to the commit
+after ``analyze_if_stale`` (as the apply does now).
 """
 
 from __future__ import annotations
@@ -72,10 +76,46 @@ def one(n: int, analyze: bool) -> dict[str, float]:
         admin.dispose()
 
 
+def first_sync(n: int, deferred: bool) -> float:
+    """Seconds for one transaction: COPY n people (manager = id // 10), analyse if stale, commit."""
+    admin = sa.create_engine(BASE, isolation_level="AUTOCOMMIT")
+    name = f"bench_stats_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as c:
+        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    engine = make_engine(BASE.rsplit("/", 1)[0] + "/" + name)
+    try:
+        migrate(engine)
+        with engine.begin() as conn:
+            conn.execute(sa.insert(t.organisations).values(id=1, slug="o", name="o", created_at=NOW))
+        cols = ("id", "org_id", "email", "email_lower", "entra_id", "display_name", "status", "source",
+                "manual_fields", "created_at", "updated_at", "manager_id")  # fmt: skip
+        rows = ((i, 1, f"u{i}@x.test", f"u{i}@x.test", f"e{i}", f"User {i}", "active", "entra", "[]", NOW, NOW,
+                 i // 10 or None) for i in range(1, n + 1))  # fmt: skip
+        start = time.perf_counter()
+        with engine.begin() as conn:
+            if deferred:
+                conn.exec_driver_sql("SET CONSTRAINTS fk_people_manager_id_people DEFERRED")
+            bulk_insert_rows(conn, t.people, cols, rows)
+            analyze_if_stale(conn, ("people",), n)
+        return time.perf_counter() - start
+    finally:
+        engine.dispose()
+        with admin.connect() as c:
+            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--people", type=int, default=20_000)
+    ap.add_argument("--first-sync", type=int, default=0, help="time a first sync's COPY of N people instead")
     args = ap.parse_args()
+    if args.first_sync:
+        for deferred in (False, True):
+            took = first_sync(args.first_sync, deferred)
+            how = "deferred to the commit after ANALYZE" if deferred else "checked at the end of the COPY"
+            print(f"{args.first_sync:,} people COPYed, manager foreign key {how}: {took:.2f} s", flush=True)
+        return 0
     for analyze in (False, True):
         r = one(args.people, analyze)
         print(f"{args.people:,} people, {'with' if analyze else 'without'} analyze_if_stale: "

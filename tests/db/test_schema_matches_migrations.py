@@ -25,9 +25,25 @@ def _differences(db_url: str) -> list[Any]:
         with engine.connect() as conn:
             # Types only where the database keeps them: SQLite ignores VARCHAR lengths (and ALTERs of them).
             ctx = MigrationContext.configure(conn, opts={"compare_type": conn.dialect.name == "postgresql"})
-            return [d for d in compare_metadata(ctx, t.metadata) if not _alembic_bookkeeping(d)]
+            diffs = [d for d in compare_metadata(ctx, t.metadata) if not _alembic_bookkeeping(d)]
+            return _same_but_deferrable(diffs) if conn.dialect.name == "sqlite" else diffs
     finally:
         engine.dispose()
+
+
+def _fk_sig(fk: Any) -> tuple[Any, ...]:
+    return (fk.name, fk.parent.name, tuple(c.name for c in fk.columns), fk.referred_table.name, fk.ondelete)
+
+
+def _same_but_deferrable(diffs: list[Any]) -> list[Any]:
+    """SQLite: a foreign key the tables declare deferrable (for PostgreSQL, migration 0012) and SQLite's
+    DDL does not, otherwise the same, is no difference: SQLite's apply defers with a PRAGMA instead. The
+    pair Alembic reports (remove the reflected one, add the declared one) is left out, nothing else."""
+    removed = {_fk_sig(d[1]): d for d in diffs if isinstance(d, tuple) and d[0] == "remove_fk"}
+    added = {_fk_sig(d[1]): d for d in diffs if isinstance(d, tuple) and d[0] == "add_fk" and d[1].deferrable}
+    same = removed.keys() & added.keys()
+    drop = {id(removed[k]) for k in same} | {id(added[k]) for k in same}
+    return [d for d in diffs if id(d) not in drop]
 
 
 def _alembic_bookkeeping(diff: Any) -> bool:

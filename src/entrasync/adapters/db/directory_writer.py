@@ -143,6 +143,10 @@ class DirectoryWriter:
         writes = [c for c in changes if c.kind in (ChangeKind.UPDATE, ChangeKind.MOVE, ChangeKind.RESTORE)]
         archives = [c for c in changes if c.kind == ChangeKind.ARCHIVE]
         stamp = db_time(self.conn, now)
+        if self.conn.dialect.name == "postgresql":
+            # Managers checked at commit, after analyze_if_stale below: checked per statement, a first
+            # sync's COPY was checked with a plan for an empty table, quadratic (migration 0012).
+            self.conn.exec_driver_sql("SET CONSTRAINTS fk_people_manager_id_people DEFERRED")
         if creates:  # first: updates may name a joiner as the new manager
             out.created = self._reserve_ids(creates)
             self._insert(org_id, creates, out.created, stamp, version)

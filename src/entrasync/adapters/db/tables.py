@@ -129,7 +129,8 @@ people = Table(
     Column("office_location", String(256)),
     # More of Entra (spec §12) and the admin's custom fields: columns generated from domain.fields below.
     *more_of_entra_columns(),
-    Column("manager_id", Integer, ForeignKey("people.id", ondelete="SET NULL")),
+    # Deferrable: an apply checks it at commit, after analysing (migration 0012).
+    Column("manager_id", Integer, ForeignKey("people.id", ondelete="SET NULL", deferrable=True, initially="IMMEDIATE")),
     Column("status", String(16), nullable=False, default="active"),
     Column("source", String(16), nullable=False, default="manual"),
     Column("time_zone", String(64)),
