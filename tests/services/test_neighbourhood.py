@@ -158,3 +158,20 @@ def test_the_guard_weighs_a_round_against_the_whole_directory(staffed: Org, full
     out = refresh(staffed)
     assert out.outcome == "held" and out.counts["archive"] == 5 and len(full_plan_checked) == 1
     assert out.hold_reason is not None and "5 of 103 synced people" in out.hold_reason
+
+
+def test_a_person_whose_e_mail_folds_differently_is_still_found(staffed: Org, full_plan_checked: list[int]) -> None:
+    """The planner keys e-mails by casefold (ß -> ss), the database by lower(): an archived "Straße"
+    added by hand is the person a new "strasse" account links to, in a neighbourhood plan too."""
+    pid = people.add_person(staffed.ctx, staffed.org_id, Actor.cli(), {"email": "straße@contoso.test",
+                                                                         "display_name": "Anna Straße"})  # fmt: skip
+    staffed.graph.delta_pages = [{"value": [], "@odata.deltaLink": _link(0)}]
+    assert refresh(staffed).counts["archive"] == 1  # added by hand, no Entra match: archived, at rest
+    staffed.graph.delta_pages = _round([
+        {"id": guid(400), "userPrincipalName": "strasse@contoso.test", "mail": "strasse@contoso.test",
+         "displayName": "Anna Strasse", "accountEnabled": True, "userType": "Member"},
+    ])  # fmt: skip
+    out = refresh(staffed)
+    assert len(full_plan_checked) == 1 and out.counts["restore"] == 1 and out.counts["create"] == 0
+    anna = people.get_person(staffed.ctx, staffed.org_id, pid)
+    assert anna["status"] == "active" and anna["entra_id"] == guid(400)

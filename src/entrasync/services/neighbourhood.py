@@ -92,6 +92,9 @@ def plan(
             out += uow.people.load_records(org_id, share=users, only=part, custom=custom)
         return out
 
+    odd = uow.people.unfolded_ids(org_id)  # matched by casefold, not found by lower(): always planned
+    if odd:
+        n.add_people(uow.people.load_records(org_id, share=users, only=Subset(ids=frozenset(odd)), custom=custom))
     if not close(n, load, limit_for(len(users))):
         log.info("org %s: the round reaches past %s users; planning everyone", org_id, limit_for(len(users)))
         return None
