@@ -18,6 +18,8 @@ import argparse
 import os
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -31,7 +33,9 @@ BASE = os.environ.get("ENTRASYNC_BENCH_PG_URL", "postgresql+psycopg://root@127.0
 NOW = datetime.now(UTC)
 
 
-def one(n: int, analyze: bool) -> dict[str, float]:
+@contextmanager
+def _database() -> Iterator[sa.Engine]:
+    """A throw-away database migrated by the product, holding organisation 1; dropped afterwards."""
     admin = sa.create_engine(BASE, isolation_level="AUTOCOMMIT")
     name = f"bench_stats_{uuid.uuid4().hex[:8]}"
     with admin.connect() as c:
@@ -41,6 +45,17 @@ def one(n: int, analyze: bool) -> dict[str, float]:
         migrate(engine)
         with engine.begin() as conn:
             conn.execute(sa.insert(t.organisations).values(id=1, slug="o", name="o", created_at=NOW))
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as c:
+            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def one(n: int, analyze: bool) -> dict[str, float]:
+    with _database() as engine:
+        with engine.begin() as conn:
             conn.execute(sa.insert(t.departments), [{"id": i, "org_id": 1, "name": f"D{i}"} for i in range(1, 17)])
             conn.execute(sa.insert(t.people), [
                 {"id": i, "org_id": 1, "email": f"u{i}@x.test", "email_lower": f"u{i}@x.test", "entra_id": f"e{i}",
@@ -69,28 +84,15 @@ def one(n: int, analyze: bool) -> dict[str, float]:
                              ((i, 1 + i % 16) for i in range(1, n + 1)))  # fmt: skip
             out["departments"] = time.perf_counter() - t0
         return out
-    finally:
-        engine.dispose()
-        with admin.connect() as c:
-            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def first_sync(n: int, deferred: bool) -> float:
     """Seconds for one transaction: COPY n people (manager = id // 10), analyse if stale, commit."""
-    admin = sa.create_engine(BASE, isolation_level="AUTOCOMMIT")
-    name = f"bench_stats_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    engine = make_engine(BASE.rsplit("/", 1)[0] + "/" + name)
-    try:
-        migrate(engine)
-        with engine.begin() as conn:
-            conn.execute(sa.insert(t.organisations).values(id=1, slug="o", name="o", created_at=NOW))
-        cols = ("id", "org_id", "email", "email_lower", "entra_id", "display_name", "status", "source",
-                "manual_fields", "created_at", "updated_at", "manager_id")  # fmt: skip
-        rows = ((i, 1, f"u{i}@x.test", f"u{i}@x.test", f"e{i}", f"User {i}", "active", "entra", "[]", NOW, NOW,
-                 i // 10 or None) for i in range(1, n + 1))  # fmt: skip
+    cols = ("id", "org_id", "email", "email_lower", "entra_id", "display_name", "status", "source",
+            "manual_fields", "created_at", "updated_at", "manager_id")  # fmt: skip
+    rows = ((i, 1, f"u{i}@x.test", f"u{i}@x.test", f"e{i}", f"User {i}", "active", "entra", "[]", NOW, NOW,
+             i // 10 or None) for i in range(1, n + 1))  # fmt: skip
+    with _database() as engine:
         start = time.perf_counter()
         with engine.begin() as conn:
             if deferred:
@@ -98,11 +100,6 @@ def first_sync(n: int, deferred: bool) -> float:
             bulk_insert_rows(conn, t.people, cols, rows)
             analyze_if_stale(conn, ("people",), n)
         return time.perf_counter() - start
-    finally:
-        engine.dispose()
-        with admin.connect() as c:
-            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def main() -> int:
