@@ -201,10 +201,14 @@ class _Read:
         return self.result
 
 
-def _inputs(uow: Any, org_id: int, settings: SyncSettings, version: int, result: FetchResult) -> Inputs:
+def _inputs(
+    uow: Any, org_id: int, settings: SyncSettings, version: int, result: FetchResult, overrides: Any = None
+) -> Inputs:
+    """The digests of a plan's inputs (``overrides``: the organisation's, when the caller loaded them)."""
+    loaded = uow.overrides.load(org_id) if overrides is None else overrides
     return Inputs.of(
         version=version, settings=settings.public(),
-        overrides=[(o.subject, o.part, o.value) for o in uow.overrides.load(org_id)],
+        overrides=[(o.subject, o.part, o.value) for o in loaded],
         soft_deleted_ids=result.soft_deleted_ids, group_member_ids=result.group_member_ids,
         mapping=mapping_digest({"mapping": settings.public()["mapping"], "link_by": settings.link_by,
                                 "manual_people": settings.manual_people}),
@@ -270,7 +274,7 @@ def _refresh(ctx: AppContext, org_id: int, run_id: int, client: GraphClient, rep
         base_version = uow.orgs.version(org_id)
         overrides = uow.overrides.load(org_id)
         new_link = result.delta_link
-        inputs = _inputs(uow, org_id, settings, base_version, result) if new_link else None
+        inputs = _inputs(uow, org_id, settings, base_version, result, overrides) if new_link else None
         # A small delta round on a directory at rest: only the people it can affect (services.neighbourhood).
         around = neighbourhood.plan(uow, org_id, result, settings, overrides, basis, inputs)
         planned: dict[str, int] = {}

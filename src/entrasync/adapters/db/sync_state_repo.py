@@ -1,11 +1,11 @@
 """The delta cursor between refreshes (Entra mirror + delta link), stored compactly.
 
 The mirror is every live user of the tenant as the last read saw it (``DeltaCursor.users``): a delta
-round merges its changes into it. It is one Zstandard-compressed JSON row (~8 MB at 100,000 users) in a
-table of its own (``sync_mirrors``); an unchanged round reads and rewrites only the small ``sync_state``
-row beside it (delta link, rest, filter and mapping digest). Zstandard at level 1 compresses the ~50 MB
-of JSON several times faster than zlib did, which a churn refresh pays on every run; a mirror written
-with zlib before still loads.
+round merges its changes into it. It is one row of Zstandard-compressed JSON lines (~8 MB at 100,000
+users) in a table of its own (``sync_mirrors``); an unchanged round reads and rewrites only the small
+``sync_state`` row beside it (delta link, rest, filter and mapping digest). Zstandard at level 1
+compresses the ~50 MB of JSON several times faster than zlib did, which a churn refresh pays on every
+run; a mirror written with zlib before still loads (bench/mirror_memory.py measures both ways).
 """
 
 from __future__ import annotations
