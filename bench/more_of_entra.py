@@ -7,6 +7,7 @@ has (empty by default). Each first sync runs in a fresh process on a fresh datab
 migrations), through bench/product.py, so the only difference is the code under ``src``:
 
     .venv/bin/python bench/more_of_entra.py --users 100000 --db sqlite --repeat 3 [--base main]
+    .venv/bin/python bench/more_of_entra.py --users 100000 --db sqlite --repeat 5 --base ten   # same code
     .venv/bin/python bench/more_of_entra.py --users 100000 --db sqlite --mapped   # + two custom fields
     .venv/bin/python bench/more_of_entra.py --users 50000 --repeat 1 --profile /tmp/prof   # cProfile each side
 
@@ -44,13 +45,11 @@ data = Path({data!r})
 ctx = product.make_context(info, {db!r}, data)
 org = product.org_id(ctx)
 product.connect(ctx, org, info)
-if {mapped!r}:
+mapping = json.loads({mapping!r})
+if mapping:
     from entrasync.services import sync_settings
     from entrasync.services.context import Actor
-    sync_settings.save(ctx, org, Actor.cli(), {{"mapping": {{
-        "custom_1": {{"source": "onPremisesExtensionAttributes.extensionAttribute1", "label": "Cost centre"}},
-        "custom_2": {{"source": "onPremisesExtensionAttributes.extensionAttribute2", "label": "Region"}},
-    }}}})
+    sync_settings.save(ctx, org, Actor.cli(), {{"mapping": mapping}})
 refresh = product.refresher(ctx, org)
 marks = {{}}
 t0 = time.perf_counter()
@@ -68,7 +67,7 @@ wall = time.perf_counter() - t0
 cpu = time.process_time() - c0
 product.close(ctx)
 print(json.dumps({{"wall": wall, "cpu": cpu, "read": marks.get("planning", wall), "outcome": out["outcome"],
-                  "created": out["counts"].get("create")}}))
+                  "created": out["counts"].get("create"), "marks": marks}}))
 """
 
 
@@ -82,11 +81,26 @@ def base_tree(rev: str, into: Path) -> Path:
     return into / "src"
 
 
-def one(src: Path, info: dict[str, str], db: str, work: Path, mapped: bool, profile: str = "") -> dict[str, Any]:
+# --mapped: this tree with two custom fields mapped.
+TWO_CUSTOM = {
+    "custom_1": {"source": "onPremisesExtensionAttributes.extensionAttribute1", "label": "Cost centre"},
+    "custom_2": {"source": "onPremisesExtensionAttributes.extensionAttribute2", "label": "Region"},
+}
+# --base ten: the base is this very tree with the eight more properties unmapped (source none: not
+# selected, not read, stored as empty), so the two sides differ in the properties alone, not in
+# whatever else changed since the revision before them.
+MORE = ("start_date", "employee_type", "company_name", "city", "country", "mobile_phone", "business_phones",
+        "preferred_language")  # fmt: skip
+TEN = {name: {"source": None} for name in MORE}
+
+
+def one(
+    src: Path, info: dict[str, str], db: str, work: Path, mapping: dict[str, Any], profile: str = ""
+) -> dict[str, Any]:
     data = Path(tempfile.mkdtemp(dir=work))
     db_url = f"sqlite:///{data / 'bench.sqlite3'}" if db == "sqlite" else bench_pg(data)
-    code = CHILD.format(bench=str(HERE), info=json.dumps(info), data=str(data), db=db_url, mapped=mapped,
-                        profile=profile)  # fmt: skip
+    code = CHILD.format(bench=str(HERE), info=json.dumps(info), data=str(data), db=db_url,
+                        mapping=json.dumps(mapping), profile=profile)  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(src)}
     try:
         proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
@@ -126,13 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--users", type=int, default=100_000)
     ap.add_argument("--db", default="sqlite", choices=("sqlite", "postgresql"))
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--base", default="main")
+    ap.add_argument("--base", default="main", help="a revision, or 'ten': this tree with the eight more unmapped")
     ap.add_argument("--mapped", action="store_true", help="this tree with two custom fields mapped")
     ap.add_argument("--profile", type=Path, help="save each run's cProfile here (base-1.pstats, this-1.pstats, …)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-more-") as tmp:
         work = Path(tmp)
-        base_src = base_tree(args.base, work / "base")
+        base_src = ROOT / "src" if args.base == "ten" else base_tree(args.base, work / "base")
         emu = bench_run.start_emulator(args.users, work / "emu")
         try:
             runs: dict[str, list[dict[str, Any]]] = {"base": [], "this": []}
@@ -140,7 +154,12 @@ def main(argv: list[str] | None = None) -> int:
                 for side in (("base", "this") if i % 2 == 0 else ("this", "base")):
                     src = base_src if side == "base" else ROOT / "src"
                     prof = str(args.profile / f"{side}-{i + 1}.pstats") if args.profile else ""
-                    r = one(src, emu.info, args.db, work, args.mapped and side == "this", prof)
+                    mapping: dict[str, Any]
+                    if side == "this":
+                        mapping = TWO_CUSTOM if args.mapped else {}
+                    else:
+                        mapping = TEN if args.base == "ten" else {}
+                    r = one(src, emu.info, args.db, work, mapping, prof)
                     runs[side].append(r)
                     split = f"read {r['read']:.2f} s, plan+apply {r['wall'] - r['read']:.2f} s, cpu {r['cpu']:.2f} s"
                     print(f"{side:5} run {i + 1}: {r['wall']:.2f} s ({split}) {r['outcome']}, {r['created']} created",
@@ -148,8 +167,18 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             emu.stop()
     med = {k: statistics.median(x["wall"] for x in v) for k, v in runs.items()}
+    # Each phase's median length (reading, planning = load + plan + store, applying = apply + commit).
+    for side, rs in runs.items():
+        spans = {}
+        for phase, nxt in (("reading", "planning"), ("planning", "applying"), ("applying", None)):
+            lengths = [(r["marks"].get(nxt, r["wall"]) if nxt else r["wall"]) - r["marks"].get(phase, 0.0)
+                       for r in rs if phase in r.get("marks", {})]  # fmt: skip
+            if lengths:
+                spans[phase] = statistics.median(lengths)
+        print(f"{side:5} phases: " + ", ".join(f"{p} {v:.2f} s" for p, v in spans.items()))
     read = {k: statistics.median(x["read"] for x in v) for k, v in runs.items()}
-    print(f"\n{args.users:,} users, {args.db}, {args.repeat} alternated pairs; base = {args.base}"
+    base_name = "this tree with the eight more properties unmapped" if args.base == "ten" else args.base
+    print(f"\n{args.users:,} users, {args.db}, {args.repeat} alternated pairs; base = {base_name}"
           f"{', this tree with two custom fields mapped' if args.mapped else ''}")  # fmt: skip
     print(f"first sync median: base {med['base']:.2f} s, this {med['this']:.2f} s: "
           f"{(med['this'] / med['base'] - 1) * 100:+.1f}% (read {read['base']:.2f} -> {read['this']:.2f} s)")

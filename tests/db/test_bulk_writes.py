@@ -13,7 +13,8 @@ from entrasync.adapters.db import tables as t
 from entrasync.adapters.db.audit_repo import AuditEntry, AuditRepo
 from entrasync.adapters.db.bulk import CHUNK, bulk_insert
 from entrasync.adapters.db.engine import make_engine
-from entrasync.adapters.db.plan_repo import PlanRepo, target_json
+from entrasync.adapters.db.plan_repo import PlanRepo, stored_target, target_json
+from entrasync.domain import fields
 from entrasync.domain.model import Change, ChangeKind, EntraUser, Plan, Reason
 from entrasync.services.context import Actor
 
@@ -87,10 +88,49 @@ def test_a_stored_change_reads_back_as_the_entra_data_it_came_from(db_url: str) 
         assert repo.store(org, run, Plan(changes=[change])) == 1
         stored = conn.execute(sa.select(t.plan_changes.c.target)).scalar_one()
         (row,) = repo.decidable(run)
-    as_json = {k: list(v) if isinstance(v, tuple) else v for k, v in target_json(user, None).items()}
-    assert stored == as_json and stored["departments"] == ["R&D"]  # every mapped field by name, as JSON
+    # Layout 2: one array, the attributes then the values in field order, the empty tail left off.
+    assert stored[:7] == [2, "e-1", "a@x.test", True, "Member", "m-1", None]
+    assert stored[7 + fields.DEPARTMENTS] == ["R&D"] and len(stored) < 7 + len(fields.FIELD_NAMES)
     assert row.target == user and row.manager_entra_id == "m-1" and row.kind is ChangeKind.CREATE
     engine.dispose()
+
+
+def test_targets_stored_by_earlier_versions_read_back_the_same(db_url: str) -> None:
+    """Rows stored before layout 2 (a plan waiting for review across an upgrade) hold the named dict;
+    both layouts read back as the same Entra user and effective manager."""
+    user = EntraUser.of("e-2", "b@x.test", "b@x.test", display_name="Bo", department="Ops", user_type="Guest",
+                        manager_id="m-2")  # fmt: skip
+    legacy = {k: list(v) if isinstance(v, tuple) else v for k, v in target_json(user, 41).items()}
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        org = _org(conn)
+        run = conn.execute(
+            sa.insert(t.runs)
+            .values(org_id=org, trigger="cli", started_at=NOW, outcome="running")
+            .returning(t.runs.c.id)
+        ).scalar_one()
+        for i, target in enumerate((legacy, stored_target(user, 41))):
+            conn.execute(sa.insert(t.plan_changes).values(
+                run_id=run, org_id=org, kind="create", subject=f"e:{i}", entra_id="e-2", reason="joiner", diffs=[],
+                target=target, fingerprint="f", decision="pending", applied=False,
+            ))  # fmt: skip
+        rows = PlanRepo(conn).decidable(run)
+    engine.dispose()
+    assert len(rows) == 2
+    for row in rows:
+        assert row.target == user and row.manager_id == 41 and row.manager_entra_id == "m-2"
+
+
+def test_layout_2_is_pinned_to_the_fields_it_was_written_with() -> None:
+    """Stored layout-2 targets are positional: a change to the mapped fields' order or set must come
+    with a layout 3 (plan_repo.py) that still reads layout 2, not silently shift old rows' values."""
+    from entrasync.adapters.db import plan_repo
+
+    assert (
+        "email", "user_principal_name", "display_name", "given_name", "surname", "job_title", "employee_id",
+        "office_location", "departments", "start_date", "employee_type", "company_name", "city", "country",
+        "mobile_phone", "business_phones", "preferred_language", *(f"custom_{i}" for i in range(1, 21)),
+    ) == plan_repo._LAYOUT2_FIELDS  # fmt: skip
 
 
 def test_directory_records_share_the_users_values_at_rest_and_only_then(db_url: str) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from entrasync.adapters.graph.mapping import mapper_for, user_from_graph
 from entrasync.domain import fields, mapping
@@ -198,3 +200,38 @@ def test_more_of_entra_values_are_shaped_by_kind() -> None:
     assert u.get("preferred_language") == "en-GB" and u.get("city") == "7"
     empty = user_from_graph({"id": "u2", "mail": "b@x", "userPrincipalName": "b@x", "employeeHireDate": "garbage"})
     assert empty.get("start_date") is None and empty.get("business_phones") == ()
+
+
+# -- the reader's generated fast path ------------------------------------------------------------------
+
+_GRAPH_VALUE = st.one_of(
+    st.none(),
+    st.text(max_size=3),
+    st.text(alphabet=st.sampled_from("ab\x00é"), min_size=0, max_size=400),  # NULs, too long for every limit
+    st.integers(),
+    st.lists(st.one_of(st.none(), st.text(max_size=70)), max_size=3),
+    st.just({"extensionAttribute1": "CC"}),
+)
+_PROPS = ("mail", "userPrincipalName", "displayName", "givenName", "surname", "jobTitle", "employeeId",
+          "officeLocation", "department", "employeeHireDate", "employeeType", "companyName", "city", "country",
+          "mobilePhone", "businessPhones", "preferredLanguage", "onPremisesExtensionAttributes")  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(_PROPS), _GRAPH_VALUE), st.booleans())
+def test_the_fast_path_reads_what_the_field_by_field_path_reads(d: dict[str, Any], mapped: bool) -> None:
+    """The generated per-user code (adapters.graph.mapping, the hot loop of a first sync) either hands a
+    user to the slow path or gives exactly the values the field-by-field conversion gives."""
+    from entrasync.adapters.graph import mapping as gm
+
+    stored = {
+        "custom_1": {"source": "onPremisesExtensionAttributes.extensionAttribute1", "label": "Cost centre"},
+        "office_location": {"source": "city", "default": "Remote"},
+    }
+    m = mapper_for(mapping.effective(stored if mapped else {}))
+    doc = {"id": "u1", **d}
+    fast = m._fast(doc, None, gm._new_user, *gm._set, gm.manager_id_of)
+    if fast is None:
+        return
+    assert fast.values == m.values(doc)
+    assert fast.mail == gm._text(m._email_get(doc), fields.BY_NAME["email"].limit)

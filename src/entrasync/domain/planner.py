@@ -103,8 +103,8 @@ def _payload(user: EntraUser, manager_entra_id: str | None, diff_fields: Sequenc
         values = values[:_CUSTOM0]
     out = [user.id]
     out += [
-        _NONE if v is None else v if v.__class__ is str else "\x1e".join(v) if v.__class__ is tuple else str(v)
-        for v in values
+        v if v.__class__ is str else _NONE if v is None else "\x1e".join(v) if v.__class__ is tuple else str(v)
+        for v in values  # strings first: most values are
     ]
     out.append(_NONE if manager_entra_id is None else manager_entra_id)
     out.append(",".join(diff_fields))

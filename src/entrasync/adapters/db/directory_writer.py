@@ -364,7 +364,7 @@ class DirectoryWriter:
                 v = u.values
                 if v[_CUSTOM0:].count(None) == _N_CUSTOM:
                     v = v[:_CUSTOM0]
-                initial = {n: x for n, x in zip(fields.FIELD_NAMES, v, strict=False) if x not in (None, "", ())}
+                initial = {n: x for n, x in zip(fields.FIELD_NAMES, v, strict=False) if x}  # str, tuple or None
                 if c.manager_id is not None or c.manager_entra_id is not None:
                     initial["manager_entra_id"] = c.manager_entra_id
                 yield (*head, created.get(u.id), "create", None, None, render(initial))

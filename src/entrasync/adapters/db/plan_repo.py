@@ -95,7 +95,29 @@ def target_json(user: EntraUser, manager_id: int | None) -> dict[str, Any]:
     return out
 
 
+# How a target is stored (``plan_changes.target``). Layout 2: one JSON array, ``[2, id, mail,
+# account_enabled, user_type, manager_entra_id, manager_id, *values]`` in the order of
+# ``_LAYOUT2_FIELDS``, the custom slots left off when all are empty. Without the field names a 100,000-row plan
+# stores about 40 % fewer bytes, and a first sync writes it in less time (issue 16: the eighteen
+# fields). Layout 1, the dict of :func:`target_json`, is what rows stored before it hold; both read
+# back. Changing the fields' order or set means a layout 3 beside these two (tests pin layout 2).
+_LAYOUT2 = 2
+_LAYOUT2_FIELDS: tuple[str, ...] = fields.FIELD_NAMES
+_LAYOUT2_TUPLES = frozenset(fields.TUPLE_INDEXES)
+_HEAD = 7  # the layout number and the six attributes before the values
+
+
+def stored_target(user: EntraUser, manager_id: int | None) -> list[Any]:
+    """The stored form of a change's target (layout 2)."""
+    values = user.values
+    if values[-1] is None and values[_CUSTOM0:].count(None) == _N_CUSTOM:  # the custom slots, empty by default
+        values = values[:_CUSTOM0]
+    return [_LAYOUT2, user.id, user.mail, user.account_enabled, user.user_type, user.manager_id, manager_id, *values]
+
+
 def _target_of(doc: Any) -> tuple[EntraUser | None, int | None]:
+    if isinstance(doc, list):
+        return _target_of_layout2(doc)
     if not isinstance(doc, dict) or "id" not in doc:
         return None, None
     values = tuple(
@@ -112,6 +134,19 @@ def _target_of(doc: Any) -> tuple[EntraUser | None, int | None]:
     )
     manager_id = doc.get("manager_id")
     return user, (int(manager_id) if isinstance(manager_id, int) else None)
+
+
+def _target_of_layout2(doc: list[Any]) -> tuple[EntraUser | None, int | None]:
+    if len(doc) < _HEAD or doc[0] != _LAYOUT2:
+        return None, None
+    stored = doc[_HEAD:]
+    n = len(stored)
+    values = tuple(
+        (tuple(stored[i] or ()) if i < n else ()) if i in _LAYOUT2_TUPLES else (stored[i] if i < n else None)
+        for i in range(len(_LAYOUT2_FIELDS))
+    )
+    user = EntraUser(str(doc[1]), values, doc[2], bool(doc[3]), doc[4], doc[5])
+    return user, (int(doc[6]) if isinstance(doc[6], int) else None)
 
 
 def conflict_note(cf: Conflict) -> str:
@@ -236,8 +271,8 @@ class PlanRepo:
 
     @staticmethod
     def _change(run_id: int, org_id: int, c: Change, decision: str, applied: bool) -> tuple[Any, ...]:
-        diffs = _json([[d.field, d.old, d.new, d.manual_edit] for d in c.diffs])
-        target = _json(target_json(c.target, c.manager_id)) if c.target is not None else None
+        diffs = _json([[d.field, d.old, d.new, d.manual_edit] for d in c.diffs]) if c.diffs else "[]"
+        target = _json(stored_target(c.target, c.manager_id)) if c.target is not None else None
         return (
             run_id,
             org_id,
@@ -424,4 +459,4 @@ class PlanRepo:
         return {str(e): str(n or m or e) for e, n, m in rows}
 
 
-__all__ = ["TABS", "TAB_NOTES", "PlanRepo", "PlanRow", "conflict_note", "row_dict", "target_json"]
+__all__ = ["TABS", "TAB_NOTES", "PlanRepo", "PlanRow", "conflict_note", "row_dict", "stored_target", "target_json"]

@@ -78,9 +78,10 @@ def _extractor(fm: FieldMap) -> Callable[[Mapping[str, Any]], Any]:
     return lambda d: d.get(top)
 
 
-def _too_long(var: str, limit: int) -> str:
-    """Generated code: the variable holds a string that needs fitting (too long, or a NUL in it)."""
-    return f"({var}.__class__ is str and (len({var}) > {limit} or '\\x00' in {var}))"
+def _unusual(var: str, limit: int) -> str:
+    """Generated code: the variable holds something other than None or a string that fits as it is (not
+    a string, too long, a NUL in it): the user takes the field-by-field path."""
+    return f"({var} is not None and ({var}.__class__ is not str or len({var}) > {limit} or '\\x00' in {var}))"
 
 
 class _Dates(dict[str, str | None]):
@@ -150,12 +151,11 @@ class UserMapper:
         for f, fm in zip(fields.FIELDS, self.maps, strict=True):
             var = var_of(fm)
             if f.name == "email":
-                checks.append(f"({email_var} is not None and {email_var}.__class__ is not str)")
-                checks.append(_too_long(email_var, f.limit))
+                checks.append(_unusual(email_var, f.limit))
                 parts.append(f"({email_var} or {upn_var} or '')")
                 continue
             if f.name == "user_principal_name":
-                checks.append(_too_long(upn_var, f.limit))
+                checks.append(_unusual(upn_var, f.limit))
                 parts.append(f"({upn_var} or '')")
                 continue
             if var is None:
@@ -165,7 +165,7 @@ class UserMapper:
                     parts.append(const(_converter(f, fm)(None)))
                 continue
             if f.kind is _K.DEPARTMENTS:
-                checks.append(_too_long(var, f.limit))
+                checks.append(_unusual(var, f.limit))
                 dflt = const(fields.departments_of(fm.default, f.limit))
                 parts.append(f"(({var},) if {var}.__class__ is str and {var} else {dflt})")
             elif f.kind is _K.DATE:
@@ -181,7 +181,7 @@ class UserMapper:
                 )
                 parts.append(f"((() if not {var} else (x,) if {one} else list_of({var}, {f.limit})) or {dflt})")
             else:
-                checks.append(f"({var} is not None and ({var}.__class__ is not str or {_too_long(var, f.limit)}))")
+                checks.append(_unusual(var, f.limit))
                 parts.append(var if fm.default is None else f"({var} or {const(fm.default)})")
         lines.append("    if " + " or ".join(checks) + ":")
         lines.append("        return None")
