@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from entrasync.adapters.graph.errors import GraphTransientError
-from entrasync.domain import fields, mapping
+from entrasync.domain import fields, mapping, shared_values
 from entrasync.domain.mapping import FieldMap
 from entrasync.domain.model import EntraUser
 
@@ -120,7 +120,10 @@ class UserMapper:
     def _compile_fast(self) -> Callable[..., EntraUser | None]:
         lines = ["def fast(d, manager_id, new, s0, s1, s2, s3, s4, s5, mgr):", "    get = d.get"]
         names: dict[tuple[str, str | None], str] = {}
-        consts: dict[str, Any] = {"EntraUser": EntraUser, "list_of": fields.list_of, "DC": _DATES}
+        consts: dict[str, Any] = {
+            "EntraUser": EntraUser, "list_of": fields.list_of, "DC": _DATES, "ST": shared_values.TEXTS,
+            "SD": shared_values.DEPARTMENTS,
+        }  # fmt: skip
         checks: list[str] = []
 
         def var_of(fm: FieldMap) -> str | None:
@@ -167,7 +170,7 @@ class UserMapper:
             if f.kind is _K.DEPARTMENTS:
                 checks.append(_unusual(var, f.limit))
                 dflt = const(fields.departments_of(fm.default, f.limit))
-                parts.append(f"(({var},) if {var}.__class__ is str and {var} else {dflt})")
+                parts.append(f"(SD[{var}] if {var}.__class__ is str and {var} else {dflt})")
             elif f.kind is _K.DATE:
                 # Hire dates repeat (a few thousand distinct values): each is checked once, then looked up.
                 dflt = const(fields.date_of(fm.default))
@@ -182,7 +185,9 @@ class UserMapper:
                 parts.append(f"((() if not {var} else (x,) if {one} else list_of({var}, {f.limit})) or {dflt})")
             else:
                 checks.append(_unusual(var, f.limit))
-                parts.append(var if fm.default is None else f"({var} or {const(fm.default)})")
+                # Checked above: None or a string that fits, so it can be looked up as it is.
+                value = f"ST[{var}]" if f.name in shared_values.SHARED_FIELDS else var
+                parts.append(value if fm.default is None else f"({value} or {const(fm.default)})")
         lines.append("    if " + " or ".join(checks) + ":")
         lines.append("        return None")
         lines += [
@@ -198,7 +203,7 @@ class UserMapper:
             "    s1(user, (" + ", ".join(parts) + ",))",
             f"    s2(user, {email_var})",
             "    s3(user, get('accountEnabled') is not False)",
-            "    s4(user, get('userType'))",
+            "    s4(user, ST[t] if (t := get('userType')).__class__ is str else t)",
             "    s5(user, manager_id)",
             "    return user",
         ]
