@@ -29,6 +29,16 @@ def _org(conn: sa.Connection) -> int:
     )
 
 
+def _run(conn: sa.Connection, org: int) -> int:
+    return int(
+        conn.execute(
+            sa.insert(t.runs)
+            .values(org_id=org, trigger="cli", started_at=NOW, outcome="running")
+            .returning(t.runs.c.id)
+        ).scalar_one()
+    )
+
+
 def test_audit_write_streams_a_generator_across_chunks_exactly(db_url: str) -> None:
     n = 2 * CHUNK + 123
     consumed = 0
@@ -79,11 +89,7 @@ def test_a_stored_change_reads_back_as_the_entra_data_it_came_from(db_url: str) 
     engine = make_engine(db_url)
     with engine.begin() as conn:
         org = _org(conn)
-        run = conn.execute(
-            sa.insert(t.runs)
-            .values(org_id=org, trigger="cli", started_at=NOW, outcome="running")
-            .returning(t.runs.c.id)
-        ).scalar_one()
+        run = _run(conn, org)
         repo = PlanRepo(conn)
         assert repo.store(org, run, Plan(changes=[change])) == 1
         stored = conn.execute(sa.select(t.plan_changes.c.target)).scalar_one()
@@ -104,11 +110,7 @@ def test_targets_stored_by_earlier_versions_read_back_the_same(db_url: str) -> N
     engine = make_engine(db_url)
     with engine.begin() as conn:
         org = _org(conn)
-        run = conn.execute(
-            sa.insert(t.runs)
-            .values(org_id=org, trigger="cli", started_at=NOW, outcome="running")
-            .returning(t.runs.c.id)
-        ).scalar_one()
+        run = _run(conn, org)
         for i, target in enumerate((legacy, stored_target(user, 41))):
             conn.execute(sa.insert(t.plan_changes).values(
                 run_id=run, org_id=org, kind="create", subject=f"e:{i}", entra_id="e-2", reason="joiner", diffs=[],
