@@ -235,3 +235,22 @@ def test_the_fast_path_reads_what_the_field_by_field_path_reads(d: dict[str, Any
         return
     assert fast.values == m.values(doc)
     assert fast.mail == gm._text(m._email_get(doc), fields.BY_NAME["email"].limit)
+
+
+def test_users_read_from_different_pages_share_their_common_values() -> None:
+    """domain.shared_values: two users parsed from separate JSON documents hold the very same objects
+    for the values people share (a snapshot keeps one copy per distinct job title, city, …), and
+    their own values (names) stay their own."""
+    import orjson
+
+    from entrasync.domain import shared_values
+
+    assert set(fields.FIELD_NAMES) >= shared_values.SHARED_FIELDS
+    raw = {"jobTitle": "Engineer", "city": "Oslo", "department": "R&D", "userType": "Member", "displayName": "Kim"}
+    a = user_from_graph(orjson.loads(orjson.dumps({"id": "u1", "mail": "a@x", **raw})))
+    b = user_from_graph(orjson.loads(orjson.dumps({"id": "u2", "mail": "b@x", **raw})))
+    for name in ("job_title", "city", "departments"):
+        assert a.get(name) == b.get(name) and a.get(name) is b.get(name)
+    assert a.user_type is b.user_type == "Member"
+    assert a.get("display_name") == b.get("display_name") and a.get("display_name") is not b.get("display_name")
+    assert a.get("departments") == ("R&D",)
