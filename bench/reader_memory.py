@@ -82,8 +82,8 @@ def main() -> int:
     gc.disable()
     shared = _measure(pages, True)
     own = _measure(pages, False)  # last: it replaces the process's memos
-    print(f"{args.users:,} users: parse + map {shared[0]:.3f} s; the users hold {shared[1]:.0f} MB with shared "
-          f"values, {own[1]:.0f} MB with each user's own copies")  # fmt: skip
+    print(f"{args.users:,} users: parse + map {shared[0]:.3f} s; the users hold {shared[1]:.1f} MB with shared "
+          f"values, {own[1]:.1f} MB with each user's own copies")  # fmt: skip
     # No time for the second: its memos still look every value up (keeping none), so it is not the
     # code without sharing; bench/more_of_entra.py times the first sync as a whole.
     return 0
