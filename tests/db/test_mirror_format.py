@@ -34,11 +34,55 @@ def test_a_mirror_is_zstandard_and_loads_back_the_same_users(monkeypatch: pytest
     assert load(dump(DeltaCursor("link", {}, set()))) == DeltaCursor("link", {}, set())
 
 
+def _untabled(cursor: DeltaCursor) -> tuple[dict[str, object], list[list[object]]]:
+    """The head and the rows of layouts 2 and 3: every value written out, no tables."""
+    lines = zstandard.ZstdDecompressor().decompressobj().decompress(dump(cursor)).split(b"\n")
+    head = orjson.loads(lines[0])
+    rows = []
+    for table, chunk in map(orjson.loads, lines[1:]):
+        for row in chunk:
+            rows.append([table[v] if at in head["tabled"] else v for at, v in enumerate(row)])
+    del head["tabled"]
+    return head, rows
+
+
+def test_shared_values_are_written_once_per_line_and_load_back_shared(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Layout 4: the user type and the fields people share as indexes into the line's table."""
+    users = {
+        f"u{i}": EntraUser.of(f"u{i}", mail=f"p{i}@contoso.com", job_title="Engineer" if i % 2 else None,
+                              department="Sales" if i < 3 else None, city="Oslo", user_type="Member")
+        for i in range(5)
+    }  # fmt: skip
+    monkeypatch.setattr(sync_state_repo, "_CHUNK", 2)  # three lines, a table each
+    blob = dump(DeltaCursor("link", users, set()))
+    text = zstandard.ZstdDecompressor().decompressobj().decompress(blob)
+    assert text.count(b'"Oslo"') == 3 and text.count(b'"Member"') == 3  # once a line, not once a user
+    back = load(blob)
+    assert back is not None and back.users == users
+    a, b = back.users["u1"], back.users["u3"]  # from different lines
+    assert a.get("city") is b.get("city") and a.user_type is b.user_type
+    assert back.users["u0"].get("departments") == ("Sales",) and back.users["u4"].get("departments") == ()
+
+
+def test_a_mirror_of_layout_3_still_loads_and_a_bad_table_is_unreadable() -> None:
+    cursor = _cursor()
+    head, rows = _untabled(cursor)
+    v3 = zstandard.ZstdCompressor().compress(orjson.dumps({**head, "v": 3}) + b"\n" + orjson.dumps(rows))
+    back = load(v3)
+    assert back is not None and back.users == cursor.users
+    lines = zstandard.ZstdDecompressor().decompressobj().decompress(dump(cursor)).split(b"\n")
+    table, chunk = orjson.loads(lines[1])
+    broken = [lines[0], orjson.dumps([table[:1], chunk])]  # indexes past the table's end
+    assert load(zstandard.ZstdCompressor().compress(b"\n".join(broken))) is None
+    other = {**orjson.loads(lines[0]), "tabled": [3]}  # another release's tabled columns
+    assert load(zstandard.ZstdCompressor().compress(b"\n".join([orjson.dumps(other), *lines[1:]]))) is None
+
+
 def test_a_mirror_written_with_zlib_before_still_loads() -> None:
     """Layout 2: one JSON document (head and users together), zlib-compressed."""
     cursor = _cursor()
-    lines = zstandard.ZstdDecompressor().decompressobj().decompress(dump(cursor)).split(b"\n")
-    doc = {**orjson.loads(lines[0]), "v": 2, "users": [row for line in lines[1:] for row in orjson.loads(line)]}
+    head, rows = _untabled(cursor)
+    doc = {**head, "v": 2, "users": rows}
     back = load(zlib.compress(orjson.dumps(doc), 1))
     assert back is not None and back.users == cursor.users and back.soft_deleted_ids == {"gone"}
     assert load(zlib.compress(orjson.dumps({**doc, "v": 1}))) is None  # an older layout: read again
