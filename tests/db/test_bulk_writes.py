@@ -125,14 +125,14 @@ def test_targets_stored_by_earlier_versions_read_back_the_same(db_url: str) -> N
 
 def test_layout_2_is_pinned_to_the_fields_it_was_written_with() -> None:
     """Stored layout-2 targets are positional: a change to the mapped fields' order or set must come
-    with a layout 3 (plan_repo.py) that still reads layout 2, not silently shift old rows' values."""
-    from entrasync.adapters.db import plan_repo
+    with a layout 3 (adapters/db/plan_targets.py) that still reads layout 2, not silently shift old rows' values."""
+    from entrasync.adapters.db import plan_targets
 
     assert (
         "email", "user_principal_name", "display_name", "given_name", "surname", "job_title", "employee_id",
         "office_location", "departments", "start_date", "employee_type", "company_name", "city", "country",
         "mobile_phone", "business_phones", "preferred_language", *(f"custom_{i}" for i in range(1, 21)),
-    ) == plan_repo._LAYOUT2_FIELDS  # fmt: skip
+    ) == plan_targets._LAYOUT2_FIELDS  # fmt: skip
 
 
 def test_directory_records_share_the_users_values_at_rest_and_only_then(db_url: str) -> None:
