@@ -78,8 +78,6 @@ def plan(
         return None
     n = Neighbourhood.around(users, previous, also)
 
-    custom = uow.people.custom_values_held(org_id)
-
     def load(w: Wanted) -> Sequence[PersonRecord]:
         """The ids first (indexed lookups, cheap), then each person not loaded yet, once."""
         ids: set[int] = set()
@@ -89,12 +87,12 @@ def plan(
         out: list[PersonRecord] = []
         for at in range(0, len(fresh), CHUNK):
             part = Subset(ids=frozenset(fresh[at : at + CHUNK]))
-            out += uow.people.load_records(org_id, share=users, only=part, custom=custom)
+            out += uow.people.load_records(org_id, share=users, only=part)
         return out
 
     odd = uow.people.unfolded_ids(org_id)  # matched by casefold, not found by lower(): always planned
     if odd:
-        n.add_people(uow.people.load_records(org_id, share=users, only=Subset(ids=frozenset(odd)), custom=custom))
+        n.add_people(uow.people.load_records(org_id, share=users, only=Subset(ids=frozenset(odd))))
     if not close(n, load, limit_for(len(users))):
         log.info("org %s: the round reaches past %s users; planning everyone", org_id, limit_for(len(users)))
         return None

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from entrasync.adapters.db import sync_state_repo
+from entrasync.adapters.db import mirror_patches, sync_state_repo
 from entrasync.adapters.graph.client import GraphClient
 from entrasync.adapters.graph.errors import DeltaTokenExpiredError, GraphError
 from entrasync.adapters.graph.reader import DeltaCursor, FetchResult, StoredCursor, fetch_snapshot, mapper_for
@@ -171,6 +171,23 @@ def _read(ctx: AppContext, org_id: int, run_id: int, client: GraphClient, report
     return _Read(result, graph_filter, rest, client, group_ids, read_progress, mapper, digest)
 
 
+def _mirror_write(uow: Any, org_id: int, result: FetchResult) -> tuple[bytes | None, tuple[bytes, int] | None]:
+    """What to store of the mirror after a read: a patch of the users a delta round touched, or the whole
+    mirror (a full read, or past the patches' limits: adapters.db.mirror_patches); (None, None): nothing."""
+    cursor = result.cursor
+    if cursor is None:
+        return None, None
+    touched = result.previous
+    if (
+        result.mode == "delta"
+        and touched is not None
+        and result.delta_link
+        and mirror_patches.should_patch(uow.sync_state.patch_load(org_id), len(touched), len(cursor.users))
+    ):
+        return None, mirror_patches.dump_patch(cursor.users, touched, cursor.soft_deleted_ids)
+    return sync_state_repo.dump(cursor), None
+
+
 def stored_mapping_digest(settings: SyncSettings) -> str | None:
     """The digest sync_state keeps beside the mirror: None for the default mapping (mirrors stored before
     mappings existed stay valid), else a digest of the effective mapping (its sources and defaults)."""
@@ -287,7 +304,7 @@ def _refresh(ctx: AppContext, org_id: int, run_id: int, client: GraphClient, rep
         # Keep what the rest of the run needs, then let the snapshot go before storing and applying
         # the plan: at 100,000 users that is ~100 MB (§9 peak memory).
         link_only = result.unchanged and new_link is not None
-        cursor_blob = sync_state_repo.dump(result.cursor) if result.cursor is not None and not link_only else None
+        cursor_blob, patch = _mirror_write(uow, org_id, result) if not link_only else (None, None)
         requests, read_mode = result.requests, result.mode
         del result
         uow.runs.supersede_pending(org_id, except_run=run_id)  # a newer refresh replaces a waiting plan
@@ -317,6 +334,8 @@ def _refresh(ctx: AppContext, org_id: int, run_id: int, client: GraphClient, rep
         del the_plan
         if link_only and new_link is not None:
             uow.sync_state.write_link(org_id, new_link, now, at_rest)
+        elif patch is not None and new_link:
+            uow.sync_state.write_patch(org_id, patch[0], patch[1], now, new_link, at_rest)
         else:
             uow.sync_state.write(org_id, cursor_blob, graph_filter, now, new_link, at_rest, digest)
         uow.runs.update(

@@ -134,7 +134,7 @@ class PlannerRecords:
         Read for speed (§9: a delta round loads everyone): the driver's own rows (no SQLAlchemy row
         objects: every column is text, an integer or NULL, nothing to convert), the JSON lists as text
         ("[]" or NULL on most rows, decoded only otherwise) and the custom columns only when someone
-        holds one (``custom``: whether anyone does, when the caller knows)."""
+        holds one (``custom``: whether anyone does, when the caller knows; always with ``only``)."""
         p, conn = t.people, self.conn
         where = p.c.org_id == org_id
         if only is not None:
@@ -154,14 +154,18 @@ class PlannerRecords:
         for pid, name in conn.execute(dq).all():  # fetchall: far cheaper than row-by-row fetchone on SQLite
             depts[pid].append(name)
         roles: dict[int, set[str]] = defaultdict(set)
-        for pid, role in conn.execute(
-            sa.select(t.person_roles.c.person_id, t.person_roles.c.role)
-            .join(p, p.c.id == t.person_roles.c.person_id)
-            .where(where)
-        ):
+        pr = t.person_roles
+        rq = sa.select(pr.c.person_id, pr.c.role)
+        # ``only``: the ids are the org's already; by person id, not through a walk of the org's people.
+        if only is not None:
+            rq = rq.where(pr.c.person_id.in_(ids))
+        else:
+            rq = rq.join(p, p.c.id == pr.c.person_id).where(where)
+        for pid, role in conn.execute(rq):
             roles[pid].add(role)
         if custom is None:
-            custom = self.custom_values_held(org_id)
+            # A few people: their custom columns cost less than the scan asking whether anyone holds one.
+            custom = only is not None or self.custom_values_held(org_id)
         columns = _TEXT_COLUMNS if custom else tuple(c for c in _TEXT_COLUMNS if c not in fields.CUSTOM_FIELDS)
         lists = {c for c in columns if c in fields.LIST_COLUMNS}
         cols = (

@@ -4,7 +4,8 @@ The mirror is every live user of the tenant as the last read saw it (``DeltaCurs
 round merges its changes into it. It is one row of Zstandard-compressed JSON lines (~8 MB at 100,000
 users) in a table of its own (``sync_mirrors``), each line's shared values (job titles, cities, …) in a
 table at its head; an unchanged round reads and rewrites only the small
-``sync_state`` row beside it (delta link, rest, filter and mapping digest). Zstandard at level 1
+``sync_state`` row beside it (delta link, rest, filter and mapping digest), and a churn round adds a
+small patch of the users it touched (``sync_mirror_patches``, adapters.db.mirror_patches). Zstandard at level 1
 compresses the ~50 MB of JSON several times faster than zlib did, which a churn refresh pays on every
 run; a mirror written with zlib before still loads (bench/mirror_memory.py measures both ways).
 """
@@ -24,6 +25,7 @@ import zstandard
 from sqlalchemy import Connection
 
 from entrasync.adapters.db import tables as t
+from entrasync.adapters.db.mirror_patches import apply_patch
 from entrasync.adapters.graph.reader import DeltaCursor
 from entrasync.domain import fields, shared_values
 from entrasync.domain.model import EntraUser
@@ -187,17 +189,44 @@ class SyncStateRepo:
         return row[0], rest
 
     def mirror(self, org_id: int) -> DeltaCursor | None:
-        """The stored mirror with its delta link (None when absent or unreadable: then a full read)."""
-        st, sm = t.sync_state, t.sync_mirrors
+        """The stored mirror with its delta link and its patches applied (None when absent or unreadable,
+        a patch included: then a full read)."""
+        st, sm, mp = t.sync_state, t.sync_mirrors, t.sync_mirror_patches
         row = self.conn.execute(
             sa.select(sm.c.cursor, st.c.delta_link).join(st, st.c.org_id == sm.c.org_id).where(sm.c.org_id == org_id)
         ).first()
         if row is None:
             return None
         cursor = load(row[0])
-        if cursor is not None and row[1]:
+        if cursor is None:
+            return None
+        patches = self.conn.execute(sa.select(mp.c.patch).where(mp.c.org_id == org_id).order_by(mp.c.seq))
+        for (patch,) in patches:
+            soft = apply_patch(cursor.users, bytes(patch))
+            if soft is None:
+                return None
+            cursor.soft_deleted_ids = soft
+        if row[1]:
             cursor.delta_link = row[1]
         return cursor
+
+    def patch_load(self, org_id: int) -> tuple[int, int]:
+        """How many patches the mirror has, and how many users they hold (mirror_patches.should_patch)."""
+        mp = t.sync_mirror_patches
+        row = self.conn.execute(
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(mp.c.users), 0)).where(mp.c.org_id == org_id)
+        ).one()
+        return int(row[0]), int(row[1])
+
+    def write_patch(
+        self, org_id: int, patch: bytes, users: int, now: datetime, delta_link: str, rest: Rest | None = None
+    ) -> None:
+        """A delta round's patch (mirror_patches.dump_patch) beside the mirror, and the link it moved on to;
+        the filter and the mapping stay (a round that merged into the mirror read with both)."""
+        mp = t.sync_mirror_patches
+        seq = self.conn.execute(sa.select(sa.func.coalesce(sa.func.max(mp.c.seq), 0)).where(mp.c.org_id == org_id))
+        self.conn.execute(sa.insert(mp).values(org_id=org_id, seq=int(seq.scalar_one()) + 1, users=users, patch=patch))
+        self.write_link(org_id, delta_link, now, rest)
 
     def write(
         self, org_id: int, blob: bytes | None, graph_filter: str | None, now: datetime, delta_link: str | None,
@@ -230,4 +259,5 @@ class SyncStateRepo:
 
     def forget(self, org_id: int) -> None:
         self.conn.execute(sa.delete(t.sync_state).where(t.sync_state.c.org_id == org_id))
+        self.conn.execute(sa.delete(t.sync_mirror_patches).where(t.sync_mirror_patches.c.org_id == org_id))
         self.conn.execute(sa.delete(t.sync_mirrors).where(t.sync_mirrors.c.org_id == org_id))

@@ -241,6 +241,17 @@ sync_mirrors = Table(
     Column("cursor", LargeBinary, nullable=False),
 )
 
+# Delta rounds' changes to the mirror, applied on it in ``seq`` order (adapters.db.mirror_patches): a
+# churn round writes the users it touched, not the whole mirror again. ``users``: how many it holds.
+sync_mirror_patches = Table(
+    "sync_mirror_patches",
+    metadata,
+    Column("org_id", Integer, ForeignKey("organisations.id"), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("users", Integer, nullable=False),
+    Column("patch", LargeBinary, nullable=False),
+)
+
 sync_settings = Table(
     "sync_settings",
     metadata,
