@@ -12,6 +12,7 @@ import zstandard
 from entrasync.adapters.db import sync_state_repo
 from entrasync.adapters.db.sync_state_repo import dump, load
 from entrasync.adapters.graph.reader import DeltaCursor
+from entrasync.domain import fields
 from entrasync.domain.model import EntraUser
 
 
@@ -34,16 +35,54 @@ def test_a_mirror_is_zstandard_and_loads_back_the_same_users(monkeypatch: pytest
     assert load(dump(DeltaCursor("link", {}, set()))) == DeltaCursor("link", {}, set())
 
 
-def _untabled(cursor: DeltaCursor) -> tuple[dict[str, object], list[list[object]]]:
-    """The head and the rows of layouts 2 and 3: every value written out, no tables."""
-    lines = zstandard.ZstdDecompressor().decompressobj().decompress(dump(cursor)).split(b"\n")
-    head = orjson.loads(lines[0])
+def _rows(cursor: DeltaCursor) -> tuple[dict[str, object], list[list[object]]]:
+    """The head and the rows of layouts 2 to 4 as their writers made them: a row per user, ``[id, mail,
+    enabled, user type, manager, *values]``, empty custom fields left off, no tables."""
+    head = {"v": 3, "link": cursor.delta_link, "soft": sorted(cursor.soft_deleted_ids),
+            "fields": list(fields.FIELD_NAMES)}  # fmt: skip
+    custom0 = fields.INDEX[fields.CUSTOM_FIELDS[0]]
     rows = []
-    for table, chunk in map(orjson.loads, lines[1:]):
-        for row in chunk:
-            rows.append([table[v] if at in head["tabled"] else v for at, v in enumerate(row)])
-    del head["tabled"]
+    for u in cursor.users.values():
+        values = list(u.values)
+        if all(v is None for v in values[custom0:]):
+            del values[custom0:]
+        rows.append([u.id, u.mail, u.account_enabled, u.user_type, u.manager_id, *values])
     return head, rows
+
+
+def _layout_4(cursor: DeltaCursor) -> bytes:
+    """Layout 4 (the release before columns): one line of rows, the shared values as table indexes."""
+    head, rows = _rows(cursor)
+    tabled = list(sync_state_repo._TABLED)
+    index: dict[object, int] = {}
+    for row in rows:
+        for at in tabled:
+            row[at] = index.setdefault(orjson.dumps(row[at]), len(index))
+    table = [orjson.loads(k) for k in index]
+    return zstandard.ZstdCompressor().compress(
+        orjson.dumps({**head, "v": 4, "tabled": tabled}) + b"\n" + orjson.dumps([table, rows])
+    )
+
+
+def test_a_mirror_is_stored_by_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Layout 5: a line is ``[table, columns]``; the custom columns only when someone holds one."""
+    users = dict(_cursor().users)
+    monkeypatch.setattr(sync_state_repo, "_CHUNK", 2)
+    users["u3"] = EntraUser.of("u3", mail="cy@contoso.com", custom_1="CC-7")
+    lines = zstandard.ZstdDecompressor().decompressobj().decompress(dump(DeltaCursor("l", users, set()))).split(b"\n")
+    assert orjson.loads(lines[0])["v"] == 5
+    (_, first), (_, second) = orjson.loads(lines[1]), orjson.loads(lines[2])
+    assert first[0] == ["u1", "u2"] and first[1] == ["ann@contoso.com", "bob@contoso.com"]
+    assert len(first) == 5 + fields.INDEX[fields.CUSTOM_FIELDS[0]]  # nobody holds a custom value
+    assert len(second) == 5 + len(fields.FIELDS) and second[5 + fields.INDEX["custom_1"]] == ["CC-7"]
+    back = load(dump(DeltaCursor("l", users, set())))
+    assert back is not None and back.users == users
+
+
+def test_a_mirror_of_layout_4_still_loads() -> None:
+    cursor = _cursor()
+    back = load(_layout_4(cursor))
+    assert back is not None and back.users == cursor.users and back.soft_deleted_ids == {"gone"}
 
 
 def test_shared_values_are_written_once_per_line_and_load_back_shared(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -66,7 +105,7 @@ def test_shared_values_are_written_once_per_line_and_load_back_shared(monkeypatc
 
 def test_a_mirror_of_layout_3_still_loads_and_a_bad_table_is_unreadable() -> None:
     cursor = _cursor()
-    head, rows = _untabled(cursor)
+    head, rows = _rows(cursor)
     v3 = zstandard.ZstdCompressor().compress(orjson.dumps({**head, "v": 3}) + b"\n" + orjson.dumps(rows))
     back = load(v3)
     assert back is not None and back.users == cursor.users
@@ -81,7 +120,7 @@ def test_a_mirror_of_layout_3_still_loads_and_a_bad_table_is_unreadable() -> Non
 def test_a_mirror_written_with_zlib_before_still_loads() -> None:
     """Layout 2: one JSON document (head and users together), zlib-compressed."""
     cursor = _cursor()
-    head, rows = _untabled(cursor)
+    head, rows = _rows(cursor)
     doc = {**head, "v": 2, "users": rows}
     back = load(zlib.compress(orjson.dumps(doc), 1))
     assert back is not None and back.users == cursor.users and back.soft_deleted_ids == {"gone"}
