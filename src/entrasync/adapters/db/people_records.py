@@ -28,9 +28,8 @@ _RECORD = slots_factory(PersonRecord, [f.name for f in dataclasses.fields(Person
 
 
 def _among(conn: Connection, column: sa.ColumnElement[Any], values: list[Any]) -> sa.ColumnElement[bool]:
-    """``column IN values``; on PostgreSQL ``column = ANY(:array)``, one parameter: an IN list of the
-    2,000 keys a churn round's neighbourhood asks for is 2,000 parameters to render, bind and plan
-    (~30 ms a query at 100,000 people)."""
+    """``column IN values``; on PostgreSQL ``column = ANY(:array)``: one parameter instead of one per
+    key (a churn round's neighbourhood asks for ~2,000 keys at 100,000 people), the same index probes."""
     if conn.dialect.name == "postgresql":
         return column == sa.any_(sa.bindparam(None, values, type_=ARRAY(column.type)))
     return column.in_(values)
@@ -166,8 +165,9 @@ class PlannerRecords:
             .join(t.departments, t.departments.c.id == pd.c.department_id)
             .order_by(pd.c.person_id, t.departments.c.name)
         )
-        # ``only``: by person id alone (the ids are the org's already); with the org's departments as a
-        # condition too, PostgreSQL walked every person's departments of the org to find a few.
+        # ``only``: by person id alone (the ids are the org's already). With the org's departments as a
+        # condition too, a churn round's three department queries took 137 ms on PostgreSQL at 100,000
+        # people; by person id alone, 25 ms.
         if only is not None:
             dq = dq.where(_among(conn, pd.c.person_id, ids))
         else:

@@ -61,7 +61,8 @@ def dump(cursor: DeltaCursor) -> bytes:
     column, mail, enabled, user type, manager, then each field's; the custom columns left off when
     nobody in the chunk holds one), serialised and compressed a chunk at a time. At 100,000 users
     neither the whole JSON (~50 MB) nor all the columns exist at once (§9 peak memory); by columns the
-    blob is about half the size of rows, and loading builds each user's values in one C-level zip."""
+    blob is smaller (the emulator's 100,000 users: 7.8 MB against 8.7 MB by rows) and loading builds
+    each user's values in one C-level zip."""
     soft = sorted(cursor.soft_deleted_ids)
     head = orjson.dumps({"v": _VERSION, "link": cursor.delta_link, "soft": soft, "fields": list(fields.FIELD_NAMES),
                          "tabled": list(_TABLED)})  # fmt: skip
