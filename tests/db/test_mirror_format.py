@@ -86,7 +86,7 @@ def test_a_mirror_of_layout_4_still_loads() -> None:
 
 
 def test_shared_values_are_written_once_per_line_and_load_back_shared(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Layout 4: the user type and the fields people share as indexes into the line's table."""
+    """Layouts 4 and 5: the user type and the fields people share as indexes into the line's table."""
     users = {
         f"u{i}": EntraUser.of(f"u{i}", mail=f"p{i}@contoso.com", job_title="Engineer" if i % 2 else None,
                               department="Sales" if i < 3 else None, city="Oslo", user_type="Member")
