@@ -8,17 +8,19 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 import zstandard
 
 from entrasync.adapters.db import mirror_patches
 from entrasync.adapters.db import tables as t
-from entrasync.adapters.db.mirror_patches import apply_patch, dump_patch
-from entrasync.adapters.db.sync_state_repo import dump, load
+from entrasync.adapters.db.mirror_patches import dump_patch, read_patch
+from entrasync.adapters.db.sync_state_repo import apply_patch, dump, load
 from entrasync.adapters.db.uow import Database
 from entrasync.adapters.graph.mapping import apply_delta
 from entrasync.adapters.graph.reader import DeltaCursor
+from entrasync.domain import fields
 from entrasync.domain.model import EntraUser
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -80,17 +82,20 @@ def test_the_base_and_its_patches_load_as_the_merged_users() -> None:
 
 def test_a_patch_holds_only_the_users_its_round_touched() -> None:
     base, patches, _ = _rounds()
-    text = zstandard.ZstdDecompressor().decompress(patches[0])
-    assert b"u2" in text and b"u9" in text and b"u3" in text  # updated, new, removed
-    assert b'"u4"' not in text and b'"u5"' not in text  # untouched: not in it
-    _, n = dump_patch(base.users, {"u1": None, "u3": None, "gone": None}, set())
+    first = read_patch(patches[0])
+    assert first is not None
+    assert [r[0] for r in first.rows] == ["u2", "u9"] and first.gone == ["u3"]  # updated, new; removed
+    assert first.soft == {"gone-before", "u3"}
+    _, n = dump_patch(base.users, ["u1", "u3", "gone"], set())
     assert n == 3
 
 
 @pytest.mark.parametrize(
     "damage",
     [b"not zstd", zstandard.ZstdCompressor().compress(b'{"v": 99}'),
-     zstandard.ZstdCompressor().compress(b'{"v": 1, "fields": ["other"], "soft": [], "gone": [], "rows": []}')],
+     zstandard.ZstdCompressor().compress(b'{"v": 1, "fields": ["other"], "soft": [], "gone": [], "rows": []}'),
+     zstandard.ZstdCompressor().compress(orjson.dumps({"v": 1, "fields": list(fields.FIELD_NAMES), "soft": [],
+                                                       "gone": [], "rows": [["u1", None, True]]}))],
 )  # fmt: skip
 def test_a_damaged_or_foreign_patch_is_unreadable(damage: bytes) -> None:
     assert apply_patch(dict(_base().users), damage) is None

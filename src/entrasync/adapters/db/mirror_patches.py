@@ -18,8 +18,8 @@ ones.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Iterable, Mapping
+from typing import Any, Final, NamedTuple
 
 import orjson
 import zstandard
@@ -40,9 +40,7 @@ def should_patch(stored: tuple[int, int], touched: int, users: int) -> bool:
     return count < MAX_PATCHES and held + touched <= max(MIN_USERS, users * MAX_SHARE)
 
 
-def dump_patch(
-    users: Mapping[str, EntraUser], touched: Mapping[str, EntraUser | None] | set[str], soft: set[str]
-) -> tuple[bytes, int]:
+def dump_patch(users: Mapping[str, EntraUser], touched: Iterable[str], soft: set[str]) -> tuple[bytes, int]:
     """The patch of a round (``touched``: the users it touched, in the order it first saw them) and how
     many users it holds."""
     rows: list[list[Any]] = []
@@ -57,26 +55,26 @@ def dump_patch(
     return zstandard.ZstdCompressor(level=1).compress(orjson.dumps(doc)), len(rows) + len(gone)
 
 
-def apply_patch(users: dict[str, EntraUser], blob: bytes) -> set[str] | None:
-    """Apply one patch to ``users`` in place; the soft-deleted set it leaves, or None when the patch is
-    unreadable or of another layout (then the mirror is unreadable: a full read)."""
+class Patch(NamedTuple):
+    """A patch as stored: the soft-deleted set after its round, the users it removed, and the rows of
+    the users it wrote (``[id, mail, enabled, user type, manager, *values]``, the mirror's row layout,
+    read by sync_state_repo)."""
+
+    soft: set[str]
+    gone: list[str]
+    rows: list[list[Any]]
+
+
+def read_patch(blob: bytes) -> Patch | None:
+    """The stored patch, or None when it is unreadable or of another layout (then the mirror is
+    unreadable: a full read)."""
     try:
         doc = orjson.loads(zstandard.ZstdDecompressor().decompress(blob))
         if doc.get("v") != _VERSION or tuple(doc.get("fields", ())) != fields.FIELD_NAMES:
             return None
-        tuples = tuple(5 + i for i in fields.TUPLE_INDEXES)
-        n_fields = len(fields.FIELDS)
-        for uid in doc["gone"]:
-            users.pop(uid, None)
-        for row in doc["rows"]:
-            for at in tuples:
-                if row[at] is not None:
-                    row[at] = tuple(row[at])
-            values = tuple(row[5:])
-            if len(values) != n_fields:
-                return None
-            users[row[0]] = EntraUser(id=row[0], values=values, mail=row[1], account_enabled=row[2], user_type=row[3],
-                                      manager_id=row[4])
-        return set(doc["soft"])
-    except (zstandard.ZstdError, orjson.JSONDecodeError, KeyError, TypeError, IndexError, ValueError, AttributeError):
+        patch = Patch(set(doc["soft"]), list(doc["gone"]), list(doc["rows"]))
+    except (zstandard.ZstdError, orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
         return None
+    if any(not isinstance(r, list) or len(r) != 5 + len(fields.FIELDS) for r in patch.rows):
+        return None
+    return patch

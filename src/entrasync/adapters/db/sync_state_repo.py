@@ -25,7 +25,7 @@ import zstandard
 from sqlalchemy import Connection
 
 from entrasync.adapters.db import tables as t
-from entrasync.adapters.db.mirror_patches import apply_patch
+from entrasync.adapters.db.mirror_patches import read_patch
 from entrasync.adapters.graph.reader import DeltaCursor
 from entrasync.domain import fields, shared_values
 from entrasync.domain.model import EntraUser
@@ -185,6 +185,22 @@ def _add_rows(users: dict[str, EntraUser], doc: Any, tabled: tuple[int, ...]) ->
         s4(u, row[3])
         s5(u, row[4])
         users[row[0]] = u
+
+
+def apply_patch(users: dict[str, EntraUser], blob: bytes) -> set[str] | None:
+    """Apply one stored patch (adapters.db.mirror_patches) to ``users`` in place: its removed users out,
+    its rows in (read as layout 3's rows). The soft-deleted set it leaves, or None when it is unreadable
+    (then the mirror is: a full read)."""
+    patch = read_patch(blob)
+    if patch is None:
+        return None
+    for uid in patch.gone:
+        users.pop(uid, None)
+    try:
+        _add_rows(users, patch.rows, ())
+    except (TypeError, IndexError, ValueError):
+        return None
+    return patch.soft
 
 
 def _shared(value: Any) -> Any:
