@@ -61,17 +61,16 @@ def bulk_insert(conn: Connection, table: sa.Table, rows: Iterable[dict[str, Any]
 def bulk_insert_rows(conn: Connection, table: sa.Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
     """INSERT rows given as tuples in ``columns`` order, with values already as the database takes them
     (JSON as text, datetimes through :func:`db_time`): the cheapest path the driver offers, as the
-    benchmark's write floor does. ``rows`` may be a generator; it is consumed in chunks. Returns the count."""
+    benchmark's write floor does (binary COPY on PostgreSQL: adapters.db.pg_copy; executemany on SQLite).
+    ``rows`` may be a generator; it is consumed in chunks. Returns the count."""
     names = ", ".join(f'"{c}"' for c in columns)
     raw = conn.connection.driver_connection
     assert raw is not None
     count = 0
     if conn.dialect.name == "postgresql":
-        with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
-            for r in rows:
-                copy.write_row(r)
-                count += 1
-        return count
+        from entrasync.adapters.db import pg_copy  # psycopg: imported by PostgreSQL deployments only
+
+        return pg_copy.copy_rows(raw, table.name, columns, rows)
     sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(columns))})'
     cur = raw.cursor()
     try:
