@@ -63,14 +63,14 @@ def bulk_insert_rows(conn: Connection, table: sa.Table, columns: Sequence[str], 
     (JSON as text, datetimes through :func:`db_time`): the cheapest path the driver offers, as the
     benchmark's write floor does (binary COPY on PostgreSQL: adapters.db.pg_copy; executemany on SQLite).
     ``rows`` may be a generator; it is consumed in chunks. Returns the count."""
-    names = ", ".join(f'"{c}"' for c in columns)
     raw = conn.connection.driver_connection
     assert raw is not None
-    count = 0
     if conn.dialect.name == "postgresql":
         from entrasync.adapters.db import pg_copy  # psycopg: imported by PostgreSQL deployments only
 
         return pg_copy.copy_rows(raw, table.name, columns, rows)
+    names = ", ".join(f'"{c}"' for c in columns)
+    count = 0
     sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(columns))})'
     cur = raw.cursor()
     try:
