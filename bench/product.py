@@ -110,6 +110,21 @@ def cli_refresh_command(info: EmulatorInfo, db_url: str, data_dir: Path) -> tupl
     return [_entrasync_exe(), "refresh", "--json"], process_env(info, db_url, data_dir)
 
 
+def byte_compile() -> str:
+    """Byte-compile the installed ``entrasync`` package (``compileall``), so that a timed CLI process
+    reads cached bytecode as after ``pip install``: an editable install under PYTHONDONTWRITEBYTECODE=1
+    (set on some machines) would otherwise compile every module it imports, in every process."""
+    import compileall
+    import importlib.util
+
+    spec = importlib.util.find_spec("entrasync")
+    if spec is None or not spec.submodule_search_locations:
+        return "entrasync not found"
+    where = next(iter(spec.submodule_search_locations))
+    ok = compileall.compile_dir(where, quiet=1)
+    return f"{where} ({'ok' if ok else 'some modules failed'})"
+
+
 # ---- many organisations (bench/orgs.py) ----------------------------------------------------------
 
 
