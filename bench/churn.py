@@ -54,8 +54,16 @@ t0 = time.perf_counter()
 c0 = time.process_time()
 def progress(phase, _data):
     marks.setdefault(phase, time.perf_counter() - t0)
+prof = None
+if {profile!r}:
+    import cProfile
+    prof = cProfile.Profile()
+    prof.enable()
 out = refresh(progress)
 wall = time.perf_counter() - t0
+if prof is not None:
+    prof.disable()
+    prof.dump_stats({profile!r})
 cpu = time.process_time() - c0
 product.close(ctx)
 print(json.dumps({{"wall": wall, "cpu": cpu, "read": marks.get("planning", wall), "outcome": out["outcome"],
@@ -63,9 +71,14 @@ print(json.dumps({{"wall": wall, "cpu": cpu, "read": marks.get("planning", wall)
 """
 
 
-def refresh(src: Path, info: dict[str, str], db_url: str, data: Path, *, connect: bool) -> dict[str, Any]:
-    """One refresh of ``db_url`` in a fresh process running the code under ``src``."""
-    code = CHILD.format(bench=str(HERE), info=json.dumps(info), db=db_url, data=str(data), connect=connect)
+def refresh(
+    src: Path, info: dict[str, str], db_url: str, data: Path, *, connect: bool, profile: str = ""
+) -> dict[str, Any]:
+    """One refresh of ``db_url`` in a fresh process running the code under ``src`` (its cProfile saved
+    to ``profile`` when one is named)."""
+    code = CHILD.format(
+        bench=str(HERE), info=json.dumps(info), db=db_url, data=str(data), connect=connect, profile=profile
+    )
     env = {**os.environ, "PYTHONPATH": str(src)}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -129,7 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--db", default="sqlite", choices=("sqlite", "postgresql"))
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--base", default="main", help="a revision, or 'this': this tree on both sides")
+    ap.add_argument("--profile", type=Path, help="save each churn run's cProfile here (this-1.pstats, …)")
     args = ap.parse_args(argv)
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     print(f"load average at start: {bench_run.load_average()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-churn-") as tmp:
         work = Path(tmp)
@@ -151,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
                 for side in ("base", "this") if i % 2 == 0 else ("this", "base"):
                     url = dbs.copy(templates[side], f"run-{side}-{i}")
                     try:
-                        r = refresh(trees[side], emu.info, url, work / f"data-{side}", connect=False)
+                        where = str(args.profile / f"{side}-{i + 1}.pstats") if args.profile else ""
+                        r = refresh(trees[side], emu.info, url, work / f"data-{side}", connect=False, profile=where)
                     finally:
                         dbs.drop(url)
                     runs[side].append(r)
