@@ -26,6 +26,7 @@ import typer
 from entrasync.cli import directory_cmds, org_cmds, setup_cmds, sync_cmds, token_cmds, webhook_cmds
 from entrasync.cli.app import add_org_option, app
 from entrasync.cli.logs import configure_logging
+from entrasync.cli.output import closed_pipe
 
 add_org_option()
 
@@ -74,20 +75,10 @@ def run(argv: list[str] | None = None) -> int:
     except typer.Abort:
         return _say("interrupted", 130)
     except BrokenPipeError:
-        return _closed_pipe()
+        return closed_pipe()
     except clickx.ClickException as exc:
         return _say(exc.format_message().strip(), exc.exit_code)
     return int(code) if isinstance(code, int) else 0
-
-
-def _closed_pipe() -> int:
-    """``entrasync … | head``: the reader left; stop quietly, and keep Python from complaining at exit."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except OSError:
-        pass
-    return 0
 
 
 def main() -> None:
@@ -95,7 +86,7 @@ def main() -> None:
         code = run()
         sys.stdout.flush()
     except BrokenPipeError:
-        code = _closed_pipe()
+        code = closed_pipe()
     raise SystemExit(code)
 
 

@@ -42,6 +42,17 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def closed_pipe() -> int:
+    """``entrasync … | head``: the reader left; stop quietly (exit 0), and keep Python from complaining
+    about the unflushed output at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass
+    return 0
+
+
 def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn the product's errors (and anything unexpected) into a one-line message and exit code."""
 
@@ -57,6 +68,10 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             fail(str(exc).replace("\n", " "))
         except KeyboardInterrupt:
             fail("interrupted", 130)
+        except BrokenPipeError:
+            # The reader left (`entrasync people list | head`): not an error. Left to propagate, Typer's
+            # click would exit 1 on it (its EPIPE rule), and the clause below would call it unexpected.
+            raise typer.Exit(closed_pipe()) from None
         except Exception as exc:
             if os.environ.get("ENTRASYNC_DEBUG"):
                 raise
