@@ -25,4 +25,3 @@ print(json.dumps([m for m in {NOT_LOADED!r} if sys.modules.get(m) is not None]))
 def test_a_refresh_process_loads_none_of_the_unused_libraries() -> None:
     out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True, timeout=60)
     assert json.loads(out.stdout) == []
-

@@ -191,13 +191,12 @@ def test_serve_on_port_0_names_the_port_it_got(env: dict[str, str]) -> None:
         p.wait(20)
 
 
-
 def test_a_pipe_closed_before_a_command_prints_is_not_an_error(env: dict[str, str]) -> None:
     """`people list | head -n 1`: the table is written line by line inside the command. Here the reader
     is gone before the first line (deterministic, unlike `head`'s timing): exit 0, nothing on stderr,
     where it used to be `error: unexpected BrokenPipeError` (exit 2) or Typer's own exit 1."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ENTRASYNC_")}
     for args in (["people", "list"], ["people", "list", "--json"], ["runs", "list"]):
-        base = {k: v for k, v in os.environ.items() if not k.startswith("ENTRASYNC_")}
         p = subprocess.Popen([EXE, *args], env={**base, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert p.stdout is not None and p.stderr is not None
         p.stdout.close()
