@@ -201,7 +201,7 @@ def insert_dump(target_url: str, dumps: list[TableDump]) -> float:
     """
     engine = product.make_engine(target_url)
     try:
-        raw = engine.raw_connection()  # the product's pragmas are set on connect (SQLite)
+        raw = engine.raw_connection()  # the product's pragmas are set on connect (SQLite), its bulk ones below
         insert = _insert_sqlite if engine.dialect.name == "sqlite" else _insert_pg
         gc.collect()
         gc.freeze()
@@ -220,6 +220,8 @@ def insert_dump(target_url: str, dumps: list[TableDump]) -> float:
 
 def _insert_sqlite(conn: Any, dumps: list[TableDump]) -> float:
     cur = conn.cursor()
+    for pragma in product.bulk_write_pragmas("sqlite"):  # the product's own, for its large writes
+        cur.execute(pragma)
     t0 = time.perf_counter()
     cur.execute("BEGIN IMMEDIATE")  # what the product's writers do (adapters.db.engine)
     for d in dumps:

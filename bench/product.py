@@ -174,6 +174,14 @@ def admin_client(info: EmulatorInfo) -> Any:
 # ---- database ------------------------------------------------------------------------------------
 
 
+def bulk_write_pragmas(dialect: str) -> list[str]:
+    """What the product sets on a connection before a large write (SQLite: a wider page cache for that
+    transaction); the write floor sets the same, so it measures the database as the product runs it."""
+    from entrasync.adapters.db.engine import BULK_CACHE_KIB
+
+    return [f"PRAGMA cache_size = -{BULK_CACHE_KIB}"] if dialect == "sqlite" else []
+
+
 def make_engine(db_url: str) -> Engine:
     """The product's engine (``entrasync.adapters.db.engine.make_engine``): on SQLite it applies the
     product's pragmas (WAL, synchronous=NORMAL, foreign_keys=ON, BEGIN IMMEDIATE for writers), which

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from tests.graph.graph_fakes import API, guid
 from tests.services.conftest import Org
 
+from entrasync.adapters.db import engine
 from entrasync.adapters.db import tables as t
 from entrasync.services import people, review, sync, sync_settings
 from entrasync.services.context import Actor
@@ -58,3 +60,18 @@ def test_a_failed_read_archives_nobody(svc: Org) -> None:
         result = sync.refresh(svc.ctx, svc.org_id, trigger="cli", actor=Actor.cli(), client=client)
     assert result.outcome == "failed" and "Reading Microsoft Entra ID failed" in (result.error or ""), result
     assert people.list_people(svc.ctx, svc.org_id, status="active").total == 3
+
+
+def test_a_first_sync_asks_for_the_rows_it_writes(svc: Org, monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[int] = []
+    real = engine.widen_cache
+
+    def spy(conn: sa.Connection, rows: int) -> str | None:
+        asked.append(rows)
+        return real(conn, rows)
+
+    monkeypatch.setattr("entrasync.adapters.db.uow.widen_cache", spy)
+    with svc.client() as client:
+        result = sync.refresh(svc.ctx, svc.org_id, trigger="cli", actor=Actor.cli(), client=client)
+    assert result.outcome == "applied" and result.counts["create"] == 3
+    assert asked == [3 * 4]  # three joiners: people, plan, audit and change-feed rows each

@@ -135,6 +135,7 @@ def apply_plan(
                 "longer be right for them. Run Refresh again and review the new plan."
             )
         version = uow.orgs.bump_version(org_id)
+        uow.expect_rows(len(accepted) * 3)  # people, audit and change-feed rows
         # The audit names both (§1): "applied run N, by P".
         who = Actor(label=f"applied run {rid}, by {actor.label}", person_id=actor.person_id, run_id=rid)
         applied = uow.directory.apply(org_id, accepted, who, now, version=version)

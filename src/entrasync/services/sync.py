@@ -319,6 +319,7 @@ def _refresh(ctx: AppContext, org_id: int, run_id: int, client: GraphClient, rep
             outcome, plan_state = RunOutcome.APPLIED, PlanState.APPLIED
         # Auto-sync applies every change at once: store them already accepted and applied (what a
         # pending store followed by an apply with no rejections leaves) and apply from memory.
+        uow.expect_rows(len(the_plan.changes) * (4 if outcome is RunOutcome.APPLIED else 1))
         uow.plans.store(org_id, run_id, the_plan, accept=outcome is RunOutcome.APPLIED)
         version = base_version
         if outcome is RunOutcome.APPLIED:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
 
 if TYPE_CHECKING:
@@ -18,6 +18,15 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # the migration scripts cost every CLI process ~0.15 s.
 HEAD_REVISION = "0014"
 _BEGIN_OPTION = "entrasync_sqlite_begin"
+# SQLite's page cache (KiB) for a transaction that writes many rows, and the rows that make it one.
+# SQLite's default 2 MiB holds a fraction of the indexes a 100,000-person first sync writes in random
+# key order (e-mail, name, Entra id), so each insert re-reads index pages from the OS: the same rows
+# took 11.4 s with 2 MiB and 10.0 s with 32 or 64 MiB (bench/floors.py's write floor, medians of 3
+# alternated; a quieter single run: 10.1 / 7.1 / 6.9 s); 64 MiB took the first sync's peak to 397 MB,
+# 32 MiB to 364 MB (§9: 400). Set for that transaction only and put back after, so idle pooled
+# connections never hold 32 MiB each.
+BULK_CACHE_KIB = 32768
+BULK_ROWS = 5000
 
 
 def _py_lower(value: object) -> object:
@@ -73,6 +82,18 @@ def _json_codecs(*, str_output: bool) -> dict[str, Any]:
             return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
 
     return {"json_serializer": dumps, "json_deserializer": orjson.loads}
+
+
+def widen_cache(conn: Connection, rows: int) -> str | None:
+    """Before a write of ``rows`` rows: on SQLite, this connection's page cache raised to
+    :data:`BULK_CACHE_KIB`. Returns the statement that puts it back (None: nothing changed)."""
+    if conn.dialect.name != "sqlite" or rows < BULK_ROWS:
+        return None
+    before = int(conn.exec_driver_sql("PRAGMA cache_size").scalar_one())
+    if before < 0 and -before >= BULK_CACHE_KIB:
+        return None
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
+    return f"PRAGMA cache_size = {before}"
 
 
 def read_engine(engine: Engine) -> Engine:

@@ -24,7 +24,7 @@ from entrasync.adapters.db.audit_repo import AuditRepo
 from entrasync.adapters.db.auth_repo import AuthRepo
 from entrasync.adapters.db.connection_repo import ConnectionRepo
 from entrasync.adapters.db.directory_writer import DirectoryWriter
-from entrasync.adapters.db.engine import make_engine, migrate, read_engine, schema_revision
+from entrasync.adapters.db.engine import make_engine, migrate, read_engine, schema_revision, widen_cache
 from entrasync.adapters.db.events_repo import EventsRepo
 from entrasync.adapters.db.graph_budget_repo import GraphBudgetRepo
 from entrasync.adapters.db.jobs_repo import JobsRepo
@@ -120,6 +120,7 @@ class UnitOfWork:
         self._engine = engine
         self.write = write
         self._conn: Connection | None = None
+        self._cache_reset: str | None = None
 
     @property
     def conn(self) -> Connection:
@@ -147,12 +148,28 @@ class UnitOfWork:
             else:
                 conn.rollback()
         finally:
+            self._restore_cache(conn)
             conn.close()
             self._conn = None
         if isinstance(exc, DataError):
             # Input the database cannot represent (NUL on PostgreSQL, a value out of range): the
             # caller's fault, said in words; nothing was stored.
             raise InputRefusedError("The database could not store or search for that value.") from exc
+
+    def expect_rows(self, rows: int) -> None:
+        """This transaction is about to write about ``rows`` rows: let the database prepare (a wider
+        page cache on SQLite, for this transaction only; see adapters.db.engine.widen_cache)."""
+        if self._cache_reset is None:
+            self._cache_reset = widen_cache(self.conn, rows)
+
+    def _restore_cache(self, conn: Connection) -> None:
+        reset, self._cache_reset = self._cache_reset, None
+        if reset is None:
+            return
+        try:
+            conn.exec_driver_sql(reset)
+        except sa.exc.DBAPIError:
+            conn.invalidate()  # a connection we cannot put back does not go back to the pool
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
