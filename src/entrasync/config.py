@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from entrasync.errors import ConfigurationError
+
 
 class Config(BaseSettings):
     """What a deployment sets; everything an admin chooses in the product lives in the database."""
@@ -70,8 +72,7 @@ class Config(BaseSettings):
         file, the generated secret key and private keys, none of which belong in a repository."""
         path = self.data_dir
         if not path.exists():
-            path.mkdir(parents=True, mode=0o700)
-            os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
+            make_folder(path, "ENTRASYNC_DATA_DIR")
         ignore = path / ".gitignore"
         if not ignore.exists():
             with contextlib.suppress(OSError):  # a read-only data folder still works; the file is a courtesy
@@ -106,3 +107,18 @@ class Config(BaseSettings):
         with os.fdopen(fd, "w") as fh:
             fh.write(key)
         return key
+
+
+def make_folder(path: Path, setting: str) -> None:
+    """Create ``path`` private (0700) unless it is a folder already (left as it is), or say in one line
+    why it cannot be and which setting to change."""
+    if path.is_dir():
+        return
+    try:
+        path.mkdir(parents=True, mode=0o700)
+        os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
+    except OSError as exc:
+        raise ConfigurationError(
+            f"Cannot create the folder {path} ({exc.strerror or exc}): set {setting} to a folder entrasync may "
+            "create and write to."
+        ) from None

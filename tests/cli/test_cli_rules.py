@@ -202,3 +202,14 @@ def test_a_pipe_closed_before_a_command_prints_is_not_an_error(env: dict[str, st
         p.stdout.close()
         err = p.stderr.read().decode()
         assert p.wait(timeout=60) == 0 and err == "", (args, p.returncode, err)
+
+
+def test_a_data_folder_that_cannot_be_made_is_one_line(env: dict[str, str], tmp_path: Path) -> None:
+    """It was a 30-line FileNotFoundError traceback (emulator) and 'unexpected NotADirectoryError' (demo)."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    line = one_line(run(env, "emulator", "--port", "0", "--data-dir", str(a_file / "emulator")))
+    assert "--data-dir" in line and "Not a directory" in line
+    line = one_line(run({**env, "ENTRASYNC_DATA_DIR": str(a_file)}, "demo", "--no-serve"))
+    assert "ENTRASYNC_DATA_DIR" in line and str(a_file / "demo") in line
+    assert a_file.read_text() == "not a folder"

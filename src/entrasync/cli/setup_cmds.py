@@ -13,11 +13,13 @@ import typer
 from entrasync.cli.app import JsonOpt, _ctx, _org, admin_app, app
 from entrasync.cli.output import emit_json, fail, handle_errors
 from entrasync.cli.ports import check_port, ensure_free
+from entrasync.config import make_folder
 
 # ---- emulator & demo ---------------------------------------------------------------------------
 
 
 @app.command()
+@handle_errors
 def emulator(
     users: Annotated[int, typer.Option(help="Users in the sample tenant.")] = 200,
     seed: Annotated[int, typer.Option(help="Seed of the sample tenant generator.")] = 1,
@@ -41,6 +43,7 @@ def emulator(
         fail("--tenants must be 1..10000 and 1 <= --min-users <= --max-users <= 2000000.")
     check_port(port)
     ensure_free(host, port, "the emulator")
+    make_folder(data_dir, "--data-dir")
     main_cli(
         users=users,
         seed=seed,
