@@ -213,3 +213,20 @@ def test_a_data_folder_that_cannot_be_made_is_one_line(env: dict[str, str], tmp_
     line = one_line(run({**env, "ENTRASYNC_DATA_DIR": str(a_file)}, "demo", "--no-serve"))
     assert "ENTRASYNC_DATA_DIR" in line and str(a_file / "demo") in line
     assert a_file.read_text() == "not a folder"
+
+
+def test_a_second_refresh_process_reuses_the_token_until_the_connection_changes(
+    connected: dict[str, str], admin: Any, emulator: Any
+) -> None:
+    """Each `entrasync refresh` asked the identity platform for a token (and loaded msal to do it);
+    the token is now kept sealed with the connection (services.graph_tokens)."""
+    token_posts = f"POST /{emulator.info.tenant_id}/oauth2/v2.0/token"
+    assert run(connected, "refresh").returncode == 0
+    admin.reset_counters()
+    assert run(connected, "refresh").returncode == 0
+    assert admin.counters().get(token_posts, 0) == 0
+    assert run(connected, "disconnect").returncode == 0
+    assert run(connected, "connect", "--tenant-id", emulator.info.tenant_id).returncode == 0
+    admin.reset_counters()
+    assert run(connected, "refresh").returncode == 0
+    assert admin.counters().get(token_posts, 0) == 1  # a new connection starts without one

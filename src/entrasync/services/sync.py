@@ -27,6 +27,7 @@ from entrasync.domain.states import Mode, PlanState, RunOutcome
 from entrasync.errors import ConflictError, EntrasyncError, NotConnectedError
 from entrasync.services import connection, graph_budget, neighbourhood, notifications, refresh_jobs
 from entrasync.services.context import Actor, AppContext
+from entrasync.services.graph_tokens import StoredTokens
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,9 @@ def _execute(
         if gclient is None:
             creds = connection.credentials(ctx, org_id)
             budget = graph_budget.for_org(ctx, org_id, creds.tenant_id, creds.client_id)
-            gclient = GraphClient(connection.graph_config(ctx, creds), graph_budget=budget)
+            gclient = GraphClient(
+                connection.graph_config(ctx, creds), graph_budget=budget, token_store=StoredTokens(ctx, org_id)
+            )
         with refresh_jobs.Lease(ctx, run_id):
             return _refresh(ctx, org_id, run_id, gclient, report)
     except Exception as exc:

@@ -55,5 +55,17 @@ class ConnectionRepo:
         ).scalar()
         return None if found is None else int(found)
 
+    def token(self, org_id: int) -> tuple[bytes, datetime] | None:
+        """The sealed access token and its expiry (None: none stored)."""
+        c = t.connections
+        row = self.conn.execute(
+            sa.select(c.c.token_enc, c.c.token_expires_at).where(c.c.org_id == org_id, c.c.token_enc.is_not(None))
+        ).first()
+        return None if row is None or row[1] is None else (bytes(row[0]), row[1])
+
+    def save_token(self, org_id: int, sealed: bytes | None, expires_at: datetime | None) -> None:
+        """Store (or, with None, forget) the org's sealed access token."""
+        self.update(org_id, token_enc=sealed, token_expires_at=expires_at)
+
     def record_error(self, org_id: int, message: str | None) -> None:
         self.update(org_id, last_error=message)

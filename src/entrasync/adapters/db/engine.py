@@ -16,7 +16,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The newest migration this code ships; tests/db/test_schema_matches_migrations.py checks it is
 # Alembic's head. A database already there is not handed to Alembic at all: importing it and loading
 # the migration scripts cost every CLI process ~0.15 s.
-HEAD_REVISION = "0014"
+HEAD_REVISION = "0015"
 _BEGIN_OPTION = "entrasync_sqlite_begin"
 # SQLite's page cache (KiB) for a transaction that writes many rows, and the rows that make it one.
 # SQLite's default 2 MiB holds a fraction of the indexes a 100,000-person first sync writes in random

@@ -224,6 +224,10 @@ connections = Table(
     Column("connected_at", TS, nullable=False),
     Column("connected_by", String(320), nullable=False),
     Column("last_error", Text),
+    # The last Graph access token, sealed with the digest of the credential it was issued for, and
+    # when it expires (adapters.graph.auth.TokenStore; migration 0015). Never shown, never logged.
+    Column("token_enc", LargeBinary),
+    Column("token_expires_at", TS),
 )
 
 sync_state = Table(

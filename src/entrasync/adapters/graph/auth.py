@@ -13,15 +13,16 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
-
-import msal
 
 from entrasync.adapters.graph.credential import CredentialError, msal_credential
 from entrasync.adapters.graph.errors import GraphError, GraphStopError
 from entrasync.adapters.graph.identity_http import IdentityHttp
 from entrasync.adapters.graph.retry import RetryBudget
+
+if TYPE_CHECKING:  # msal (and requests under it) is imported when a token is asked for, not before
+    import msal
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,21 @@ class TokenProvider(Protocol):
 
 
 TokenSource = Callable[[], str] | TokenProvider
+
+
+class TokenStore(Protocol):
+    """Where an organisation's access token outlives the process (services.graph_tokens: sealed in its
+    connection row). ``key`` is the provider's digest of (authority, client, credential, scope), so a
+    token is only ever reused for the credential it was issued for. Implementations never raise: a
+    store that cannot answer is a store that holds nothing."""
+
+    def load(self) -> tuple[str, str, float] | None:
+        """(key, token, expiry as epoch seconds) of the stored token, or None."""
+        ...
+
+    def save(self, key: str, token: str, expires_at: float) -> None: ...
+
+    def forget(self) -> None: ...
 
 
 def graph_scope(graph_url: str) -> str:
@@ -153,7 +169,9 @@ class MsalTokenProvider:
         scope: str | None = None,
         budget: RetryBudget | None = None,
         http: IdentityHttp | None = None,
+        store: TokenStore | None = None,
     ) -> None:
+        self._store = store
         self._scopes = [scope or graph_scope(graph_url)]
         login_host = (urlsplit(login_url).hostname or "").lower()
         known_cloud = login_host in _KNOWN_LOGIN_HOSTS
@@ -175,6 +193,8 @@ class MsalTokenProvider:
         self._key = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
     def _get_app(self) -> msal.ConfidentialClientApplication:
+        import msal
+
         if self._app is None:
             try:
                 credential = msal_credential(self._app_kwargs["client_credential"])
@@ -195,6 +215,9 @@ class MsalTokenProvider:
         held = PROCESS_TOKENS.get(self._key)
         if held is not None:
             return held
+        stored = self._stored()
+        if stored is not None:
+            return stored
         with self._lock:
             app = self._get_app()
             result = app.acquire_token_for_client(scopes=self._scopes)
@@ -203,8 +226,31 @@ class MsalTokenProvider:
         token = result.get("access_token")
         if isinstance(token, str) and token:
             PROCESS_TOKENS.put(self._key, token, result.get("expires_in"))
+            self._keep(token, result.get("expires_in"))
             return token
         raise token_error(result)
+
+    def _stored(self) -> str | None:
+        """The store's token, if it was issued for this provider's credential and lives past the margin."""
+        item = self._store.load() if self._store is not None else None
+        if item is None:
+            return None
+        key, token, expires_at = item
+        remaining = expires_at - time.time()
+        if key != self._key or not token or remaining <= PROCESS_TOKENS.MARGIN_S:
+            return None
+        PROCESS_TOKENS.put(self._key, token, remaining)
+        return token
+
+    def _keep(self, token: str, expires_in: Any) -> None:
+        if self._store is None:
+            return
+        try:
+            lifetime = float(expires_in)
+        except (TypeError, ValueError):
+            return
+        if lifetime > PROCESS_TOKENS.MARGIN_S:
+            self._store.save(self._key, token, time.time() + lifetime)
 
     def close(self) -> None:
         """Close the identity platform session (its keep-alive connection)."""
@@ -213,9 +259,13 @@ class MsalTokenProvider:
     def invalidate(self) -> None:
         """Drop cached access tokens so the next call asks the identity platform again (after a 401)."""
         PROCESS_TOKENS.drop(self._key)
+        if self._store is not None:
+            self._store.forget()
         with self._lock:
             if self._app is None:
                 return
+            import msal
+
             cache = self._app.token_cache
             for item in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
                 cache.remove_at(item)

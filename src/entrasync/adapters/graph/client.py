@@ -27,6 +27,7 @@ from entrasync.adapters.graph.auth import (
     PUBLIC_LOGIN_URL,
     MsalTokenProvider,
     TokenSource,
+    TokenStore,
 )
 from entrasync.adapters.graph.budget import GraphBudget
 from entrasync.adapters.graph.errors import (
@@ -98,6 +99,7 @@ class GraphClient:
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
         graph_budget: GraphBudget | None = None,
+        token_store: TokenStore | None = None,
     ) -> None:
         self.config = config
         self._graph_budget = graph_budget
@@ -116,6 +118,7 @@ class GraphClient:
                 timeout=config.timeout,
                 scope=config.scope,
                 budget=RetryBudget(config.max_attempts, config.max_retry_seconds),
+                store=token_store,
             )
         self._token_provider = token_provider
         self._sleep = sleep
