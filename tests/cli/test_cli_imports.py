@@ -8,8 +8,10 @@ import subprocess
 import sys
 
 # Modules a refresh must not load: httpx's own command line (rich, click, pygments), certificate
-# parsing (only a certificate credential needs it), migrations at head, the web app and the queue.
-NOT_LOADED = ["httpx._main", "rich", "pygments", "cryptography.x509", "alembic", "fastapi", "jinja2", "procrastinate"]
+# parsing (only a certificate credential needs it), migrations at head, the web app and the queue, and
+# msal with requests until a token is asked for (a stored one needs neither: services.graph_tokens).
+NOT_LOADED = ["httpx._main", "rich", "pygments", "cryptography.x509", "alembic", "fastapi", "jinja2", "procrastinate",
+              "msal", "requests"]  # fmt: skip
 
 PROBE = f"""
 import json, sys
