@@ -79,3 +79,16 @@ def test_expect_rows_is_harmless_on_every_database(db: Database) -> None:
     with db.read() as uow:
         assert uow.conn.execute(sa.select(t.organisations.c.slug)).scalars().all() == ["h"]
 
+
+
+@pytest.mark.sqlite_only
+def test_a_connection_whose_cache_cannot_be_put_back_leaves_the_pool(db: Database) -> None:
+    uow = db.write().__enter__()
+    driver = uow.conn.connection.driver_connection
+    uow.expect_rows(db_engine.BULK_ROWS)
+    uow._cache_reset = "PRAGMA no_such_thing = ("  # the reset fails
+    uow.__exit__(RuntimeError, RuntimeError("the real error"), None)  # and does not replace that error
+    assert uow._conn is None
+    with db.read() as fresh:  # the pool hands out another connection, with SQLite's default cache
+        assert fresh.conn.connection.driver_connection is not driver
+        assert _cache(fresh.conn.connection.driver_connection) > -db_engine.BULK_CACHE_KIB

@@ -148,9 +148,11 @@ class UnitOfWork:
             else:
                 conn.rollback()
         finally:
-            self._restore_cache(conn)
-            conn.close()
-            self._conn = None
+            try:
+                self._restore_cache(conn)
+            finally:
+                conn.close()
+                self._conn = None
         if isinstance(exc, DataError):
             # Input the database cannot represent (NUL on PostgreSQL, a value out of range): the
             # caller's fault, said in words; nothing was stored.
@@ -168,7 +170,7 @@ class UnitOfWork:
             return
         try:
             conn.exec_driver_sql(reset)
-        except sa.exc.DBAPIError:
+        except sa.exc.SQLAlchemyError:  # never hides the error that ended the transaction
             conn.invalidate()  # a connection we cannot put back does not go back to the pool
 
     @contextmanager
