@@ -115,3 +115,20 @@ def test_a_stored_token_is_used_without_loading_msal() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+def test_a_token_the_process_got_without_a_store_is_kept_by_the_first_provider_with_one() -> None:
+    """``connect`` checks the credential with a provider without a store; the refresh that follows in
+    the same process takes that token from the process and must keep it for the next process."""
+    posts: list[str] = []
+    assert _provider(None, posts)() == "fresh-1"  # the connection check
+    store = MemoryStore()
+    before = time.time()
+    assert _provider(store, posts)() == "fresh-1"
+    assert sum(p == TOKEN_PATH for p in posts) == 1  # no second token request
+    [(_, token, expires_at)] = store.saved
+    assert token == "fresh-1" and before + 3590 < expires_at <= time.time() + 3600
+    assert _provider(store, posts)() == "fresh-1" and len(store.saved) == 1  # kept once, not at every call
+    PROCESS_TOKENS.clear()  # the next process
+    posts.clear()
+    assert _provider(store, posts)() == "fresh-1" and posts == []

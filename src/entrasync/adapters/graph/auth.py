@@ -108,16 +108,26 @@ class _ProcessTokens:
     refreshes an organisation again (``serve``, ``worker``) reuses its token until five minutes before it
     expires, instead of a new msal app asking the identity platform for discovery and a token at every
     refresh (two requests, ~50-100 ms, half an unchanged refresh). Keyed by a SHA-256 of the
-    credential, never the credential; a 401 from Graph drops the token (``invalidate``)."""
+    credential, never the credential; a 401 from Graph drops the token (``invalidate``).
+
+    Each token also carries its expiry on the wall clock and whether a token store holds it: a token a
+    provider without a store got (``connect``'s check, ``serve``'s test button) is kept by the first
+    provider with a store that takes it from here, so the next process finds it there too."""
 
     MARGIN_S = 300.0
 
     def __init__(self, size: int = 4096) -> None:
         self._lock = threading.Lock()
         self._size = size
-        self._items: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        # key -> (token, monotonic deadline, wall-clock expiry, kept by a store)
+        self._items: OrderedDict[str, tuple[str, float, float, bool]] = OrderedDict()
 
     def get(self, key: str) -> str | None:
+        item = self.entry(key)
+        return item[0] if item is not None else None
+
+    def entry(self, key: str) -> tuple[str, float, bool] | None:
+        """(token, wall-clock expiry, kept by a store), while the token lives past the margin."""
         with self._lock:
             item = self._items.get(key)
             if item is None:
@@ -126,20 +136,27 @@ class _ProcessTokens:
                 del self._items[key]
                 return None
             self._items.move_to_end(key)
-            return item[0]
+            return item[0], item[2], item[3]
 
-    def put(self, key: str, token: str, expires_in: Any) -> None:
+    def put(self, key: str, token: str, expires_in: Any, *, kept: bool = False) -> None:
         try:
-            lifetime = float(expires_in) - self.MARGIN_S
+            expires_in = float(expires_in)
         except (TypeError, ValueError):
             return
+        lifetime = expires_in - self.MARGIN_S
         if lifetime <= 0:
             return
         with self._lock:
-            self._items[key] = (token, time.monotonic() + lifetime)
+            self._items[key] = (token, time.monotonic() + lifetime, time.time() + expires_in, kept)
             self._items.move_to_end(key)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
+
+    def mark_kept(self, key: str, token: str) -> None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is not None and item[0] == token:
+                self._items[key] = (*item[:3], True)
 
     def drop(self, key: str) -> None:
         with self._lock:
@@ -212,9 +229,12 @@ class MsalTokenProvider:
         return self._app
 
     def __call__(self) -> str:
-        held = PROCESS_TOKENS.get(self._key)
+        held = PROCESS_TOKENS.entry(self._key)
         if held is not None:
-            return held
+            token, expires_at, kept = held
+            if not kept and self._store is not None:
+                self._keep(token, expires_at - time.time())
+            return token
         stored = self._stored()
         if stored is not None:
             return stored
@@ -223,11 +243,11 @@ class MsalTokenProvider:
             result = app.acquire_token_for_client(scopes=self._scopes)
         if not isinstance(result, dict):
             raise GraphStopError("The Microsoft identity platform returned no token.")
-        token = result.get("access_token")
-        if isinstance(token, str) and token:
-            PROCESS_TOKENS.put(self._key, token, result.get("expires_in"))
-            self._keep(token, result.get("expires_in"))
-            return token
+        fresh = result.get("access_token")
+        if isinstance(fresh, str) and fresh:
+            PROCESS_TOKENS.put(self._key, fresh, result.get("expires_in"))
+            self._keep(fresh, result.get("expires_in"))
+            return fresh
         raise token_error(result)
 
     def _stored(self) -> str | None:
@@ -239,7 +259,7 @@ class MsalTokenProvider:
         remaining = expires_at - time.time()
         if key != self._key or not token or remaining <= PROCESS_TOKENS.MARGIN_S:
             return None
-        PROCESS_TOKENS.put(self._key, token, remaining)
+        PROCESS_TOKENS.put(self._key, token, remaining, kept=True)
         return token
 
     def _keep(self, token: str, expires_in: Any) -> None:
@@ -251,6 +271,7 @@ class MsalTokenProvider:
             return
         if lifetime > PROCESS_TOKENS.MARGIN_S:
             self._store.save(self._key, token, time.time() + lifetime)
+            PROCESS_TOKENS.mark_kept(self._key, token)
 
     def close(self) -> None:
         """Close the identity platform session (its keep-alive connection)."""
