@@ -132,3 +132,15 @@ def test_a_token_the_process_got_without_a_store_is_kept_by_the_first_provider_w
     PROCESS_TOKENS.clear()  # the next process
     posts.clear()
     assert _provider(store, posts)() == "fresh-1" and posts == []
+
+
+def test_a_kept_token_builds_no_client_for_the_identity_platform() -> None:
+    """No TLS context from the CA bundle (certifi's ~150 roots) for a service the refresh never asks."""
+    key = _key_of(_provider(None, []))
+    http = IdentityHttp(ca_bundle=None, timeout=5, budget=RetryBudget())
+    provider = MsalTokenProvider(login_url=LOGIN, tenant_id=TENANT, client_id="c", client_credential="s3cret-value",
+                                 http=http, store=MemoryStore((key, "stored", time.time() + 3000)))  # fmt: skip
+    assert provider() == "stored"
+    assert http._client is None
+    provider.close()
+    assert http._client is None

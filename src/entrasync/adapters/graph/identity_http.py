@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -56,13 +57,24 @@ class IdentityHttp:
         self._budget = budget
         self._sleep, self._clock, self._rng = sleep, clock, rng
         self.request_count = 0
-        self._http = httpx.Client(
-            verify=make_ssl_context(ca_bundle) if transport is None else True,
-            trust_env=False,
-            timeout=httpx.Timeout(timeout),
-            transport=transport,
-            headers={"User-Agent": "entrasync"},
-        )
+        self._ca_bundle, self._timeout, self._transport = ca_bundle, timeout, transport
+        self._lock = threading.Lock()
+        self._client: httpx.Client | None = None
+
+    @property
+    def _http(self) -> httpx.Client:
+        """Built at the first request: a refresh whose token is kept (services.graph_tokens) never asks
+        the identity platform, and need not build a TLS context from the CA bundle for it."""
+        with self._lock:
+            if self._client is None:
+                self._client = httpx.Client(
+                    verify=make_ssl_context(self._ca_bundle) if self._transport is None else True,
+                    trust_env=False,
+                    timeout=httpx.Timeout(self._timeout),
+                    transport=self._transport,
+                    headers={"User-Agent": "entrasync"},
+                )
+            return self._client
 
     def get(
         self, url: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None, **_: Any
@@ -80,7 +92,10 @@ class IdentityHttp:
         return self._send("POST", url, params=params, data=_form(data), headers=headers)
 
     def close(self) -> None:
-        self._http.close()
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         retry.check_url(url, SETTING)
