@@ -101,6 +101,17 @@ class Applied:
     created: dict[str, int] = field(default_factory=dict)  # Entra id -> new person id
 
 
+UPDATE_SHAPES = 32  # distinct sets of changed columns an apply writes with a statement each
+
+
+def _same(stored: Any, value: Any) -> bool:
+    """Whether a column already holds ``value`` (a list column reads back as a list; anything of another
+    type counts as a change and is written)."""
+    if value.__class__ is tuple:
+        return stored.__class__ is list and tuple(stored) == value
+    return stored.__class__ is value.__class__ and stored == value if value is not None else stored is None
+
+
 # Writes from which PostgreSQL's statistics matter: below it every plan is cheap whatever they say.
 ANALYZE_AT = 1_000
 
@@ -240,56 +251,50 @@ class DirectoryWriter:
         bulk_insert_rows(self.conn, t.people, columns, rows())
 
     def _update(self, writes: Sequence[Applicable], created: dict[str, int], now: datetime, version: int) -> None:
+        """Each person's row gets the columns whose value changes (and the sync stamps): a column left out
+        of the SET leaves its indexes alone. Setting every column rewrote all eight of the people's
+        indexes per row on SQLite (a 1% churn's 1,000 updates took 0.3 s, and their dirty pages half of
+        its commit). Rows changing the same columns share one statement (executemany); past
+        :data:`UPDATE_SHAPES` distinct sets, every row sets every column, as before."""
         p = t.people
-        current = self._status_of([c.person_id for c in writes if c.person_id is not None])
-        stmt = (
-            sa.update(p)
-            .where(p.c.id == sa.bindparam("_pid"))
-            .values(
-                {
-                    **{col: sa.bindparam(f"_{col}") for col in _TEXT_COLS},
-                    "email_lower": sa.bindparam("_email_lower"),
-                    "entra_id": sa.bindparam("_entra_id"),
-                    "manager_id": sa.bindparam("_manager_id"),
-                    "status": sa.bindparam("_status"),
-                    "archived_at": sa.bindparam("_archived_at"),
-                    "source": "entra",
-                    "manual_fields": [],
-                    "updated_at": now,
-                    "last_synced_at": now,
-                    "version": version,
-                }
-            )
-        )
-        params: list[dict[str, Any]] = []
+        current = self._current([c.person_id for c in writes if c.person_id is not None])
+        rows: list[tuple[int, dict[str, Any]]] = []
         for c in writes:
             u, pid = c.target, c.person_id
             assert u is not None and pid is not None
-            status, archived_at = current[pid]
-            restore = c.kind == ChangeKind.RESTORE
             v = u.values
-            params.append(
-                {
-                    "_pid": pid,
-                    **{f"_{col}": v[i] if v[i] != () else None for i, col in _TEXT},
-                    "_email_lower": v[fields.EMAIL].lower(),
-                    "_entra_id": u.id,
-                    "_manager_id": self._manager(c, created, pid),
-                    "_status": Status.ACTIVE.value if restore else status,
-                    "_archived_at": None if restore else archived_at,
-                }
-            )
-        self.conn.execute(stmt, params)
+            new: dict[str, Any] = {col: v[i] if v[i] != () else None for i, col in _TEXT}
+            new["email_lower"] = v[fields.EMAIL].lower()
+            new["entra_id"] = u.id
+            new["manager_id"] = self._manager(c, created, pid)
+            restore = c.kind == ChangeKind.RESTORE
+            new["status"] = Status.ACTIVE.value if restore else current[pid]["status"]
+            new["archived_at"] = None if restore else current[pid]["archived_at"]
+            rows.append((pid, new))
+        shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for pid, new in rows:
+            old = current[pid]
+            changed = tuple(k for k, value in new.items() if not _same(old[k], value))
+            shapes.setdefault(changed, []).append({"_pid": pid, **{f"_{k}": new[k] for k in changed}})
+        if len(shapes) > UPDATE_SHAPES:
+            every = tuple(rows[0][1])
+            shapes = {every: [{"_pid": pid, **{f"_{k}": value for k, value in new.items()}} for pid, new in rows]}
+        stamps = {"source": "entra", "manual_fields": [], "updated_at": now, "last_synced_at": now, "version": version}
+        for changed, params in shapes.items():
+            stmt = sa.update(p).where(p.c.id == sa.bindparam("_pid"))
+            self.conn.execute(stmt.values({**{k: sa.bindparam(f"_{k}") for k in changed}, **stamps}), params)
 
-    def _status_of(self, ids: Sequence[int]) -> dict[int, tuple[str, Any]]:
+    def _current(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """The columns an update may change, as the rows hold them now."""
         p = t.people
-        out: dict[int, tuple[str, Any]] = {}
+        cols = [p.c[k] for k in (*_TEXT_COLS, "email_lower", "entra_id", "manager_id", "status", "archived_at")]
+        out: dict[int, dict[str, Any]] = {}
         for i in range(0, len(ids), CHUNK):
-            for pid, status, archived_at in self.conn.execute(
-                sa.select(p.c.id, p.c.status, p.c.archived_at).where(p.c.id.in_(sa.bindparam("ids", expanding=True))),
+            for row in self.conn.execute(
+                sa.select(p.c.id, *cols).where(p.c.id.in_(sa.bindparam("ids", expanding=True))),
                 {"ids": list(ids[i : i + CHUNK])},
-            ):
-                out[int(pid)] = (str(status), archived_at)
+            ).mappings():
+                out[int(row["id"])] = dict(row)
         return out
 
     def _archive(self, ids: Sequence[int], now: datetime, version: int) -> None:
