@@ -1,6 +1,8 @@
 """Planning a delta round's neighbourhood (domain.incremental) gives the full plan, over random directories
 at rest and random rounds: changed fields and e-mails (collisions and duplicates included), moves,
-disables, deletes (soft and hard), restores, joiners and managers leaving the scope."""
+disables, deletes (soft and hard), restores, joiners and managers leaving the scope; a user changed in one
+attribute only (a new title, enabled or disabled) too, where the reports of a manager who keeps their
+standing are left out."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from entrasync.domain.guard import Census
 from entrasync.domain.incremental import Neighbourhood, Wanted, close, plan_around
 from entrasync.domain.model import EntraSnapshot, EntraUser, PersonRecord, Plan, ScopeSettings
 from entrasync.domain.planner import plan
+from entrasync.domain.scope import scope_predicate
 
 NEW_IDS = ["n1", "n2"]
 
@@ -83,8 +86,12 @@ def rounds(draw: st.DrawFn) -> tuple[EntraSnapshot, EntraSnapshot, list[PersonRe
     new_users = dict(users)
     new_soft = set(soft)
     for uid in draw(st.lists(st.sampled_from([*IDS, *NEW_IDS]), unique=True, min_size=1, max_size=4)):
-        what = draw(st.sampled_from(["change", "change", "delete", "soft delete"]))
-        if what == "change" or uid not in new_users:
+        what = draw(st.sampled_from(["change", "change", "retitle", "toggle", "delete", "soft delete"]))
+        if what in ("retitle", "toggle") and uid in new_users:  # the same user, one attribute changed
+            was = new_users[uid]
+            new_users[uid] = (was.with_(job_title=draw(_txt)) if what == "retitle"
+                              else was.with_(account_enabled=not was.account_enabled))  # fmt: skip
+        elif what in ("change", "retitle", "toggle") or uid not in new_users:
             new_users[uid] = _user(draw, uid)
             new_soft.discard(uid)
         else:
@@ -112,10 +119,13 @@ def test_the_neighbourhood_plans_what_the_full_plan_does(
     old, new, people, s = case
     changed = {uid for uid in old.users.keys() | new.users.keys() if old.users.get(uid) != new.users.get(uid)}
     previous = {uid: old.users.get(uid) for uid in changed}
-    n = Neighbourhood.around(new.users, previous, also=old.soft_deleted_ids ^ new.soft_deleted_ids)
-    assert close(n, _loader(people), limit=1000)
-    inc = plan_around(new, n, s, Census.of(people))
-    _same(plan(new, people, s), inc)
+    full = plan(new, people, s)
+    # without the scope's test (every changed user's reports), and with it, as the refresh asks
+    for in_scope in (None, scope_predicate(s, new.group_member_ids)):
+        n = Neighbourhood.around(new.users, previous, also=old.soft_deleted_ids ^ new.soft_deleted_ids,
+                                 in_scope=in_scope)  # fmt: skip
+        assert close(n, _loader(people), limit=1000)
+        _same(full, plan_around(new, n, s, Census.of(people)))
 
 
 def _chain(n: int) -> tuple[list[EntraUser], list[PersonRecord]]:
@@ -148,6 +158,18 @@ def test_a_title_change_loads_its_manager_chain_and_not_the_rest() -> None:
     inc = plan_around(new, n, ScopeSettings(), Census.of(everyone))
     _same(plan(new, everyone, ScopeSettings()), inc)
     assert [c.entra_id for c in inc.changes] == ["u10"] and inc.matched == 249
+    # With the scope's test: u10 keeps its e-mail and stays in scope, so u11 still reports to u10's
+    # person and is left out.
+    scoped = Neighbourhood.around(new.users, {changed.id: users[10]}, in_scope=scope_predicate(ScopeSettings(), None))
+    assert close(scoped, _loader(everyone), limit=1000)
+    assert scoped.user_ids == {f"u{i}" for i in range(11)}
+    _same(plan(new, everyone, ScopeSettings()), plan_around(new, scoped, ScopeSettings(), Census.of(everyone)))
+    # A new e-mail, or leaving the scope, brings the report back.
+    for moved in (users[10].with_(mail="boss@x.com"), users[10].with_(account_enabled=False)):
+        new = EntraSnapshot(users={**old.users, moved.id: moved})
+        again = Neighbourhood.around(new.users, {moved.id: users[10]}, in_scope=scope_predicate(ScopeSettings(), None))
+        assert close(again, _loader(everyone), limit=1000) and "u11" in again.user_ids
+        _same(plan(new, everyone, ScopeSettings()), plan_around(new, again, ScopeSettings(), Census.of(everyone)))
 
 
 def test_a_round_past_the_limit_says_so() -> None:

@@ -98,13 +98,26 @@ class Neighbourhood:
 
     @staticmethod
     def around(
-        users: Mapping[str, EntraUser], previous: Mapping[str, EntraUser | None], also: Iterable[str] = ()
+        users: Mapping[str, EntraUser],
+        previous: Mapping[str, EntraUser | None],
+        also: Iterable[str] = (),
+        in_scope: Callable[[EntraUser], bool] | None = None,
     ) -> Neighbourhood:
         """The seeds of a round: ``previous`` maps each user the round touched to their version before it
-        (None: new); ``also``: users whose soft-deleted state changed."""
+        (None: new); ``also``: users whose soft-deleted state changed; ``in_scope``: the scope's test
+        (domain.scope), given when the scope is the same before and after the round.
+
+        A report's manager resolves through their manager's user alone: whether that user is in the
+        scope and which person it matches (by link, else by e-mail). With ``in_scope``, the reports of a
+        user who stays, stays in (or out of) the scope and keeps the e-mail key (a new title, a move)
+        cannot change and are left out: about half of a 1% churn's reports at 100,000 users."""
         n = Neighbourhood(users)
-        changed = set(previous) | set(also)
-        todo = [u.id for u in users.values() if u.manager_id in changed]
+        also = set(also)
+        changed = set(previous) | also
+        managers = {
+            uid for uid in changed if uid in also or not _same_standing(previous.get(uid), users.get(uid), in_scope)
+        }
+        todo = [u.id for u in users.values() if u.manager_id in managers]
         todo += changed
         for old in previous.values():
             if old is not None:
@@ -169,6 +182,14 @@ class Neighbourhood:
         users = {uid: u for uid in sorted(self.user_ids) if (u := self.users.get(uid)) is not None}
         all_ids = full.all_ids if full.all_ids is not None else frozenset(self.users)
         return EntraSnapshot(users, full.soft_deleted_ids, all_ids, full.group_member_ids)
+
+
+def _same_standing(old: EntraUser | None, new: EntraUser | None, in_scope: Callable[[EntraUser], bool] | None) -> bool:
+    """Whether a manager's reports resolve to the same manager after the round as before it
+    (domain.matching.manager_resolver: the manager in the scope, and matched by link or e-mail key)."""
+    if in_scope is None or old is None or new is None:
+        return False
+    return _key(old.values[fields.EMAIL]) == _key(new.values[fields.EMAIL]) and in_scope(old) == in_scope(new)
 
 
 def close(n: Neighbourhood, load: Callable[[Wanted], Sequence[PersonRecord]], limit: int) -> bool:

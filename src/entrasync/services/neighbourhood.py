@@ -17,6 +17,7 @@ from entrasync.domain.incremental import Neighbourhood, Wanted, close, eligible,
 from entrasync.domain.model import PersonRecord, Plan
 from entrasync.domain.overrides import Override
 from entrasync.domain.rest import Inputs, Rest, digest
+from entrasync.domain.scope import scope_predicate
 from entrasync.domain.settings import SyncSettings
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,9 @@ def plan(
     users = result.snapshot.users
     if not eligible(len(previous) + len(also), len(users)):
         return None
-    n = Neighbourhood.around(users, previous, also)
+    # The scope is the one of the rest (settings and group membership unchanged, or broken above).
+    in_scope = scope_predicate(settings.scope(), result.snapshot.group_member_ids)
+    n = Neighbourhood.around(users, previous, also, in_scope)
 
     def load(w: Wanted) -> Sequence[PersonRecord]:
         """The ids first (indexed lookups, cheap), then each person not loaded yet, once."""
