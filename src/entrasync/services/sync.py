@@ -24,7 +24,7 @@ from entrasync.domain.rest import Inputs, Rest, counts_at_rest, mapping_digest
 from entrasync.domain.rest import counts as rest_counts
 from entrasync.domain.settings import SyncSettings
 from entrasync.domain.states import Mode, PlanState, RunOutcome
-from entrasync.errors import ConflictError, EntrasyncError, NotConnectedError
+from entrasync.errors import ConflictError, EntrasyncError
 from entrasync.services import connection, graph_budget, neighbourhood, notifications, refresh_jobs
 from entrasync.services.context import Actor, AppContext
 from entrasync.services.graph_tokens import StoredTokens
@@ -70,9 +70,7 @@ def refresh(
     Any failure after the run is recorded (a credential that cannot be decrypted, a bad URL, a failed
     fetch) ends it as ``failed``: nothing is planned and nobody is archived.
     """
-    with ctx.read() as uow:
-        if uow.connections.get(org_id) is None:
-            raise NotConnectedError(connection.NOT_CONNECTED)
+    # refresh_jobs.start raises NotConnectedError inside its transaction, before any run is recorded
     run_id = refresh_jobs.start(ctx, org_id, trigger=trigger, triggered_by=actor.label, slot_at=slot_at)
     return _execute(ctx, org_id, run_id, on_progress, client)
 
@@ -157,7 +155,7 @@ def _read(ctx: AppContext, org_id: int, run_id: int, client: GraphClient, report
 
     _set_progress(ctx, run_id, "reading")
     report("reading", {})
-    last_saved = 0.0
+    last_saved = time.monotonic()  # "reading" was just saved: the first count waits its turn
 
     def read_progress(n: int) -> None:
         nonlocal last_saved
