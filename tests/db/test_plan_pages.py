@@ -7,14 +7,12 @@ with search, decision filter and the API's cursor, and another organisation must
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 
 from entrasync.adapters.db import tables as t
-from entrasync.adapters.db.engine import make_engine
 from entrasync.adapters.db.plan_repo import PlanRepo
 from entrasync.domain.model import Change, ChangeKind, EntraUser, Plan, Reason
 
@@ -33,14 +31,6 @@ def _change(i: int) -> Change:
     reason = Reason.DISABLED if kind is ChangeKind.ARCHIVE else Reason.FIELDS_CHANGED
     return Change(kind=kind, subject=f"p:{i}", reason=reason, fingerprint=f"f{i}", person_id=None,
                   display_name=name, email=email)  # fmt: skip
-
-
-@pytest.fixture
-def conn(db_url: str) -> Iterator[sa.Connection]:
-    engine = make_engine(db_url)
-    with engine.begin() as c:
-        yield c
-    engine.dispose()
 
 
 def _org(conn: sa.Connection, slug: str) -> int:

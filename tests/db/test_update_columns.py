@@ -5,7 +5,6 @@ written, whether the rows share a few sets of changed columns or more than UPDAT
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +14,6 @@ import sqlalchemy as sa
 from entrasync.adapters.db import directory_writer as dw
 from entrasync.adapters.db import tables as t
 from entrasync.adapters.db.directory_writer import DirectoryWriter
-from entrasync.adapters.db.engine import make_engine
 from entrasync.domain import fields
 from entrasync.domain.model import Change, ChangeKind, EntraUser, Reason
 from entrasync.services.context import Actor
@@ -23,14 +21,6 @@ from entrasync.services.context import Actor
 BEFORE = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 NOW = datetime(2026, 12, 3, 15, 30, tzinfo=UTC)
 N = 40
-
-
-@pytest.fixture
-def conn(db_url: str) -> Iterator[sa.Connection]:
-    engine = make_engine(db_url)
-    with engine.begin() as c:
-        yield c
-    engine.dispose()
 
 
 def _user(i: int, **changes: Any) -> EntraUser:
