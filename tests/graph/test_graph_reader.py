@@ -250,6 +250,21 @@ def test_expired_delta_token_falls_back_to_a_full_read(fake_graph: FakeGraph, er
     assert result.requests == len(fake_graph.log)
 
 
+def test_a_delta_link_for_another_graph_host_means_a_full_read(fake_graph: FakeGraph) -> None:
+    """ENTRASYNC_GRAPH_URL changed since the link was stored (or the demo's emulator came back on another
+    port): nothing is sent to the old host, and the refresh reads everything instead of failing at every run."""
+    cursor = _cursor_from_full(fake_graph)
+    moved = DeltaCursor(cursor.delta_link.replace(API.split("/v1.0")[0], "https://graph.elsewhere.test", 1),
+                        cursor.users, cursor.soft_deleted_ids)  # fmt: skip
+    assert moved.delta_link != cursor.delta_link
+    fake_graph.log.clear()
+    h = make_client(fake_graph)
+    result = fetch_snapshot(h.client, graph_filter=None, group_ids=None, cursor=moved)
+    assert result.mode == "full" and len(result.snapshot.users) == 4
+    assert result.cursor is not None and result.cursor.delta_link.startswith(API)
+    assert all(r.url.host != "graph.elsewhere.test" for r in fake_graph.log)
+
+
 def test_cursor_is_ignored_when_a_graph_filter_is_on(fake_graph: FakeGraph) -> None:
     cursor = _cursor_from_full(fake_graph)
     h = make_client(fake_graph)

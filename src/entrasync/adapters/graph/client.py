@@ -169,6 +169,10 @@ class GraphClient:
             return url_or_path
         return self.url(url_or_path, params)
 
+    def same_origin(self, url: str) -> bool:
+        """Whether ``url`` is on the configured Graph service root (:meth:`check_origin`'s test)."""
+        return origin_of(url) == self._origin
+
     def check_origin(self, url: str) -> None:
         """Never send the bearer token to a host other than the configured Graph service root.
 

@@ -367,6 +367,12 @@ def fetch_snapshot(
     """
     start = client.request_count
     graph_filter = (graph_filter or "").strip() or None
+    if cursor is not None and cursor.delta_link and not client.same_origin(cursor.delta_link):
+        # Stored for another Graph host (ENTRASYNC_GRAPH_URL changed, a restarted demo's emulator on a new
+        # port): the token is never sent there, and the link is of no use here. A full read, not a
+        # refresh that fails at every run.
+        log.info("the stored delta link is for another Graph host; reading everything")
+        cursor = None
     if cursor is not None and graph_filter is None and cursor.delta_link:
         load = cursor.load if isinstance(cursor, StoredCursor) else _given(cursor)
         try:
