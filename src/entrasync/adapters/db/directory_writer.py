@@ -259,6 +259,7 @@ class DirectoryWriter:
         p = t.people
         current = self._current([c.person_id for c in writes if c.person_id is not None])
         rows: list[tuple[int, dict[str, Any]]] = []
+        shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for c in writes:
             u, pid = c.target, c.person_id
             assert u is not None and pid is not None
@@ -271,10 +272,7 @@ class DirectoryWriter:
             new["status"] = Status.ACTIVE.value if restore else current[pid]["status"]
             new["archived_at"] = None if restore else current[pid]["archived_at"]
             rows.append((pid, new))
-        shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for pid, new in rows:
-            old = current[pid]
-            changed = tuple(k for k, value in new.items() if not _same(old[k], value))
+            changed = tuple(k for k, value in new.items() if not _same(current[pid][k], value))
             shapes.setdefault(changed, []).append({"_pid": pid, **{f"_{k}": new[k] for k in changed}})
         if len(shapes) > UPDATE_SHAPES:
             every = tuple(rows[0][1])

@@ -272,10 +272,10 @@ class PlanRepo:
         total = int(self.conn.execute(sa.select(sa.func.count()).select_from(pc).where(*conds)).scalar_one())
         # Changes are stored before overridden, kept and conflict rows, so id order lists the decisions
         # first and lets the (run_id, kind, id) index serve deep pages.
-        where = [*conds[2:], *(() if after_id is None else (pc.c.id > after_id,))]
-        return self._rows_of_page(org_id, run_id, where, page, per_page), total
+        where = [*conds, *(() if after_id is None else (pc.c.id > after_id,))]
+        return self._rows_of_page(org_id, where, page, per_page), total
 
-    def _rows_of_page(self, org_id: int, run_id: int, where: Sequence[Any], page: int, per_page: int) -> list[PlanRow]:
+    def _rows_of_page(self, org_id: int, where: Sequence[Any], page: int, per_page: int) -> list[PlanRow]:
         """One page of a run's rows in id order: the page's ids first, from the (run_id, kind, id) index
         alone, then those rows. Selecting whole rows past an OFFSET made PostgreSQL sort every row before
         it (diffs and targets included: 56 MB on disk, 250 ms for page 980 of a 100,000-row first sync);
@@ -283,7 +283,7 @@ class PlanRepo:
         pc = t.plan_changes
         ids = (
             sa.select(pc.c.id)
-            .where(*_of_run(org_id, run_id), *where)
+            .where(*where)
             .order_by(pc.c.id)
             .limit(per_page)
             .offset((page - 1) * per_page)
@@ -386,7 +386,7 @@ class PlanRepo:
             conds.append(sa.or_(contains(pc.c.email, search), contains(pc.c.display_name, search)))
         if total is None or search:
             total = int(self.conn.execute(sa.select(sa.func.count()).select_from(pc).where(*conds)).scalar_one())
-        return self._rows_of_page(org_id, run_id, conds[2:], page, per_page), total
+        return self._rows_of_page(org_id, conds, page, per_page), total
 
     def joiner_names(self, org_id: int, run_id: int, entra_ids: Iterable[str]) -> dict[str, str]:
         """Entra id -> name of the joiners (creates) of a run among ``entra_ids``: a joiner's manager may

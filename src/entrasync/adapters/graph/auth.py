@@ -122,10 +122,6 @@ class _ProcessTokens:
         # key -> (token, monotonic deadline, wall-clock expiry, kept by a store)
         self._items: OrderedDict[str, tuple[str, float, float, bool]] = OrderedDict()
 
-    def get(self, key: str) -> str | None:
-        item = self.entry(key)
-        return item[0] if item is not None else None
-
     def entry(self, key: str) -> tuple[str, float, bool] | None:
         """(token, wall-clock expiry, kept by a store), while the token lives past the margin."""
         with self._lock:

@@ -179,7 +179,7 @@ class GraphClient:
         Default ports are implied, and the loopback names (localhost, 127.0.0.1, ::1) are one host, so a
         local Graph stand-in that writes its links with another loopback name is still followed.
         """
-        if origin_of(url) != self._origin:
+        if not self.same_origin(url):
             parts = urlsplit(url)
             raise GraphTransientError(
                 f"Graph returned a link to an unexpected host ({parts.scheme}://{parts.netloc}); refusing to follow it."
