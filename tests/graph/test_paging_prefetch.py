@@ -123,3 +123,41 @@ def test_bulk_section_restores_settings_when_its_body_raises() -> None:
     with pytest.raises(RuntimeError), bulk_read():
         raise RuntimeError("boom")
     assert gc.isenabled() and sys.getswitchinterval() == pytest.approx(before)
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.other: Any = None
+
+
+def test_resuming_collection_does_not_make_the_next_allocation_walk_all_that_was_built() -> None:
+    """runners.tuning: what a paused section built joins the oldest generation when it ends, so the young
+    collection right after has nothing of it to walk; cyclic garbage made meanwhile is still found by a
+    full collection, and the section leaves nothing frozen."""
+    import weakref
+
+    gc.collect()
+    with gc_paused():
+        built = [[i] for i in range(50_000)]
+        a, b = _Node(), _Node()
+        a.other, b.other = b, a
+        cycle = weakref.ref(a)
+        del a, b
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    oldest = {id(o) for o in gc.get_objects(generation=2)}
+    assert id(built) in oldest and id(built[-1]) in oldest  # not in generation 0, for the next allocation to walk
+    gc.collect()
+    assert cycle() is None  # cyclic garbage made meanwhile: found by the next full collection
+    assert len(built) == 50_000
+
+
+def test_resuming_collection_leaves_objects_frozen_by_someone_else_frozen() -> None:
+    gc.collect()
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with gc_paused():
+            _ = [[i] for i in range(1_000)]
+        assert gc.isenabled() and gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()

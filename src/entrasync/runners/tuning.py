@@ -6,7 +6,9 @@ process, whose threads would run with them changed.
 
 - The cyclic garbage collector is paused: each full collection walks every live container, and
   building a 100,000-user snapshot or directory triggers several.
-  Nothing a refresh builds is cyclic garbage (refcounting frees it), so nothing accumulates.
+  Nothing a refresh builds is cyclic garbage (refcounting frees it), so nothing accumulates. When it
+  resumes, what was allocated meanwhile joins the oldest generation rather than the youngest, which
+  the first allocation after would have walked whole.
 - The GIL switch interval drops from 5 ms to 1 ms while pages are read: the Graph client fetches the
   next page on a helper thread while this one maps the last, and a 5 ms hand-off per page eats most
   of that overlap. ``bench/run.py``'s read-phase rows ("× floor") show the effect: set
@@ -54,10 +56,17 @@ class _SharedSetting:
 
 
 def _set_gc(enabled: bool) -> None:
-    if enabled:
+    if not enabled:
+        gc.disable()
+    elif gc.get_freeze_count():  # someone else froze objects: unfreezing below would release theirs too
         gc.enable()
     else:
-        gc.disable()
+        # Everything allocated while paused sits in the youngest generation: plain enable() would make the
+        # next allocation walk all of it (~0.2 s after a 100,000-user read). Handed to the oldest one
+        # instead, it is examined at the next full collection, as it would be once it had survived two.
+        gc.freeze()
+        gc.enable()
+        gc.unfreeze()
 
 
 _gc = _SharedSetting(gc.isenabled, _set_gc, False)

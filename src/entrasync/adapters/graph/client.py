@@ -42,6 +42,7 @@ from entrasync.adapters.graph.wire import describe, encode_query, error_envelope
 from entrasync.domain.graph_budget import request_cost
 
 log = logging.getLogger(__name__)
+Decode = Callable[[bytes], dict[str, Any] | None]  # a page body -> the page, or None: parse it with orjson
 
 # Error codes Graph uses when a delta/sync token can no longer be used; the client must resync.
 # https://learn.microsoft.com/graph/delta-query-overview ("Token duration": "a 40X-series error with
@@ -210,13 +211,15 @@ class GraphClient:
         if callable(invalidate):
             invalidate()
 
-    def _get_json(self, url: str, extra_headers: Mapping[str, str], *, require_value: bool) -> dict[str, Any]:
+    def _get_json(
+        self, url: str, extra_headers: Mapping[str, str], *, require_value: bool, decode: Decode | None = None
+    ) -> dict[str, Any]:
         reauthenticated = False
 
         def attempt() -> dict[str, Any]:
             nonlocal reauthenticated
             try:
-                return self._attempt(url, extra_headers, require_value=require_value)
+                return self._attempt(url, extra_headers, require_value=require_value, decode=decode)
             except _Unauthorized as exc:
                 if reauthenticated:
                     raise GraphStopError(
@@ -255,7 +258,9 @@ class GraphClient:
             on_retry=on_retry,
         )
 
-    def _attempt(self, url: str, extra_headers: Mapping[str, str], *, require_value: bool) -> dict[str, Any]:
+    def _attempt(
+        self, url: str, extra_headers: Mapping[str, str], *, require_value: bool, decode: Decode | None
+    ) -> dict[str, Any]:
         token = self._token_provider()
         client_request_id = str(uuid.uuid4())
         headers = {
@@ -279,6 +284,8 @@ class GraphClient:
 
         status = response.status_code
         if 200 <= status < 300:
+            if decode is not None and (decoded := decode(body)) is not None:
+                return decoded
             try:
                 data = orjson.loads(body)
             except orjson.JSONDecodeError:
@@ -336,19 +343,21 @@ class GraphClient:
         params: Mapping[str, str | int | bool] | None = None,
         *,
         advanced: bool = False,
-    ) -> Iterator[list[dict[str, Any]]]:
+        decode: Decode | None = None,
+    ) -> Iterator[list[Any]]:
         """Yield each page's ``value`` until no ``@odata.nextLink`` is left.
 
         The nextLink is absolute and opaque; it is requested exactly as Graph wrote it
         (https://learn.microsoft.com/graph/paging). With ``advanced``, ``$count=true`` is added to the
         first request and ``ConsistencyLevel: eventual`` is sent on *every* page: the header is not part
-        of the nextLink.
+        of the nextLink. ``decode`` is offered each body first (typed_pages; on the prefetch thread, where
+        orjson would parse it): its page when it returns one, else orjson's list of dicts.
         """
         if advanced and not path.startswith(("https://", "http://")):
             params = {**(params or {})}
             params.setdefault("$count", "true")
         headers = {"ConsistencyLevel": "eventual"} if advanced else {}
-        for page in self._pages(self._resolve(path, params), headers, self._next_link):
+        for page in self._pages(self._resolve(path, params), headers, self._next_link, decode):
             yield page["value"]
 
     def iter_delta_pages(self, url_or_path: str) -> Iterator[tuple[list[dict[str, Any]], str | None]]:
@@ -357,7 +366,7 @@ class GraphClient:
         Pages are chained by ``@odata.nextLink`` until a page carries ``@odata.deltaLink``
         (https://learn.microsoft.com/graph/delta-query-overview). Query options live inside the links.
         """
-        for page in self._pages(self._resolve(url_or_path, None), {}, self._next_delta_link):
+        for page in self._pages(self._resolve(url_or_path, None), {}, self._next_delta_link, None):
             next_link = page.get("@odata.nextLink")
             yield page["value"], None if isinstance(next_link, str) else page["@odata.deltaLink"]
 
@@ -380,7 +389,11 @@ class GraphClient:
         raise GraphTransientError("Graph ended a delta page with neither @odata.nextLink nor @odata.deltaLink")
 
     def _pages(
-        self, url: str, headers: Mapping[str, str], follow: Callable[[Mapping[str, Any]], str | None]
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        follow: Callable[[Mapping[str, Any]], str | None],
+        decode: Decode | None,
     ) -> Iterator[dict[str, Any]]:
         """Yield page after page (``follow`` checks a page's links and names the next URL, or None).
 
@@ -389,11 +402,13 @@ class GraphClient:
         request in flight at a time, in order, with the same retries; an error surfaces where the page
         would have. A caller that stops early waits for the request in flight, never leaves it running.
         """
-        page = self._get_json(url, headers, require_value=True)
+        page = self._get_json(url, headers, require_value=True, decode=decode)
         while True:
             next_url = follow(page)
             pending = (
-                self._prefetcher().submit(self._get_json, next_url, headers, require_value=True) if next_url else None
+                self._prefetcher().submit(self._get_json, next_url, headers, require_value=True, decode=decode)
+                if next_url
+                else None
             )
             done = False
             try:

@@ -1,9 +1,11 @@
 """Graph user JSON -> :class:`~entrasync.domain.model.EntraUser`, for full listings and delta rounds.
 
 Built from the table of mapped fields (domain.fields): values are cut to their column and freed of NUL
-characters here, on the snapshot, so plans compare like with like and converge. ``user_from_graph``
-runs 100,000 times per read: it is a generated tuple display of ``dict.get`` calls and direct slot
-writes, nothing more.
+characters here, on the snapshot, so plans compare like with like and converge. A full listing's
+users arrive as rows decoded and checked by msgspec (typed_pages, :meth:`UserMapper.user_from_row`),
+or as orjson's dicts when a page holds something to fit (:meth:`UserMapper.user_from_graph`). Either
+runs 100,000 times per read: a generated tuple display of attribute reads or ``dict.get`` calls and
+direct slot writes, nothing more.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from entrasync.adapters.graph import typed_pages
 from entrasync.adapters.graph.errors import GraphTransientError
+from entrasync.adapters.graph.typed_pages import Source
 from entrasync.domain import fields, mapping, shared_values
 from entrasync.domain.mapping import FieldMap
 from entrasync.domain.model import EntraUser
@@ -115,31 +119,57 @@ class UserMapper:
             if fm.top is not None and i != fields.EMAIL
         )
         self._email_get = _extractor(self._email)
-        self._fast = self._compile_fast()
+        self._fast, sources = self._compile(typed=False)
+        self._from_row, _ = self._compile(typed=True)
+        decoder = typed_pages.decoder_for(sources, MAX_ID)
+        #: A users page's body -> its checked rows, or None for orjson's dicts (typed_pages); None: this
+        #: mapping always reads dicts.
+        self.page_decoder: Callable[[bytes], dict[str, Any] | None] | None = None if decoder is None else decoder.decode
 
-    def _compile_fast(self) -> Callable[..., EntraUser | None]:
-        lines = ["def fast(d, manager_id, new, s0, s1, s2, s3, s4, s5, mgr):", "    get = d.get"]
-        names: dict[tuple[str, str | None], str] = {}
+    def user_from_row(self, r: Any, manager_id: str | None = None) -> EntraUser:
+        """A row of :attr:`page_decoder`'s page -> the user (its values are checked already)."""
+        user = self._from_row(r, manager_id, _new_user, *_set, manager_id_of)
+        assert user is not None
+        return user
+
+    def _compile(self, typed: bool) -> tuple[Callable[..., EntraUser | None], dict[tuple[str, str | None], Source]]:
+        """Generate the per-user function. ``typed``: it reads a row of :mod:`typed_pages` (values already
+        checked by the decoder: None or a string that fits) instead of a dict, so it checks nothing."""
+        row = "r" if typed else "d"
+        lines = [f"def fast({row}, manager_id, new, s0, s1, s2, s3, s4, s5, mgr):"]
+        if not typed:
+            lines.append("    get = d.get")
+        sources: dict[tuple[str, str | None], Source] = {}
         consts: dict[str, Any] = {
             "EntraUser": EntraUser, "list_of": fields.list_of, "DC": _DATES, "ST": shared_values.TEXTS,
             "SD": shared_values.DEPARTMENTS,
         }  # fmt: skip
         checks: list[str] = []
 
-        def var_of(fm: FieldMap) -> str | None:
+        def var_of(fm: FieldMap, limit: int | None) -> str | None:
+            """The variable holding the field's source; ``limit``: the source must be None or a string of
+            at most that length for the fast path (None: any value, the expression copes)."""
             top = fm.top
             if top is None:
                 return None
             key = (top, fm.nested)
-            if key not in names:
-                var = f"v{len(names)}"
-                names[key] = var
-                if fm.nested is None:
-                    lines.append(f"    {var} = get({top!r})")
+            if key not in sources:
+                var = f"v{len(sources)}"
+                sources[key] = Source(var, None)
+                if typed and fm.nested is None:
+                    lines.append(f"    {var} = r.{var}")
+                elif typed:
+                    attr = typed_pages.nested_attr(top)
+                    lines.append(f"    {var} = t.{var} if (t := r.{attr}) is not None else None")
                 else:
                     lines.append(f"    {var} = get({top!r})")
-                    lines.append(f"    {var} = {var}.get({fm.nested!r}) if {var}.__class__ is dict else None")
-            return names[key]
+                    if fm.nested is not None:
+                        lines.append(f"    {var} = {var}.get({fm.nested!r}) if {var}.__class__ is dict else None")
+            found = sources[key]
+            if limit is not None:
+                sources[key] = Source(found.var, limit if found.limit is None else min(found.limit, limit))
+                checks.append(_unusual(found.var, limit))
+            return found.var
 
         def const(value: Any) -> str:
             if value is None or value == () or (isinstance(value, tuple) and all(type(x) is str for x in value)):
@@ -149,26 +179,20 @@ class UserMapper:
             return name
 
         parts: list[str] = []
-        email_var = var_of(self._email) or "None"
-        upn_var = var_of(self.maps[fields.UPN]) or "None"
+        email_var = var_of(self._email, fields.BY_NAME["email"].limit) or "None"
+        upn_var = var_of(self.maps[fields.UPN], fields.BY_NAME["user_principal_name"].limit) or "None"
         for f, fm in zip(fields.FIELDS, self.maps, strict=True):
-            var = var_of(fm)
             if f.name == "email":
-                checks.append(_unusual(email_var, f.limit))
                 parts.append(f"({email_var} or {upn_var} or '')")
                 continue
             if f.name == "user_principal_name":
-                checks.append(_unusual(upn_var, f.limit))
                 parts.append(f"({upn_var} or '')")
                 continue
+            var = var_of(fm, None if f.kind in (_K.DATE, _K.LIST) else f.limit)
             if var is None:
-                if f.kind in (_K.DEPARTMENTS, _K.LIST):
-                    parts.append(const(_converter(f, fm)(None)))
-                else:
-                    parts.append(const(_converter(f, fm)(None)))
+                parts.append(const(_converter(f, fm)(None)))
                 continue
             if f.kind is _K.DEPARTMENTS:
-                checks.append(_unusual(var, f.limit))
                 dflt = const(fields.departments_of(fm.default, f.limit))
                 parts.append(f"(SD[{var}] if {var}.__class__ is str and {var} else {dflt})")
             elif f.kind is _K.DATE:
@@ -184,32 +208,38 @@ class UserMapper:
                 )
                 parts.append(f"((() if not {var} else (x,) if {one} else list_of({var}, {f.limit})) or {dflt})")
             else:
-                checks.append(_unusual(var, f.limit))
-                # Checked above: None or a string that fits, so it can be looked up as it is.
+                # Checked: None or a string that fits, so it can be looked up as it is.
                 value = f"ST[{var}]" if f.name in shared_values.SHARED_FIELDS else var
                 parts.append(value if fm.default is None else f"({value} or {const(fm.default)})")
-        lines.append("    if " + " or ".join(checks) + ":")
-        lines.append("        return None")
+        if typed:
+            lines += ["    uid = r.id", "    if manager_id is None:", "        m = r.manager"]
+            enabled, user_type = "r.account_enabled", "r.user_type"
+        else:
+            lines.append("    if " + (" or ".join(checks) or "False") + ":")
+            lines.append("        return None")
+            lines += [
+                "    uid = d['id']",
+                f"    if uid.__class__ is not str or not 0 < len(uid) <= {MAX_ID}:",
+                "        return None",
+                "    if manager_id is None:",
+                "        m = get('manager')",
+            ]
+            enabled, user_type = "get('accountEnabled')", "get('userType')"
         lines += [
-            "    uid = d['id']",
-            f"    if uid.__class__ is not str or not 0 < len(uid) <= {MAX_ID}:",
-            "        return None",
-            "    if manager_id is None:",
-            "        m = get('manager')",
             "        if m is not None:",
             "            manager_id = mgr(m)",
             "    user = new(EntraUser)",
             "    s0(user, uid)",
             "    s1(user, (" + ", ".join(parts) + ",))",
             f"    s2(user, {email_var})",
-            "    s3(user, get('accountEnabled') is not False)",
-            "    s4(user, ST[t] if (t := get('userType')).__class__ is str else t)",
+            f"    s3(user, {enabled} is not False)",
+            f"    s4(user, ST[t] if (t := {user_type}).__class__ is str else t)",
             "    s5(user, manager_id)",
             "    return user",
         ]
         exec("\n".join(lines) + "\n", consts)
         made: Callable[..., EntraUser | None] = consts["fast"]
-        return made
+        return made, sources
 
     def values(self, d: Mapping[str, Any]) -> tuple[Any, ...]:
         """The mapped values of one Graph user, field by field (the slow path)."""

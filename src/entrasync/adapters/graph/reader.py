@@ -230,14 +230,17 @@ def _list_users(
     if graph_filter:
         params["$filter"] = graph_filter
     users: dict[str, EntraUser] = {}
-    for page in client.iter_pages("/users", params, advanced=advanced):
+    # Pages come decoded into checked rows (typed_pages) unless a value needs the field-by-field path.
+    for page in client.iter_pages("/users", params, advanced=advanced, decode=mapper.page_decoder):
+        to_user = user_from_graph if not page or page[0].__class__ is dict else mapper.user_from_row
         if managers is None:
             for d in page:
-                users[d["id"]] = user_from_graph(d)
+                u = to_user(d)
+                users[u.id] = u
         else:
             for d in page:
-                uid = d["id"]
-                users[uid] = user_from_graph(d, managers.get(uid))
+                u = to_user(d, managers.get(d["id"] if d.__class__ is dict else d.id))
+                users[u.id] = u
         if on_progress is not None:
             on_progress(len(users))
     return users
