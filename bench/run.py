@@ -681,7 +681,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-sdk", action="store_true", help="skip the msgraph-sdk reader")
     ap.add_argument("--no-web", action="store_true", help="skip the TestClient route timings")
     ap.add_argument("--repeat", type=int, default=20, help="page timings: median of this many")
-    ap.add_argument("--read-repeat", type=int, default=3, help="read phase: floor/product pairs (median)")
+    ap.add_argument("--read-repeat", type=int, default=5, help="read phase: floor/product pairs (median)")
     ap.add_argument("--floor-repeat", type=int, default=3, help="first sync and unchanged: product/floor pairs")
     ap.add_argument("--profile", choices=SCENARIOS, help="print a cProfile of this refresh scenario")
     ap.add_argument("--memtrace", choices=SCENARIOS, help="print the peak RSS of each phase of this scenario")
