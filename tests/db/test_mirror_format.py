@@ -132,3 +132,17 @@ def test_a_damaged_mirror_is_unreadable_not_an_error() -> None:
     assert load(blob[:-8]) is None
     assert load(b"\x28\xb5\x2f\xfd" + b"\x00" * 16) is None
     assert load(b"not a mirror") is None
+
+
+@pytest.mark.parametrize("column", [0, 1, 4, 5 + fields.INDEX["job_title"], 5 + fields.INDEX["custom_1"]])
+def test_a_line_with_a_column_too_short_or_too_long_is_unreadable(column: int) -> None:
+    """Users are built a column at a time: a column of another length must not leave some users
+    without a value (or give one to nobody), whichever column it is."""
+    users = dict(_cursor().users)
+    users["u3"] = EntraUser.of("u3", mail="cy@contoso.com", custom_1="CC-7")  # the custom columns written
+    lines = zstandard.ZstdDecompressor().decompressobj().decompress(dump(DeltaCursor("l", users, set()))).split(b"\n")
+    head, (table, cols) = lines[0], orjson.loads(lines[1])
+    assert load(zstandard.ZstdCompressor().compress(head + b"\n" + orjson.dumps([table, cols]))) is not None
+    for changed in (cols[column][:-1], [*cols[column], cols[column][0]]):
+        bad = [*cols[:column], changed, *cols[column + 1 :]]
+        assert load(zstandard.ZstdCompressor().compress(head + b"\n" + orjson.dumps([table, bad]))) is None

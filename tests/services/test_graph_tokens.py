@@ -81,3 +81,30 @@ def test_a_store_that_cannot_reach_the_database_holds_nothing_and_raises_nothing
     store.save(KEY, TOKEN, time.time() + 3600)
     store.forget()
     assert StoredTokens(svc.ctx, svc.org_id).load() is None  # nothing was written
+
+
+def test_the_row_a_refresh_read_answers_the_first_load_only(svc: Org) -> None:
+    StoredTokens(svc.ctx, svc.org_id).save(KEY, TOKEN, time.time() + 3600)
+    with svc.ctx.read() as uow:
+        row = uow.connections.get(svc.org_id)
+    held = StoredTokens.held_in(row)
+    assert held is not None and TOKEN.encode() not in held[0]
+    reads: list[str] = []
+
+    def on_statement(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        if not statement.startswith("BEGIN"):  # on SQLite, the engine issues its own BEGIN
+            reads.append(statement)
+
+    sa.event.listen(svc.ctx.db.engine, "before_cursor_execute", on_statement)
+    try:
+        store = StoredTokens(svc.ctx, svc.org_id, first=held)
+        assert (store.load() or ("",))[0] == KEY and reads == [], "the row read with the credentials answers"
+        assert (store.load() or ("",))[0] == KEY and len(reads) == 1, "a later load reads the row again"
+        empty = StoredTokens(svc.ctx, svc.org_id, first=StoredTokens.held_in({"token_enc": None}))
+        assert empty.load() is None and len(reads) == 1, "a row with no token: a miss, no read"
+        # A forget (a 401) before the first load: what the row held is stale, never answered.
+        stale = StoredTokens(svc.ctx, svc.org_id, first=held)
+        stale.forget()
+        assert stale.load() is None
+    finally:
+        sa.event.remove(svc.ctx.db.engine, "before_cursor_execute", on_statement)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,7 +87,12 @@ NOT_CONNECTED = "Microsoft Entra ID is not connected. Connect it first (Integrat
 
 def credentials(ctx: AppContext, org_id: int) -> Credentials:
     with ctx.read() as uow:
-        m = uow.connections.get(org_id)
+        return credentials_of(ctx, uow.connections.get(org_id))
+
+
+def credentials_of(ctx: AppContext, m: Mapping[str, Any] | None) -> Credentials:
+    """The credentials of a connection row the caller read (a refresh reads it with its budget's size and
+    its stored token: one transaction); NotConnectedError for no row."""
     if m is None:
         raise NotConnectedError(NOT_CONNECTED)
     secret = ctx.box.open(m["secret_enc"]) if m["secret_enc"] else (ctx.config.client_credential or "")

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from entrasync.adapters.db.uow import UnitOfWork
 from entrasync.domain.graph_budget import APP_LIMIT, Limit, parse_limit, tenant_limit
 from entrasync.services.context import AppContext
 
@@ -86,8 +87,7 @@ class SharedBudget:
             uow.graph_budget.block(self.tenant_key, until)
 
 
-def for_org(ctx: AppContext, org_id: int, tenant_id: str, client_id: str) -> SharedBudget:
-    """The budget hook for an organisation's refresh, sized by what its last refresh read (§10)."""
-    with ctx.read() as uow:
-        users = uow.runs.last_people_read(org_id)
-    return SharedBudget(ctx, tenant_id, client_id, users=users)
+def for_org(uow: UnitOfWork, ctx: AppContext, org_id: int, tenant_id: str, client_id: str) -> SharedBudget:
+    """The budget hook for an organisation's refresh, sized by what its last refresh read (§10), read in
+    the caller's unit of work."""
+    return SharedBudget(ctx, tenant_id, client_id, users=uow.runs.last_people_read(org_id))

@@ -17,7 +17,9 @@ reused until five minutes before it expires. What keeps this safe:
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any, Literal
 
 import orjson
 
@@ -26,16 +28,33 @@ from entrasync.services.context import AppContext
 log = logging.getLogger(__name__)
 
 
-class StoredTokens:
-    """The token store of one organisation, for the Graph client of its refreshes."""
+Held = tuple[bytes, datetime] | None  # the sealed token and its expiry, as the connection row holds them
 
-    def __init__(self, ctx: AppContext, org_id: int) -> None:
+
+class StoredTokens:
+    """The token store of one organisation, for the Graph client of its refreshes.
+
+    ``first``: what the connection row held when the caller read it just before (a refresh reads it
+    with the credentials), answered by the first ``load`` instead of a read of its own; later loads
+    (after a 401 made the client forget it) read the row again.
+    """
+
+    def __init__(self, ctx: AppContext, org_id: int, *, first: Held | Literal[False] = False) -> None:
         self._ctx, self._org_id = ctx, org_id
+        self._first = first
+
+    @staticmethod
+    def held_in(row: Mapping[str, Any] | None) -> Held:
+        """The token columns of a connection row (``ConnectionRepo.get``)."""
+        sealed, expires_at = (row or {}).get("token_enc"), (row or {}).get("token_expires_at")
+        return None if sealed is None or expires_at is None else (bytes(sealed), expires_at)
 
     def load(self) -> tuple[str, str, float] | None:
         try:
-            with self._ctx.read() as uow:
-                item = uow.connections.token(self._org_id)
+            item, self._first = self._first, False
+            if item is False:
+                with self._ctx.read() as uow:
+                    item = uow.connections.token(self._org_id)
             if item is None:
                 return None
             sealed, expires_at = item
@@ -56,6 +75,7 @@ class StoredTokens:
         self._write(None, None)
 
     def _write(self, sealed: bytes | None, expires_at: datetime | None) -> None:
+        self._first = False  # what the row held is not what it holds now
         try:
             with self._ctx.write() as uow:
                 uow.connections.save_token(self._org_id, sealed, expires_at)

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from entrasync.adapters.db.uow import UnitOfWork
+from entrasync.domain.settings import SyncSettings
 from entrasync.domain.states import RunOutcome
 from entrasync.errors import NotFoundError
 from entrasync.services import paging
@@ -38,9 +39,12 @@ def on_refresh(
     *,
     hold_reason: str | None = None,
     error: str | None = None,
+    settings: SyncSettings | None = None,
 ) -> None:
-    """Notify the Recipient, when the settings say so, of how a refresh ended (in the run's transaction)."""
-    settings = uow.settings.load(org_id)
+    """Notify the Recipient, when the settings say so, of how a refresh ended (in the run's transaction;
+    ``settings``: the organisation's, when the caller read them in it)."""
+    if settings is None:
+        settings = uow.settings.load(org_id)
     if not settings.notify or settings.recipient_id is None:
         return
     pending = sum(counts.get(k, 0) for k, _, _ in KIND_WORDS)

@@ -95,11 +95,12 @@ def _execute(
     gclient = client
     try:
         if gclient is None:
-            creds = connection.credentials(ctx, org_id)
-            budget = graph_budget.for_org(ctx, org_id, creds.tenant_id, creds.client_id)
-            gclient = GraphClient(
-                connection.graph_config(ctx, creds), graph_budget=budget, token_store=StoredTokens(ctx, org_id)
-            )
+            with ctx.read() as uow:  # the connection (credentials, stored token) and the budget's size
+                row = uow.connections.get(org_id)
+                creds = connection.credentials_of(ctx, row)
+                budget = graph_budget.for_org(uow, ctx, org_id, creds.tenant_id, creds.client_id)
+            tokens = StoredTokens(ctx, org_id, first=StoredTokens.held_in(row))
+            gclient = GraphClient(connection.graph_config(ctx, creds), graph_budget=budget, token_store=tokens)
         with refresh_jobs.Lease(ctx, run_id):
             return _refresh(ctx, org_id, run_id, gclient, report)
     except Exception as exc:
@@ -142,25 +143,26 @@ def _fail(ctx: AppContext, org_id: int, run_id: int, message: str, requests: int
 def _read(ctx: AppContext, org_id: int, run_id: int, client: GraphClient, report: Progress) -> _Read:
     """Fetch (no transaction open): the settings and the stored delta link first, then Graph. The stored
     mirror is loaded only if the delta round brings a change or the refresh has to plan."""
-    with ctx.read() as uow:
+    with ctx.write() as uow:  # the "reading" mark in the same transaction
         settings = uow.settings.load(org_id)
         graph_filter = settings.active_graph_filter
         digest = stored_mapping_digest(settings)
         link, rest = uow.sync_state.link(org_id, graph_filter, digest) if graph_filter is None else (None, None)
+        uow.runs.update(run_id, progress={"phase": "reading"})
     mapper = mapper_for(settings.field_maps())
 
     def load_mirror() -> DeltaCursor | None:
         with ctx.read() as uow:
             return uow.sync_state.mirror(org_id)
 
-    _set_progress(ctx, run_id, "reading")
     report("reading", {})
     last_saved = 0.0  # the first count is saved at once (a small tenant's read may end within a second)
 
     def read_progress(n: int) -> None:
         nonlocal last_saved
         report("reading", {"people_read": n})
-        if time.monotonic() - last_saved >= PROGRESS_EVERY:
+        # 0 (an empty delta round) says no more than the "reading" mark already saved
+        if n and time.monotonic() - last_saved >= PROGRESS_EVERY:
             last_saved = time.monotonic()
             _set_progress(ctx, run_id, "reading", people_read=n)
 
@@ -244,7 +246,8 @@ def _at_rest(ctx: AppContext, org_id: int, run_id: int, read: _Read, report: Pro
         if not refresh_jobs.holds(uow, ctx, run_id):
             raise ConflictError("This refresh took longer than its lease and was stopped; nothing was changed.")
         version = uow.orgs.version(org_id)
-        broken = rest.broken(_inputs(uow, org_id, uow.settings.load(org_id), version, result))
+        settings = uow.settings.load(org_id)
+        broken = rest.broken(_inputs(uow, org_id, settings, version, result))
         if broken:
             log.info("run %s plans in full: changed since run %s: %s", run_id, rest.run_id, ", ".join(broken))
             return None
@@ -259,7 +262,7 @@ def _at_rest(ctx: AppContext, org_id: int, run_id: int, read: _Read, report: Pro
             base_version=version, progress={"phase": "done", "people_read": rest.users, "at_rest_since": rest.run_id},
         )  # fmt: skip
         uow.connections.record_error(org_id, None)
-        notifications.on_refresh(uow, org_id, run_id, RunOutcome.NO_CHANGES, counts, now, hold_reason=None)
+        notifications.on_refresh(uow, org_id, run_id, RunOutcome.NO_CHANGES, counts, now, settings=settings)
     report("done", {"outcome": RunOutcome.NO_CHANGES.value})
     return RefreshResult(run_id=run_id, outcome=RunOutcome.NO_CHANGES.value, counts=counts,
                          graph_requests=result.requests, read_mode=result.mode)  # fmt: skip
@@ -346,7 +349,7 @@ def _refresh(ctx: AppContext, org_id: int, run_id: int, client: GraphClient, rep
             progress={"phase": "done", "people_read": people_read, **planned},
         )  # fmt: skip
         uow.connections.record_error(org_id, None)
-        notifications.on_refresh(uow, org_id, run_id, outcome, counts, now, hold_reason=hold_reason)
+        notifications.on_refresh(uow, org_id, run_id, outcome, counts, now, hold_reason=hold_reason, settings=settings)
     report("done", {"outcome": outcome.value})
     return RefreshResult(run_id=run_id, outcome=outcome.value, counts=counts, graph_requests=requests,
                          read_mode=read_mode, hold_reason=hold_reason)  # fmt: skip

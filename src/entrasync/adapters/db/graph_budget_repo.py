@@ -31,11 +31,13 @@ class GraphBudgetRepo:
         """Charge ``units`` to every budget, or to none: 0 when charged, else the seconds to wait."""
         b = t.graph_budget
         ordered = sorted(budgets, key=lambda kv: kv[0])
-        rows = {}
-        for key, _limit in ordered:
-            ins = self._insert().values(key=key, window_start=now, used=0)
-            self.conn.execute(ins.on_conflict_do_nothing(index_elements=["key"]))
-            rows[key] = self.conn.execute(sa.select(b).where(b.c.key == key).with_for_update()).one()
+        keys = [key for key, _limit in ordered]
+        # Every row made (in key order) and locked (in key order: PostgreSQL locks a sorted FOR UPDATE's
+        # rows as they come out of the sort) in two statements, whatever the number of budgets.
+        ins = self._insert().values([{"key": key, "window_start": now, "used": 0} for key in keys])
+        self.conn.execute(ins.on_conflict_do_nothing(index_elements=["key"]))
+        locked = self.conn.execute(sa.select(b).where(b.c.key.in_(keys)).order_by(b.c.key).with_for_update())
+        rows = {row.key: row for row in locked}
         wait = 0.0
         fresh: dict[str, bool] = {}
         for key, limit in ordered:
