@@ -12,7 +12,9 @@ orchestrator (``bench/run.py``) stays a small process that never loads the produ
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -108,6 +110,47 @@ def process_env(info: EmulatorInfo, db_url: str, data_dir: Path, **extra: str) -
 def cli_refresh_command(info: EmulatorInfo, db_url: str, data_dir: Path) -> tuple[list[str], dict[str, str]]:
     """``entrasync refresh --json`` and the environment of :func:`process_env`."""
     return [_entrasync_exe(), "refresh", "--json"], process_env(info, db_url, data_dir)
+
+
+_CLI_MODULES = r"""
+import atexit, json, sys
+def _modules():
+    mods = [m for m in list(sys.modules) if m.split(".")[0] not in ("entrasync", "__main__")]
+    sys.stderr.write("\n@@modules " + json.dumps(mods) + "\n")
+atexit.register(_modules)
+from entrasync.cli.main import main
+sys.argv = ["entrasync", "refresh", "--json"]
+sys.exit(main())
+"""
+
+_IMPORT_FLOOR = r"""
+import importlib, json, sys
+failed = 0
+for name in json.loads(sys.argv[1]):
+    try:
+        importlib.import_module(name)
+    except Exception:
+        failed += 1
+print(json.dumps({"modules": len(sys.modules), "failed": failed}))
+"""
+
+
+def cli_modules(info: EmulatorInfo, db_url: str, data_dir: Path) -> list[str]:
+    """Every module but entrasync's own that an ``entrasync refresh --json`` process loads (the standard
+    library's and the installed libraries'), in the order it loaded them: one refresh, untimed."""
+    env = process_env(info, db_url, data_dir)
+    proc = subprocess.run([sys.executable, "-c", _CLI_MODULES], env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0 or "@@modules " not in proc.stderr:
+        raise RuntimeError(f"entrasync refresh (modules) failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    line = proc.stderr.rsplit("@@modules ", 1)[1].splitlines()[0]
+    return list(json.loads(line))
+
+
+def import_floor_command(modules: list[str]) -> list[str]:
+    """A fresh interpreter that imports ``modules`` and exits: the CLI process's floor, the libraries it
+    loads with none of entrasync's code and no work (a module that cannot be imported alone, such as
+    an alias another module made, is skipped and counted)."""
+    return [sys.executable, "-c", _IMPORT_FLOOR, json.dumps(modules)]
 
 
 def byte_compile() -> str:

@@ -33,6 +33,10 @@ FIRST_SYNC_TABLES = {
 }  # fmt: skip
 
 
+def doc_floors(tmp_path: Path) -> list[dict[str, object]]:
+    return list(json.loads((tmp_path / "r.json").read_text())["floors"])
+
+
 @pytest.mark.slow  # ~40 s: `bash scripts/test.sh --slow`
 @pytest.mark.timeout(180)
 def test_bench_prints_a_complete_table(tmp_path: Path) -> None:
@@ -62,14 +66,17 @@ def test_bench_prints_a_complete_table(tmp_path: Path) -> None:
     assert re.search(r"^\| service `people p1` \| [\d.]+ \|", out, re.M), out
     assert re.search(r"^\| service `tab directory_only p1` \| [\d.]+ \|", out, re.M), out
 
-    # floors: each figure beside its floor, with a ratio (the CLI process has a target, no floor)
+    # floors: each figure beside its floor, with a ratio (the CLI process's floor: its libraries' imports)
     floors = {m["figure"]: m for m in FLOOR.finditer(out)}
     assert set(floors) == {"write", "read", "unchanged", "unchanged CLI"}, out
-    for name in ("write", "read", "unchanged"):
+    for name in ("write", "read", "unchanged", "unchanged CLI"):
         f = floors[name]
         assert float(f["product"]) > 0 and float(f["floor"]) > 0, (name, f.group(0))
         assert float(f["ratio"].rstrip("×")) > 0, (name, f.group(0))
-    assert float(floors["unchanged CLI"]["product"]) > 0
+    cli = next(f for f in doc_floors(tmp_path) if f["figure"] == "unchanged CLI")
+    assert len(cli["product_runs"]) == len(cli["floor_runs"]) == 3  # A B C D three times
+    # the floor imports what the CLI loaded (sqlalchemy, typer, httpx, ...), nearly all of it importable alone
+    assert cli["floor_modules"] > 300 and cli["floor_failed"] < cli["floor_modules"] / 20, cli
     assert "≤ 1.5×" in floors["write"]["target"] and "≤ 1.2×" in floors["read"]["target"]
     assert "0.7 s" in floors["unchanged CLI"]["target"]
     for when in ("start", "end"):
