@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
+import orjson
 import pytest
 import sqlalchemy as sa
 
@@ -200,6 +201,59 @@ def test_a_person_written_with_an_archived_manager_gets_none(db_url: str) -> Non
         managers = dict(conn.execute(sa.select(t.people.c.id, t.people.c.manager_id)).all())
     engine.dispose()
     assert managers == {1: None, 2: None, 3: 1}  # Ann was written: no archived manager; Bo was not
+
+
+def test_a_manager_archived_by_the_same_apply_is_cleared_from_whom_it_writes_and_the_feed_says_so(
+    db_url: str,
+) -> None:
+    """The archived managers are found among the people this apply wrote, by id: a joiner inserted under
+    a manager archived before, a report updated (its manager unchanged) whose manager this apply
+    archives, and a report moved to an archived manager all get none, and their events say so; a
+    report the apply did not write keeps its manager (the next refresh plans it)."""
+    from entrasync.adapters.db.directory_writer import DirectoryWriter
+    from entrasync.domain.model import FieldDiff
+
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        org = _org(conn)
+        people = ((1, "old@x.example", "archived", None), (2, "leaver@x.example", "active", None),
+                  (3, "ann@x.example", "active", 2), (4, "bo@x.example", "active", 2),
+                  (5, "cy@x.example", "active", None))  # fmt: skip
+        for pid, email, status, mgr in people:
+            conn.execute(
+                sa.insert(t.people).values(
+                    id=pid, org_id=org, entra_id=f"u{pid}", email=email, email_lower=email, status=status,
+                    source="entra", manager_id=mgr, manual_fields=[], created_at=NOW, updated_at=NOW, version=1,
+                )
+            )  # fmt: skip
+        if conn.dialect.name == "postgresql":  # the ids above were given, not drawn: the joiner's comes after
+            conn.exec_driver_sql("SELECT setval(pg_get_serial_sequence('people', 'id'), 100)")
+        leave = Change(ChangeKind.ARCHIVE, "p:2", Reason.DISABLED, "f", person_id=2, entra_id="u2",
+                       email="leaver@x.example")  # fmt: skip
+        ann = EntraUser.of("u3", "ann@x.example", "ann@x.example", job_title="Lead", manager_id="u2")
+        title = Change(ChangeKind.UPDATE, "p:3", Reason.FIELDS_CHANGED, "f", person_id=3, entra_id="u3",
+                       email="ann@x.example", diffs=(FieldDiff("job_title", None, "Lead"),), target=ann,
+                       manager_id=2, manager_entra_id="u2")  # fmt: skip
+        cy = EntraUser.of("u5", "cy@x.example", "cy@x.example", manager_id="u1")
+        move = Change(ChangeKind.MOVE, "p:5", Reason.MANAGER_CHANGED, "f", person_id=5, entra_id="u5",
+                      email="cy@x.example", diffs=(FieldDiff("manager", None, "old@x.example"),), target=cy,
+                      manager_id=1, manager_entra_id="u1")  # fmt: skip
+        dee = EntraUser.of("u9", "dee@x.example", "dee@x.example", manager_id="u1")
+        join = Change(ChangeKind.CREATE, "e:u9", Reason.JOINER, "f", entra_id="u9", email="dee@x.example",
+                      target=dee, manager_id=1, manager_entra_id="u1")  # fmt: skip
+        out = DirectoryWriter(conn).apply(org, [join, leave, title, move], Actor(label="sync run 1", run_id=1), NOW,
+                                          version=2)  # fmt: skip
+        managers = dict(conn.execute(sa.select(t.people.c.id, t.people.c.manager_id)).all())
+        events = {
+            int(pid): orjson.loads(data)
+            for pid, data in conn.execute(sa.select(t.person_events.c.person_id, t.person_events.c.data))
+        }
+    engine.dispose()
+    dee_id = out.created["u9"]
+    assert managers == {1: None, 2: None, 3: None, 4: 2, 5: None, dee_id: None}
+    assert events[dee_id][1] is None, "the joiner's event: no manager, as stored"
+    assert {"field": "manager_id", "old": 2, "new": None} in events[3]["changes"]
+    assert [c for c in events[5]["changes"] if c["field"] == "manager_id"] == [], "None before, None after"
 
 
 def test_postgresql_statistics_are_brought_up_to_date_before_a_large_apply_leans_on_them(db_url: str) -> None:

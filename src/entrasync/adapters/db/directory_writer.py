@@ -173,12 +173,13 @@ class DirectoryWriter:
             if c.target is not None
         ]
         self._departments(org_id, written, fresh=len(creates))
+        no_manager: set[int] | None = None  # people written who report to nobody, when a change names a manager
         if any(c.manager_id is not None for c in (*creates, *writes)):
-            self._no_archived_managers(org_id, now)
+            no_manager = self._no_archived_managers(org_id, creates, writes, out.created)
         for c in changes:
             out.counts[str(c.kind)] += 1
         bulk_insert_rows(self.conn, t.audit_log, AUDIT_COLUMNS, self._audit(org_id, changes, out.created, who, stamp))
-        EventsRepo(self.conn).append_applied(org_id, changes, out.created, who, now)  # the change feed (§11)
+        EventsRepo(self.conn).append_applied(org_id, changes, out.created, who, now, no_manager=no_manager)  # §11
         return out
 
     # -- ids and managers --------------------------------------------------------------------------
@@ -306,29 +307,39 @@ class DirectoryWriter:
                 {"ids": list(ids[i : i + CHUNK])},
             )
 
-    def _no_archived_managers(self, org_id: int, now: datetime) -> None:
+    def _no_archived_managers(
+        self, org_id: int, creates: Sequence[Applicable], writes: Sequence[Applicable], created: dict[str, int]
+    ) -> set[int]:
         """A person this apply wrote never reports to an archived manager (a manager's restore rejected
-        in review, say): no manager instead, as for a manager out of scope (§4.2)."""
+        in review, or archived by this apply): no manager instead, as for a manager out of scope (§4.2).
+        Returns the people written who now report to nobody (the change feed says so).
+
+        By id, for the people written only: a joiner's manager is the one just inserted, an update's is
+        read back (its manager column is set only when it changed). Scanning the organisation's people
+        for the ones stamped by this apply cost a 1% churn round ~0.1 s at 100,000 people; as one
+        UPDATE ... IN (SELECT ...) PostgreSQL, with no statistics yet on fresh rows, once chose a nested
+        loop over every pair of people (minutes at 20,000)."""
         p = t.people
-        archived = list(
+        managers: dict[int, int | None] = {}
+        for c in creates:
+            if c.target is not None and (pid := created.get(c.target.id)) is not None:
+                managers[pid] = self._manager(c, created, pid)
+        ids = sorted({c.person_id for c in writes if c.person_id is not None} - managers.keys())
+        for i in range(0, len(ids), CHUNK):
+            chunk = ids[i : i + CHUNK]
+            managers.update(self.conn.execute(sa.select(p.c.id, p.c.manager_id).where(p.c.id.in_(chunk))).all())
+        archived = set(
             self.conn.execute(
                 sa.select(p.c.id).where(p.c.org_id == org_id, p.c.status == Status.ARCHIVED.value)
             ).scalars()
         )
-        # The archived ids first, then the update by id: as one UPDATE ... IN (SELECT ...) PostgreSQL,
-        # with statistics not yet gathered on freshly written rows, chose a nested loop over every
-        # pair of people (minutes at 20,000 people).
-        for i in range(0, len(archived), CHUNK):
+        clear = sorted(pid for pid, mid in managers.items() if mid is not None and mid in archived)
+        for i in range(0, len(clear), CHUNK):
             self.conn.execute(
-                sa.update(p)
-                .where(
-                    p.c.org_id == org_id,
-                    p.c.last_synced_at == now,
-                    p.c.manager_id.in_(sa.bindparam("ids", expanding=True)),
-                )
-                .values(manager_id=None),
-                {"ids": archived[i : i + CHUNK]},
+                sa.update(p).where(p.c.id.in_(sa.bindparam("ids", expanding=True))).values(manager_id=None),
+                {"ids": clear[i : i + CHUNK]},
             )
+        return {pid for pid, mid in managers.items() if mid is None} | set(clear)
 
     def _departments(self, org_id: int, written: Sequence[tuple[int | None, EntraUser | None]], *, fresh: int) -> None:
         """The departments of everyone written: exactly Entra's one department, or none (§4.2).

@@ -115,14 +115,16 @@ class EventsRepo:
         return len(rows)
 
     def append_applied(
-        self, org_id: int, changes: Sequence[AppliedChange], created: dict[str, int], who: EventActor, now: datetime
-    ) -> int:
+        self, org_id: int, changes: Sequence[AppliedChange], created: dict[str, int], who: EventActor, now: datetime,
+        *, no_manager: set[int] | None = None,
+    ) -> int:  # fmt: skip
         """One event per change a refresh's apply just wrote (called at the end of DirectoryWriter.apply,
         in its transaction), with the values the writer really stored: resolved manager ids, and a
-        manager the writer cleared because it is archived."""
+        manager the writer cleared because it is archived (``no_manager``: the people written who report
+        to nobody, as the writer found them; None: none of the changes names a manager)."""
         if not changes:
             return 0
-        nulled = self._managers_cleared(org_id, changes, now)
+        nulled = no_manager or set()
         old_managers = self._old_managers(org_id, changes)
         stamp = db_time(self.conn, now)  # on SQLite already the stored text, made once, not per row
         label, run_id = who.label, who.run_id
@@ -180,16 +182,6 @@ class EventsRepo:
         if old_mgr != final:
             out.append(change("manager_id", old_mgr, final))
         return out
-
-    def _managers_cleared(self, org_id: int, changes: Sequence[AppliedChange], now: datetime) -> set[int]:
-        """People this apply wrote whose manager the writer then cleared (an archived manager, §4.2).
-        The writer only does that when a written change names an existing manager."""
-        writes = (ChangeKind.CREATE, ChangeKind.UPDATE, ChangeKind.MOVE, ChangeKind.RESTORE)
-        if not any(c.manager_id is not None and ChangeKind(str(c.kind)) in writes for c in changes):
-            return set()
-        p = t.people
-        q = sa.select(p.c.id).where(p.c.org_id == org_id, p.c.last_synced_at == now, p.c.manager_id.is_(None))
-        return {int(i) for i in self.conn.execute(q).scalars()}
 
     def _old_managers(self, org_id: int, changes: Sequence[AppliedChange]) -> dict[str, int]:
         """Person ids of the managers moves came from. The planner names them by their e-mail before

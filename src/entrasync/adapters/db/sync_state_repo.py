@@ -153,7 +153,7 @@ def _add_columns(users: dict[str, EntraUser], doc: Any, tabled: tuple[int, ...])
     made = list(map(_new, repeat(EntraUser, len(ids))))
     for put, col in zip(_set, (ids, zip(*vals, strict=False), *cols[1:5]), strict=True):
         deque(map(put, made, col), maxlen=0)  # the empty custom columns are endless repeats of None
-    users.update(zip(ids, made))
+    users.update(zip(ids, made, strict=True))
 
 
 def _add_rows(users: dict[str, EntraUser], doc: Any, tabled: tuple[int, ...]) -> None:
