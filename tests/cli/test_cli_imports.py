@@ -9,9 +9,10 @@ import sys
 
 # Modules a refresh must not load: httpx's own command line (rich, click, pygments), certificate
 # parsing (only a certificate credential needs it), migrations at head, the web app and the queue, and
-# msal with requests until a token is asked for (a stored one needs neither: services.graph_tokens).
+# msal with requests until a token is asked for (a stored one needs neither: services.graph_tokens), and
+# HTTP/2 (h2, when installed: entrasync speaks HTTP/1.1 only).
 NOT_LOADED = ["httpx._main", "rich", "pygments", "cryptography.x509", "alembic", "fastapi", "jinja2", "procrastinate",
-              "msal", "requests"]  # fmt: skip
+              "msal", "requests", "h2", "hpack", "hyperframe"]  # fmt: skip
 
 PROBE = f"""
 import json, sys
@@ -19,7 +20,7 @@ import entrasync.cli.main
 import entrasync.services.sync
 import entrasync.adapters.graph.auth
 import httpx
-assert httpx.Client is not None
+httpx.Client().close()  # httpx imports its transport (httpcore) with the first client
 print(json.dumps([m for m in {NOT_LOADED!r} if sys.modules.get(m) is not None]))
 """
 
