@@ -312,7 +312,8 @@ class DirectoryWriter:
     ) -> set[int]:
         """A person this apply wrote never reports to an archived manager (a manager's restore rejected
         in review, or archived by this apply): no manager instead, as for a manager out of scope (§4.2).
-        Returns the people written who now report to nobody (the change feed says so).
+        Returns the people written who now report to nobody, joiners only when cleared here (the change
+        feed says so; a joiner's event otherwise carries the manager it was inserted with).
 
         By id, for the people written only: a joiner's manager is the one just inserted, an update's is
         read back (its manager column is set only when it changed). Scanning the organisation's people
@@ -320,19 +321,20 @@ class DirectoryWriter:
         UPDATE ... IN (SELECT ...) PostgreSQL, with no statistics yet on fresh rows, once chose a nested
         loop over every pair of people (minutes at 20,000)."""
         p = t.people
-        managers: dict[int, int | None] = {}
-        for c in creates:
-            if c.target is not None and (pid := created.get(c.target.id)) is not None:
-                managers[pid] = self._manager(c, created, pid)
-        ids = sorted({c.person_id for c in writes if c.person_id is not None} - managers.keys())
-        for i in range(0, len(ids), CHUNK):
-            chunk = ids[i : i + CHUNK]
-            managers.update(self.conn.execute(sa.select(p.c.id, p.c.manager_id).where(p.c.id.in_(chunk))).all())
         archived = set(
             self.conn.execute(
                 sa.select(p.c.id).where(p.c.org_id == org_id, p.c.status == Status.ARCHIVED.value)
             ).scalars()
         )
+        managers: dict[int, int | None] = {}
+        if archived:  # else no joiner's manager is cleared (a first sync): its own, as written, stands
+            for c in creates:
+                if c.target is not None and (pid := created.get(c.target.id)) is not None:
+                    managers[pid] = self._manager(c, created, pid)
+        ids = sorted({c.person_id for c in writes if c.person_id is not None} - managers.keys())
+        for i in range(0, len(ids), CHUNK):
+            chunk = ids[i : i + CHUNK]
+            managers.update(self.conn.execute(sa.select(p.c.id, p.c.manager_id).where(p.c.id.in_(chunk))).all())
         clear = sorted(pid for pid, mid in managers.items() if mid is not None and mid in archived)
         for i in range(0, len(clear), CHUNK):
             self.conn.execute(
